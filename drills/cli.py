@@ -1,0 +1,199 @@
+"""Command line: `drills run`, `drills validate`, `drills check`, `drills list`.
+
+Exit status: 0 every objective met; 1 an objective missed; 2 the drill could not run or could
+not be judged (invalid scenario, lab failure, a failing step, an objective that could not be
+measured); 130 interrupted (SIGINT or SIGTERM), after cleaning up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from drills import __version__
+from drills.checker import check
+from drills.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_MISSED,
+    EXIT_OK,
+    DrillsError,
+    ScenarioError,
+)
+from drills.history import load_history
+from drills.records import check_config_of, load_record
+
+EPILOG = """\
+exit status:
+  0    every objective met
+  1    an objective missed (RTO, RPO or availability)
+  2    the drill could not run or could not be judged: invalid scenario, lab failure,
+       failing step, an objective that could not be measured
+  130  interrupted by SIGINT or SIGTERM (faults reverted and lab removed first)
+
+examples:
+  drills validate scenarios/*.yaml
+  drills run scenarios/db-failover.yaml
+  drills run scenarios/db-failover.yaml --keep-lab --reports-dir /tmp/runs
+  drills check reports/runs/20261123T201500Z-db-failover.json
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drills",
+        description=(
+            "Disaster-recovery drills with measurements: inject faults into real targets while "
+            "probes record every operation, then measure downtime, RTO, the data-loss window "
+            "(RPO) and availability against the scenario's objectives."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"drills {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="run a drill: start the lab, inject the faults, measure, record, clean up",
+        description="Run one scenario and print its verdict; write a run record and history.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    run.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports/runs"),
+        help="where run records and histories go (default: reports/runs)",
+    )
+    run.add_argument(
+        "--keep-lab",
+        action="store_true",
+        help="leave the lab running after the drill, for inspection (prints how to remove it)",
+    )
+    live = run.add_mutually_exclusive_group()
+    live.add_argument("--live", dest="live", action="store_true", default=None,
+                      help="redraw a live status block (default when stderr is a terminal)")
+    live.add_argument("--no-live", dest="live", action="store_false",
+                      help="one line per event instead of a live block")
+
+    validate = sub.add_parser(
+        "validate",
+        help="check scenario files without touching anything",
+        description="Validate scenario files; each problem is one line: file:line: key: message.",
+    )
+    validate.add_argument("files", type=Path, nargs="+", help="scenario YAML files")
+
+    chk = sub.add_parser(
+        "check",
+        help="re-run the checker on a saved run record and its history",
+        description="Recompute measurements and verdicts from RECORD's history file.",
+    )
+    chk.add_argument("record", type=Path, help="run record (reports/runs/*.json)")
+    chk.add_argument("--json", action="store_true", help="print the recomputed record as JSON")
+
+    sub.add_parser("list", help="list the fault, step, probe and lab kinds this build knows")
+    return parser
+
+
+def _validate(files: list[Path]) -> int:
+    from drills.scenario import load_scenario
+
+    status = EXIT_OK
+    for file in files:
+        try:
+            load_scenario(file)
+            print(f"{file}: ok")
+        except ScenarioError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            status = EXIT_ERROR
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    from drills.runner import RunOptions, run_drill
+    from drills.summary import render
+
+    result = run_drill(
+        args.scenario, RunOptions(reports_dir=args.reports_dir, keep_lab=args.keep_lab,
+                                  live=args.live)
+    )
+    print(render(result.record))
+    print(f"record: {result.record_path}")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return {"pass": EXIT_OK, "fail": EXIT_MISSED}.get(result.record["verdict"], EXIT_ERROR)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from drills.records import RunInfo, build_record
+    from drills.summary import render
+
+    record = load_record(args.record)
+    config = check_config_of(record, args.record)
+    history_path = args.record.parent / str(record.get("history", ""))
+    history = load_history(history_path)
+    result = check(history, config)
+    info = RunInfo(
+        run_id=record["run_id"],
+        scenario_name=record["scenario"]["name"],
+        scenario_file=record["scenario"]["file"],
+        scenario_sha256=record["scenario"]["sha256"],
+        description=record["scenario"].get("description", ""),
+        started_wall_ns=history.clock.wall_ns,
+        finished_wall_ns=history.clock.wall_ns,
+        phases_s={},
+        lab=record.get("lab", {}),
+        error=record.get("error"),
+    )
+    rebuilt = build_record(info, history, config, result, history_path.name)
+    rebuilt["started_at"], rebuilt["finished_at"] = record["started_at"], record["finished_at"]
+    rebuilt["host"] = record.get("host")
+    if args.json:
+        print(json.dumps(rebuilt, indent=2))
+    else:
+        print(render(rebuilt))
+    return {"pass": EXIT_OK, "fail": EXIT_MISSED}.get(rebuilt["verdict"], EXIT_ERROR)
+
+
+def _list() -> int:
+    from drills.labs import LABS
+    from drills.steps import STEPS
+    from probes import PROBES
+
+    print("steps (faults marked *): " + ", ".join(
+        f"{k}{'*' if c.disruptive else ''}" for k, c in STEPS.items()))
+    print("probes: " + ", ".join(PROBES.kinds()))
+    print("labs: " + ", ".join(LABS.kinds()))
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            return _validate(args.files)
+        if args.command == "check":
+            return _check(args)
+        if args.command == "list":
+            return _list()
+        parser.print_help()
+        return EXIT_ERROR
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_ERROR
+    except DrillsError as exc:
+        print(f"drills: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("drills: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

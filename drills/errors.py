@@ -1,0 +1,71 @@
+"""One exception root; exit codes are decided in one place (`exit_code`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_MISSED = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class DrillsError(Exception):
+    """Root of every error drills raises on purpose."""
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a scenario file, located as precisely as the YAML allows."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ScenarioError(DrillsError):
+    """The scenario is invalid; carries every problem found, one line each."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class LabError(DrillsError):
+    """The lab could not be started or stopped."""
+
+
+class StepError(DrillsError):
+    """A step of the timeline failed."""
+
+
+class TargetError(DrillsError):
+    """A target could not be acted on."""
+
+
+class ProbeError(DrillsError):
+    """A probe could not be set up."""
+
+
+class RecordError(DrillsError):
+    """A record or history file is missing or malformed."""
+
+
+class Interrupted(DrillsError):
+    """SIGINT or SIGTERM arrived; the drill stops and cleans up."""
+
+    def __init__(self, signame: str) -> None:
+        self.signame = signame
+        super().__init__(f"interrupted by {signame}")
+
+
+def exit_code(exc: BaseException) -> int:
+    if isinstance(exc, Interrupted | KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    return EXIT_ERROR

@@ -1,0 +1,120 @@
+"""Process faults: kill (SIGKILL by default), pause / resume (SIGSTOP / SIGCONT), restart."""
+
+from __future__ import annotations
+
+import signal
+from typing import ClassVar, Literal
+
+from pydantic import field_validator
+
+from drills.errors import StepError, TargetError
+from drills.proctree import signal_pids
+from drills.steps.base import STEPS, Revert, StepConfig, StepContext
+from drills.targets import RESTART, SIGNAL, Restartable, Signalable
+
+
+def _signalable(ctx: StepContext, name: str) -> Signalable:
+    target = ctx.target(name)
+    if not isinstance(target, Signalable):
+        raise StepError(f"{name} cannot be signalled")
+    return target
+
+
+@STEPS.register("kill")
+class Kill(StepConfig):
+    kind: Literal["kill"]
+    target: str
+    signal: str = "SIGKILL"
+    shorthand: ClassVar[str | None] = "target"
+    disruptive: ClassVar[bool] = True
+    needs: ClassVar[str | None] = SIGNAL
+
+    @field_validator("signal")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
+        if name not in signal.Signals.__members__:
+            raise ValueError(f"unknown signal {value!r}")
+        return name
+
+    def describe(self) -> str:
+        return f"kill {self.target} ({self.signal})"
+
+    def run(self, ctx: StepContext) -> str:
+        try:
+            pids = _signalable(ctx, self.target).signal(signal.Signals[self.signal])
+        except TargetError as exc:
+            raise StepError(str(exc)) from exc
+        return f"{self.signal} sent to {len(pids)} processes"
+
+
+@STEPS.register("pause")
+class Pause(StepConfig):
+    kind: Literal["pause"]
+    target: str
+    shorthand: ClassVar[str | None] = "target"
+    disruptive: ClassVar[bool] = True
+    needs: ClassVar[str | None] = SIGNAL
+
+    def describe(self) -> str:
+        return f"pause {self.target} (SIGSTOP)"
+
+    def run(self, ctx: StepContext) -> str:
+        try:
+            pids = _signalable(ctx, self.target).signal(signal.SIGSTOP)
+        except TargetError as exc:
+            raise StepError(str(exc)) from exc
+        # Resume exactly the processes that were stopped, children first, server last.
+        ctx.reverts.push(
+            Revert(
+                key=f"pause:{self.target}",
+                description=f"resume {self.target} ({len(pids)} processes)",
+                action=lambda: signal_pids(list(reversed(pids)), signal.SIGCONT),
+            )
+        )
+        return f"SIGSTOP sent to {len(pids)} processes"
+
+
+@STEPS.register("resume")
+class Resume(StepConfig):
+    kind: Literal["resume"]
+    target: str
+    shorthand: ClassVar[str | None] = "target"
+    needs: ClassVar[str | None] = SIGNAL
+
+    def describe(self) -> str:
+        return f"resume {self.target} (SIGCONT)"
+
+    def run(self, ctx: StepContext) -> str:
+        revert = ctx.reverts.pop(f"pause:{self.target}")
+        if revert is not None:
+            revert.action()
+            return revert.description
+        try:
+            pids = _signalable(ctx, self.target).signal(signal.SIGCONT)
+        except TargetError as exc:
+            raise StepError(str(exc)) from exc
+        return f"SIGCONT sent to {len(pids)} processes"
+
+
+@STEPS.register("restart")
+class Restart(StepConfig):
+    kind: Literal["restart"]
+    target: str
+    shorthand: ClassVar[str | None] = "target"
+    disruptive: ClassVar[bool] = True
+    needs: ClassVar[str | None] = RESTART
+
+    def describe(self) -> str:
+        return f"restart {self.target}"
+
+    def run(self, ctx: StepContext) -> str:
+        target = ctx.target(self.target)
+        if not isinstance(target, Restartable):
+            raise StepError(f"{self.target} cannot be restarted")
+        ctx.reverts.pop(f"pause:{self.target}")  # a restart also ends a pause
+        try:
+            target.restart()
+        except TargetError as exc:
+            raise StepError(str(exc)) from exc
+        return ""

@@ -1,0 +1,355 @@
+"""`postgres-pair`: site A primary and site B streaming standby on loopback.
+
+Each server runs in a fresh temporary directory on a free port, as an unprivileged OS user
+when the harness runs as root (initdb refuses root). Stop kills every server process and
+removes the directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import psycopg
+from pydantic import Field
+
+from drills.errors import LabError, TargetError
+from drills.labs.base import LABS, Lab, LabConfig, LabHandle, Progress
+from drills.proctree import alive, descendants, signal_pids, signal_tree
+from drills.targets import PROMOTE, RESTART, SIGNAL, promote_postgres
+
+READY_TIMEOUT_S = 30.0
+LAB_PREFIX = "drills-lab-"
+SERVER_BINARIES = ("initdb", "postgres", "pg_basebackup")
+INSTALL_HINT = (
+    "PostgreSQL server binaries (initdb, postgres, pg_basebackup) not found: install them "
+    "(Debian/Ubuntu: apt-get install postgresql) or set lab.bin_dir"
+)
+
+
+class PostgresPairConfig(LabConfig):
+    kind: Literal["postgres-pair"]
+    synchronous: bool = Field(False, description="synchronous replication to the standby")
+    bin_dir: str | None = Field(None, description="directory with initdb, postgres...")
+    os_user: str = Field("postgres", description="OS user the servers run as under root")
+    settings: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="extra postgresql.conf settings for both servers"
+    )
+
+
+def find_bin_dir(configured: str | None) -> Path:
+    candidates: list[Path] = []
+    if configured:
+        candidates.append(Path(configured))
+    else:
+        versions = glob.glob("/usr/lib/postgresql/*/bin")
+        candidates += sorted((Path(v) for v in versions), key=lambda p: int(p.parent.name), reverse=True)
+        on_path = shutil.which("initdb")
+        if on_path:
+            candidates.append(Path(on_path).parent)
+    for directory in candidates:
+        if all((directory / name).is_file() for name in SERVER_BINARIES):
+            return directory
+    raise LabError(INSTALL_HINT)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class _User:
+    uid: int
+    gid: int
+    name: str
+
+
+class PostgresNode:
+    """One server of the lab; a target with every ability."""
+
+    def __init__(self, name: str, lab: PostgresPairLab, datadir: Path, port: int) -> None:
+        self.name = name
+        self.lab = lab
+        self.datadir = datadir
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.known_pids: set[int] = set()
+
+    @property
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def start(self) -> None:
+        log = (self.lab.root / f"{self.name}.log").open("ab")
+        try:
+            self.proc = self.lab.popen([str(self.lab.bin / "postgres"), "-D", str(self.datadir)], log)
+        finally:
+            log.close()
+        self.known_pids.add(self.proc.pid)
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise LabError(f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}")
+            try:
+                with psycopg.connect(self.dsn, connect_timeout=2):
+                    return
+            except psycopg.Error as exc:
+                last = str(exc).strip()
+            time.sleep(0.05)
+        raise LabError(f"{self.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = (self.lab.root / f"{self.name}.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def pid(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            raise TargetError(f"{self.name}: server is not running")
+        return self.proc.pid
+
+    def signal(self, sig: signal.Signals) -> list[int]:
+        pids = signal_tree(self.pid(), sig)
+        self.known_pids.update(pids)
+        return pids
+
+    def kill_all(self) -> None:
+        """SIGKILL the server and every process it ever had; wait until they are gone."""
+        pids = set(self.known_pids)
+        if self.proc is not None and self.proc.poll() is None:
+            pids.update([self.proc.pid, *descendants(self.proc.pid)])
+        pids = {p for p in pids if alive(p)}
+        signal_pids(sorted(pids), signal.SIGCONT)
+        signal_pids(sorted(pids), signal.SIGKILL)
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def restart(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+        else:
+            self.kill_all()  # children of a killed server may linger briefly
+        self.start()
+
+    def promote(self, timeout_s: float) -> None:
+        promote_postgres(self.dsn, timeout_s, self.name)
+
+
+@LABS.register("postgres-pair")
+class PostgresPairLab(Lab):
+    Config = PostgresPairConfig
+    nodes: ClassVar[dict[str, str]] = {
+        "a": "site A: the primary when the drill starts",
+        "b": "site B: a streaming standby of A (pg_basebackup -R)",
+    }
+    node_abilities = frozenset({SIGNAL, RESTART, PROMOTE})
+    variables: ClassVar[dict[str, str]] = {
+        "dsn": "host=127.0.0.1,127.0.0.1 port=5432,5433 user=postgres dbname=postgres "
+        "target_session_attrs=read-write",
+        "a.dsn": "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+        "b.dsn": "host=127.0.0.1 port=5433 user=postgres dbname=postgres",
+        "a.host": "127.0.0.1",
+        "b.host": "127.0.0.1",
+        "a.port": "5432",
+        "b.port": "5433",
+        "dir": "/tmp/drills-lab-example",
+    }
+
+    def __init__(self, config: LabConfig, progress: Progress) -> None:
+        super().__init__(config, progress)
+        assert isinstance(config, PostgresPairConfig)
+        self.cfg = config
+        self.root = Path()
+        self.bin = Path()
+        self.user: _User | None = None
+        self.servers: list[PostgresNode] = []
+        self._created = False
+
+    def popen(self, argv: list[str], log: Any) -> subprocess.Popen[bytes]:
+        # A session of its own: Ctrl-C in the terminal reaches the harness, not the servers,
+        # so the harness decides what happens to them.
+        user = self.user
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            user=user.uid if user else None,
+            group=user.gid if user else None,
+            extra_groups=[] if user else None,
+            cwd=self.root,
+        )
+
+    def run(self, argv: list[str], what: str) -> None:
+        user = self.user
+        result = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            user=user.uid if user else None,
+            group=user.gid if user else None,
+            extra_groups=[] if user else None,
+            cwd=self.root,
+            timeout=120,
+        )
+        if result.returncode != 0:
+            tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+            raise LabError(f"{what} failed ({result.returncode}): {tail}")
+
+    def _resolve_user(self) -> None:
+        if os.geteuid() != 0:
+            return
+        try:
+            entry = pwd.getpwnam(self.cfg.os_user)
+        except KeyError:
+            raise LabError(
+                f"running as root, the servers need an unprivileged OS user and "
+                f"{self.cfg.os_user!r} does not exist (create it, or set lab.os_user)"
+            ) from None
+        self.user = _User(entry.pw_uid, entry.pw_gid, entry.pw_name)
+
+    def _configure(self, datadir: Path, port: int, primary: bool) -> None:
+        settings: dict[str, object] = {
+            "listen_addresses": "'127.0.0.1'",
+            "port": port,
+            "unix_socket_directories": f"'{self.root}'",
+            "max_connections": 60,
+            "shared_buffers": "'32MB'",
+            "wal_level": "replica",
+            "max_wal_senders": 5,
+            "wal_keep_size": "'128MB'",
+            "hot_standby": "on",
+            "wal_receiver_status_interval": "'1s'",
+            "log_min_messages": "warning",
+        }
+        if primary and self.cfg.synchronous:
+            settings["synchronous_standby_names"] = "'*'"
+        for key, value in self.cfg.settings.items():
+            settings[key] = f"'{value}'" if isinstance(value, str) else value
+        lines = [f"{key} = {value}" for key, value in settings.items()]
+        with (datadir / "postgresql.conf").open("a") as conf:
+            conf.write("\n# drills postgres-pair lab\n" + "\n".join(lines) + "\n")
+
+    def start(self) -> LabHandle:
+        self.bin = find_bin_dir(self.cfg.bin_dir)
+        self._resolve_user()
+        self.root = Path(tempfile.mkdtemp(prefix=LAB_PREFIX))
+        self._created = True
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> LabHandle:
+        if self.user:
+            os.chown(self.root, self.user.uid, self.user.gid)
+        self.root.chmod(0o700)
+        a = PostgresNode("a", self, self.root / "a", free_port())
+        b = PostgresNode("b", self, self.root / "b", free_port())
+        self.progress(f"lab: initdb site A in {self.root}")
+        initdb = [str(self.bin / "initdb"), "-D", str(a.datadir), "-U", "postgres"]
+        self.run([*initdb, "--auth=trust", "-N", "-E", "UTF8", "--locale=C"], "initdb")
+        self._configure(a.datadir, a.port, primary=True)
+        self.servers.append(a)
+        a.start()
+        self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
+        self.run(
+            [
+                str(self.bin / "pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres"),
+                *("-D", str(b.datadir), "-R", "-X", "stream", "-c", "fast", "-N"),
+            ],
+            "pg_basebackup",
+        )
+        with (b.datadir / "postgresql.conf").open("a") as conf:
+            conf.write(f"port = {b.port}\nsynchronous_standby_names = ''\n")
+        self.servers.append(b)
+        b.start()
+        self._wait_streaming(a)
+        mode = "synchronous" if self.cfg.synchronous else "asynchronous"
+        self.progress(f"lab: site B standby streaming on 127.0.0.1:{b.port} ({mode})")
+        dsn = (
+            f"host=127.0.0.1,127.0.0.1 port={a.port},{b.port} user=postgres dbname=postgres "
+            "target_session_attrs=read-write"
+        )
+        variables = {
+            "dsn": dsn,
+            "dir": str(self.root),
+            **{f"{n.name}.{k}": v for n in (a, b) for k, v in self._node_vars(n).items()},
+        }
+        version = subprocess.run(
+            [str(self.bin / "postgres"), "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        facts = {
+            "kind": "postgres-pair",
+            "postgres": version,
+            "replication": mode,
+            "ports": {"a": a.port, "b": b.port},
+        }
+        return LabHandle(variables=variables, targets={"a": a, "b": b}, facts=facts)
+
+    @staticmethod
+    def _node_vars(node: PostgresNode) -> dict[str, str]:
+        return {"dsn": node.dsn, "host": "127.0.0.1", "port": str(node.port)}
+
+    def _wait_streaming(self, primary: PostgresNode) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with psycopg.connect(primary.dsn, connect_timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+                ).fetchone()
+            if row and int(str(row[0])) > 0:
+                return
+            time.sleep(0.05)
+        raise LabError(f"site B did not start streaming within {READY_TIMEOUT_S:g}s")
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.kill_all()
+        self.servers = []
+        if self._created:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self._created = False
+
+    def keep(self) -> str:
+        ports = ", ".join(f"{s.name}: 127.0.0.1:{s.port}" for s in self.servers)
+        pids = " ".join(str(s.proc.pid) for s in self.servers if s.proc and s.proc.poll() is None)
+        self.servers = []
+        self._created = False
+        return (
+            f"lab kept in {self.root} ({ports}); remove it with: "
+            f"kill -9 {pids or '<no running server>'}; rm -rf {self.root}"
+        )

@@ -1,0 +1,77 @@
+"""Process trees from /proc, for faults that must reach a server and every child it forked.
+
+PostgreSQL puts each backend in a session of its own, so signalling the postmaster's process
+group does not reach them: the tree has to be walked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may contain spaces: split after the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[1])
+
+
+def state(pid: int) -> str | None:
+    """One-letter state (R, S, T for stopped, Z...) or None when the process is gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rfind(")") + 2 :].split()[0]
+
+
+def alive(pid: int) -> bool:
+    current = state(pid)
+    return current is not None and current != "Z"
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            parent = _parent(int(entry.name))
+            if parent is not None:
+                children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def signal_tree(root: int, sig: signal.Signals) -> list[int]:
+    """Send `sig` to `root` first (so it forks no more), then to its descendants; twice over
+    for children forked while the first pass ran. Returns every pid signalled."""
+    sent: list[int] = []
+    for pid in [root, *descendants(root), *descendants(root)]:
+        if pid in sent:
+            continue
+        try:
+            os.kill(pid, sig)
+            sent.append(pid)
+        except ProcessLookupError:
+            pass
+    return sent
+
+
+def signal_pids(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass

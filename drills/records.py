@@ -1,0 +1,239 @@
+"""Run records: one JSON file per drill plus its raw history, written atomically.
+
+The keys written here are a contract: reports, metrics and other tools read them. Every figure
+carries its unit in its name and comes from the checker, which comes from recorded samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from drills import __version__
+from drills.checker import CheckConfig, CheckResult, Objectives, ProbeSummary
+from drills.errors import RecordError
+from drills.history import History
+
+SCHEMA_VERSION = 1
+
+
+def utc_iso(wall_ns: int) -> str:
+    return datetime.fromtimestamp(wall_ns / 1e9, tz=UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def utc_basic(wall_ns: int) -> str:
+    """ISO 8601 basic format, for file names: 20261123T201500Z."""
+    return datetime.fromtimestamp(wall_ns / 1e9, tz=UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename: readers see the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _rel(history: History, ns: int | None) -> float | None:
+    return None if ns is None else round((ns - history.clock.mono_ns) / 1e9, 6)
+
+
+def _probe_record(history: History, summary: ProbeSummary) -> dict[str, Any]:
+    info = history.probe(summary.name)
+    assert info is not None
+    outages = []
+    for outage in summary.outages:
+        lower, upper = outage.bounds_s(info.stopped_ns)
+        outages.append(
+            {
+                "start_s": _rel(history, outage.last_ok_ns),
+                "first_fail_s": _rel(history, outage.first_fail_invoke_ns),
+                "end_s": _rel(history, outage.end_ns),
+                "downtime_lower_s": round(lower, 6),
+                "downtime_s": round(upper, 6),
+                "samples": outage.samples,
+                "recovered": outage.end_ns is not None,
+            }
+        )
+    return {
+        "kind": summary.kind,
+        "interval_s": summary.interval_s,
+        "timeout_s": info.timeout_s,
+        "slow_s": info.slow_s,
+        "started_s": _rel(history, info.started_ns),
+        "stopped_s": _rel(history, info.stopped_ns),
+        "samples": summary.samples,
+        "ok": summary.ok,
+        "fail": summary.fail,
+        "unknown": summary.unknown,
+        "slow": summary.slow,
+        "latency_p50_ms": summary.latency_p50_ms,
+        "latency_p99_ms": summary.latency_p99_ms,
+        "latency_max_ms": summary.latency_max_ms,
+        "downtime_s": round(summary.downtime_s, 6),
+        "downtime_lower_s": round(summary.downtime_lower_s, 6),
+        "recovered_s": _rel(history, summary.recovered_ns),
+        "outages": outages,
+    }
+
+
+def host_facts() -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "drills_version": __version__,
+    }
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    scenario_name: str
+    scenario_file: str
+    scenario_sha256: str
+    description: str
+    started_wall_ns: int
+    finished_wall_ns: int
+    phases_s: dict[str, float]
+    lab: dict[str, Any]
+    error: str | None
+
+
+def build_record(
+    info: RunInfo, history: History, config: CheckConfig, result: CheckResult, history_file: str
+) -> dict[str, Any]:
+    writes = result.writes
+    service = result.probes.get(config.service_probe or "")
+    write_summary = result.probes.get(config.write_probe or "")
+    verdict = "error" if info.error else result.verdict.value
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": info.run_id,
+        "scenario": {
+            "name": info.scenario_name,
+            "file": info.scenario_file,
+            "sha256": info.scenario_sha256,
+            "description": info.description,
+        },
+        "started_at": utc_iso(info.started_wall_ns),
+        "finished_at": utc_iso(info.finished_wall_ns),
+        "verdict": verdict,
+        "error": info.error,
+        "objectives": {
+            "rto_s": config.objectives.rto_s,
+            "rpo_s": config.objectives.rpo_s,
+            "availability": config.objectives.availability,
+        },
+        "check": {
+            "service_probe": config.service_probe,
+            "write_probe": config.write_probe,
+            "stable": config.stable,
+        },
+        "measurements": {
+            "rto_s": result.rto_s,
+            "rpo_s": writes.rpo_s if writes else None,
+            "downtime_s": result.downtime_s,
+            "downtime_lower_s": result.downtime_lower_s,
+            "availability": result.availability,
+            "error_budget_s": round(result.error_budget_s, 6),
+            "error_budget_share": result.error_budget_share,
+            "lost_writes": len(writes.lost) if writes else None,
+            "writes_acked": writes.acked if writes else None,
+            "writes_attempted": writes.attempted if writes else None,
+            "writes_recovered": len(writes.recovered) if writes else None,
+            "unexpected_writes": len(writes.unexpected) if writes else None,
+            "duplicated_writes": len(writes.duplicated) if writes else None,
+            "lost_write_ids": writes.lost if writes else None,
+            "lost_ranges": [list(r) for r in writes.lost_ranges] if writes else None,
+            "holes": max(0, len(writes.lost_ranges) - 1) if writes else None,
+            "recovery_point_s": _rel(history, writes.recovery_point_ns) if writes else None,
+            "probe_interval_s": service.interval_s if service else None,
+            "write_interval_s": write_summary.interval_s if write_summary else None,
+            "disruption_start_s": _rel(history, result.disruption_start_ns),
+        },
+        "verdicts": {
+            r.name: {
+                "verdict": r.verdict.value,
+                "objective": r.objective,
+                "measured": r.measured,
+                "reason": r.reason,
+            }
+            for r in result.results
+        },
+        "timeline": [
+            {
+                "index": s.index,
+                "kind": s.kind,
+                "description": s.description,
+                "disruptive": s.disruptive,
+                "start_s": _rel(history, s.start_ns),
+                "end_s": _rel(history, s.end_ns),
+                "at": utc_iso(history.clock.wall_ns_at(s.start_ns)),
+                "ok": s.ok,
+                "detail": s.detail,
+            }
+            for s in history.steps
+        ],
+        "probes": {name: _probe_record(history, s) for name, s in result.probes.items()},
+        "phases_s": {k: round(v, 3) for k, v in info.phases_s.items()},
+        "lab": info.lab,
+        "host": host_facts(),
+        "history": history_file,
+    }
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from exc
+    if not isinstance(record, dict) or record.get("schema_version") != SCHEMA_VERSION:
+        raise RecordError(f"{path}: not a drills run record (schema_version {SCHEMA_VERSION})")
+    return record
+
+
+def check_config_of(record: dict[str, Any], path: Path) -> CheckConfig:
+    try:
+        objectives = record["objectives"]
+        check = record["check"]
+        return CheckConfig(
+            objectives=Objectives(
+                rto_s=float(objectives["rto_s"]),
+                rpo_s=float(objectives["rpo_s"]),
+                availability=float(objectives["availability"]),
+            ),
+            service_probe=check["service_probe"],
+            write_probe=check["write_probe"],
+            stable=int(check["stable"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecordError(f"{path}: record lacks {exc}") from exc
+
+
+def record_text(record: dict[str, Any]) -> str:
+    return json.dumps(record, indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,239 @@
+"""The runner: lab up, probes on, the step timeline, probes off, final read, lab down.
+
+Whatever happens (a failing step, an exception, Ctrl-C, SIGTERM) faults are reverted and the
+lab is removed before the run returns, and a record is written saying what was measured.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drills.checker import CheckConfig, Objectives, check
+from drills.errors import DrillsError, Interrupted, ProbeError, StepError
+from drills.history import Clock, FinalRead, HistoryLog, StepEvent
+from drills.labs import LABS, Lab
+from drills.live import LiveView
+from drills.openloop import ProbeRunner
+from drills.records import RunInfo, build_record, record_text, utc_basic, write_atomically
+from drills.scenario import LoadedScenario, Scenario, load_scenario
+from drills.signals import deferred, interruptible
+from drills.steps import RevertStack, StepContext
+from drills.targets import ProcessTarget, Target
+from probes import PROBES, Probe, WriteProbe
+
+
+@dataclass
+class RunOptions:
+    reports_dir: Path = Path("reports/runs")
+    keep_lab: bool = False
+    live: bool | None = None  # None: when stderr is a terminal
+
+
+@dataclass
+class RunResult:
+    record: dict[str, Any]
+    record_path: Path
+    history_path: Path
+    interrupted: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _targets(scenario: Scenario, lab_targets: dict[str, Target]) -> dict[str, Target]:
+    targets: dict[str, Target] = {}
+    for name, spec in scenario.targets.items():
+        if spec.lab is not None:
+            targets[name] = lab_targets[spec.lab]
+        else:
+            assert spec.pid_file is not None
+            targets[name] = ProcessTarget(name, spec.pid_file, spec.dsn, spec.start)
+    return targets
+
+
+class Drill:
+    def __init__(self, loaded: LoadedScenario, options: RunOptions) -> None:
+        self.loaded = loaded
+        self.scenario = loaded.scenario
+        self.options = options
+        self.view = LiveView(f"drill {self.scenario.name}", live=options.live)
+        self.lab: Lab | None = None
+        self.runners: list[ProbeRunner] = []
+        self.reverts = RevertStack()
+        self.lab_facts: dict[str, Any] = {}
+        self.lab_vars: dict[str, str] = {}
+        self.targets: dict[str, Target] = {}
+        self.probes: list[Probe] = []
+        self.notes: list[str] = []
+
+    def run(self) -> RunResult:
+        clock = Clock.now()
+        run_id = f"{utc_basic(clock.wall_ns)}-{self.scenario.name}"
+        reports = self.options.reports_dir
+        record_path = reports / f"{run_id}.json"
+        history_path = reports / f"{run_id}.history.jsonl"
+        log = HistoryLog(clock, history_path)
+        phases: dict[str, float] = {}
+        error: str | None = None
+        interrupted: str | None = None
+        mark = time.monotonic()
+        try:
+            with interruptible():
+                try:
+                    scenario = self._set_up(run_id)
+                    phases["setup"] = time.monotonic() - mark
+                    mark = time.monotonic()
+                    self._drill(scenario, log)
+                finally:
+                    with deferred():
+                        self._tear_down(log, phases, mark)
+        except Interrupted as exc:
+            interrupted = exc.signame
+            error = str(exc)
+        except DrillsError as exc:
+            error = str(exc)
+        finally:
+            log.close()
+        config = CheckConfig(
+            objectives=Objectives(
+                rto_s=self.scenario.objectives.rto,
+                rpo_s=self.scenario.objectives.rpo,
+                availability=self.scenario.objectives.availability,
+            ),
+            service_probe=self.scenario.service_probe,
+            write_probe=self.scenario.write_probe,
+            stable=self.scenario.stable,
+        )
+        if self.notes and error is None:
+            error = "; ".join(self.notes)
+        result = check(log.history, config)
+        info = RunInfo(
+            run_id=run_id,
+            scenario_name=self.scenario.name,
+            scenario_file=str(self.loaded.path),
+            scenario_sha256=self.loaded.sha256,
+            description=self.scenario.description.strip(),
+            started_wall_ns=clock.wall_ns,
+            finished_wall_ns=time.time_ns(),
+            phases_s=phases,
+            lab=self.lab_facts,
+            error=error,
+        )
+        record = build_record(info, log.history, config, result, history_path.name)
+        write_atomically(record_path, record_text(record))
+        return RunResult(record, record_path, history_path, interrupted, self.notes)
+
+    def _set_up(self, run_id: str) -> Scenario:
+        scenario = self.scenario
+        lab_targets: dict[str, Target] = {}
+        if scenario.lab is not None:
+            self.view.set_step(f"starting lab {scenario.lab.kind}")
+            self.lab = LABS[scenario.lab.kind](scenario.lab, self.view.message)
+            handle = self.lab.start()
+            self.lab_facts = handle.facts
+            self.lab_vars = handle.variables
+            lab_targets = handle.targets
+            # Fill ${lab.*} with the real values; the file was fully validated before.
+            scenario = load_scenario(self.loaded.path, handle.variables).scenario
+        self.targets = _targets(scenario, lab_targets)
+        token = f"{run_id}-{uuid.uuid4().hex[:8]}"
+        probes: list[Probe] = []
+        for name, cfg in scenario.probes.items():
+            probe = PROBES[cfg.kind](name, cfg, token)
+            probe.prepare()
+            probes.append(probe)
+        self.probes = probes
+        return scenario
+
+    def _drill(self, scenario: Scenario, log: HistoryLog) -> None:
+        clock = log.history.clock
+        self.runners = [ProbeRunner(p, log, clock) for p in self.probes]
+        for runner in self.runners:
+            runner.start()
+        self.view.watch(self.runners)
+        ctx = StepContext(
+            targets=self.targets,
+            probes={r.name: r for r in self.runners},
+            reverts=self.reverts,
+            variables=self.lab_vars,
+            stable=scenario.stable,
+            progress=self.view.message,
+        )
+        total = len(scenario.steps)
+        for index, step in enumerate(scenario.steps):
+            description = step.describe()
+            self.view.set_step(f"step {index + 1}/{total}: {description}")
+            start = time.monotonic_ns()
+            try:
+                detail = step.run(ctx)
+            except StepError as exc:
+                log.add_step(
+                    StepEvent(index, step.kind, description, start, time.monotonic_ns(),
+                              step.disruptive, ok=False, detail=str(exc))
+                )
+                raise StepError(f"step {index + 1} ({description}) failed: {exc}") from exc
+            except BaseException:
+                log.add_step(
+                    StepEvent(index, step.kind, description, start, time.monotonic_ns(),
+                              step.disruptive, ok=False, detail="interrupted")
+                )
+                raise
+            log.add_step(
+                StepEvent(index, step.kind, description, start, time.monotonic_ns(),
+                          step.disruptive, detail=detail)
+            )
+            if detail:
+                self.view.message(f"  {detail}")
+        self._stop_probes()
+        self._revert()
+        self._final_read(scenario, log)
+
+    def _stop_probes(self) -> None:
+        self.view.close()
+        for runner in self.runners:
+            runner.stop()
+        self.runners = []
+
+    def _revert(self) -> None:
+        for problem in self.reverts.revert_all(self.view.message):
+            self.notes.append(problem)
+            self.view.message(problem)
+
+    def _final_read(self, scenario: Scenario, log: HistoryLog) -> None:
+        if scenario.write_probe is None:
+            return
+        probe = next(p for p in self.probes if p.name == scenario.write_probe)
+        assert isinstance(probe, WriteProbe)
+        self.view.set_step(f"settle {scenario.settle:g}s, then read back every write")
+        time.sleep(scenario.settle)
+        try:
+            counts = probe.final_read()
+            log.add_final_read(FinalRead(probe.name, time.monotonic_ns(), True, counts))
+            self.view.message(f"final read: {len(counts)} of this run's writes found")
+        except ProbeError as exc:
+            log.add_final_read(FinalRead(probe.name, time.monotonic_ns(), False, detail=str(exc)))
+            self.view.message(str(exc))
+
+    def _tear_down(self, log: HistoryLog, phases: dict[str, float], mark: float) -> None:
+        if "setup" in phases:
+            phases["drill"] = time.monotonic() - mark
+        else:
+            phases["setup"] = time.monotonic() - mark
+        mark = time.monotonic()
+        self._stop_probes()
+        self._revert()
+        if self.lab is not None:
+            if self.options.keep_lab:
+                self.view.message(self.lab.keep())
+            else:
+                self.view.set_step("removing lab")
+                self.lab.stop()
+        phases["teardown"] = time.monotonic() - mark
+        self.view.close()
+
+
+def run_drill(path: Path, options: RunOptions) -> RunResult:
+    loaded = load_scenario(path)
+    return Drill(loaded, options).run()

@@ -1,0 +1,298 @@
+"""Scenario files, version 1: typed models, and a loader whose errors name file, line and key.
+
+The whole scenario is validated before anything is started. Lab variables (`${lab.dsn}`) are
+checked against example values the lab kind declares, then filled with the real values once
+the lab is up; `${env:NAME}` comes from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from drills.durations import Duration, Ratio
+from drills.errors import Problem, ScenarioError
+from drills.labs import LABS, Lab, LabConfig
+from drills.model import StrictModel
+from drills.steps import STEPS, StepConfig
+from drills.targets import PROMOTE, RESTART, SIGNAL
+from drills.yamlsource import Source, YamlSyntaxError, load
+from probes import PROBES, ProbeConfig
+
+NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+
+
+def _union(configs: list[type[Any]]) -> Any:
+    return Annotated[Union[tuple(configs)], Field(discriminator="kind")]  # noqa: UP007
+
+
+def _normalize_step(value: Any) -> Any:
+    """`- kill: site-a` and `- kill: {target: site-a}` both become `{kind: kill, target: ...}`."""
+    if isinstance(value, dict) and "kind" not in value:
+        if len(value) == 1:
+            (kind, body), *_ = value.items()
+            if kind in STEPS:
+                if isinstance(body, dict):
+                    return {"kind": kind, **body}
+                shorthand = STEPS[kind].shorthand
+                if shorthand is not None:
+                    return {"kind": kind, shorthand: body}
+                if body is None:
+                    return {"kind": kind}
+            raise PydanticCustomError(
+                "unknown_step",
+                "unknown step '{kind}' (steps: {known})",
+                {"kind": str(kind), "known": ", ".join(STEPS.kinds())},
+            )
+        raise PydanticCustomError(
+            "step_shape",
+            "a step is one key, its kind, e.g. `- kill: site-a`; got {keys}",
+            {"keys": ", ".join(map(str, value)) or "nothing"},
+        )
+    if not isinstance(value, dict):
+        raise PydanticCustomError(
+            "step_shape", "a step is a mapping such as `- wait: 5s`; got {value}", {"value": value}
+        )
+    return value
+
+
+if TYPE_CHECKING:
+    ProbeSpec = ProbeConfig
+    LabSpec = LabConfig
+    StepSpec = StepConfig
+else:
+    ProbeSpec = _union([cls.Config for _, cls in PROBES.items()])
+    LabSpec = _union([cls.Config for _, cls in LABS.items()])
+    StepSpec = Annotated[_union([cls for _, cls in STEPS.items()]), BeforeValidator(_normalize_step)]
+
+
+class Objectives(StrictModel):
+    rto: Duration = Field(1800.0, description="recovery time objective")
+    rpo: Duration = Field(300.0, description="recovery point objective (data-loss window)")
+    availability: Ratio = Field(0.9999, description="availability objective")
+
+
+class TargetSpec(StrictModel):
+    lab: str | None = Field(None, description="a node of the scenario's lab")
+    pid_file: str | None = Field(None, description="a process you run: its pid file")
+    dsn: str | None = Field(None, description="for promote: a libpq DSN of the server")
+    start: str | None = Field(None, description="for restart: the command that starts it")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TargetSpec:
+        if (self.lab is None) == (self.pid_file is None):
+            raise ValueError("a target is either `lab: NODE` or `pid_file: PATH`")
+        return self
+
+    def abilities(self, lab: type[Lab] | None) -> frozenset[str]:
+        if self.lab is not None:
+            return lab.node_abilities if lab else frozenset()
+        found = {SIGNAL}
+        if self.start:
+            found.add(RESTART)
+        if self.dsn:
+            found.add(PROMOTE)
+        return frozenset(found)
+
+
+class Scenario(StrictModel):
+    version: Literal[1] = 1
+    name: str = Field(pattern=NAME)
+    description: str = ""
+    objectives: Objectives = Objectives()
+    lab: LabSpec | None = None
+    targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    probes: dict[str, ProbeSpec] = Field(min_length=1)
+    service_probe: str
+    write_probe: str | None = None
+    stable: int = Field(3, ge=1, description="ok samples in a row that count as recovered")
+    settle: Duration = Field(1.0, description="pause before the final read of writes")
+    steps: list[StepSpec] = Field(min_length=1)
+
+    example_version: ClassVar[int] = 1
+
+
+@dataclass
+class LoadedScenario:
+    scenario: Scenario
+    path: Path
+    sha256: str
+    source: Source
+
+    @property
+    def lab_class(self) -> type[Lab] | None:
+        return LABS[self.scenario.lab.kind] if self.scenario.lab else None
+
+
+_REF = re.compile(r"\$\{([^}]*)\}")
+
+
+def _interpolate(
+    source: Source, lab_vars: dict[str, str] | None, problems: list[Problem]
+) -> Any:
+    def fill(text: str, path: tuple[str | int, ...]) -> str:
+        def one(match: re.Match[str]) -> str:
+            ref = match.group(1).strip()
+            if ref.startswith("env:"):
+                name = ref[4:]
+                if name in os.environ:
+                    return os.environ[name]
+                problem = f"environment variable {name!r} is not set"
+            elif ref.startswith("lab."):
+                name = ref[4:]
+                if lab_vars is None:
+                    problem = f"${{{ref}}} needs a lab, and the scenario declares none"
+                elif name in lab_vars:
+                    return lab_vars[name]
+                else:
+                    problem = f"unknown lab variable {name!r} (known: {', '.join(sorted(lab_vars))})"
+            else:
+                problem = f"unknown reference ${{{ref}}} (use ${{lab.NAME}} or ${{env:NAME}})"
+            problems.append(Problem(source.file, source.line_of(path), _key(path), problem))
+            return match.group(0)
+
+        return _REF.sub(one, text)
+
+    def walk(value: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(value, str):
+            return fill(value, path)
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        return value
+
+    return walk(source.data, ())
+
+
+def _key(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _locate(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str | None]:
+    """Follow a pydantic location through the data, skipping union tags; return the path that
+    exists and the first key that does not (a missing or unknown key)."""
+    path: tuple[str | int, ...] = ()
+    current = data
+    for part in loc:
+        if isinstance(current, dict) and part in current:
+            path, current = (*path, part), current[part]
+        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+            path, current = (*path, part), current[part]
+        elif isinstance(current, dict) and current.get("kind") == part:
+            continue
+        elif isinstance(current, dict) and isinstance(part, str):
+            return path, part
+        else:
+            break
+    return path, None
+
+
+def _problems_from(exc: ValidationError, source: Source, data: Any) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        path, missing = _locate(data, tuple(error["loc"]))
+        message = str(error["msg"]).removeprefix("Value error, ")
+        kind = error["type"]
+        ctx = error.get("ctx") or {}
+        line_path = path
+        if kind == "unknown_key":
+            line_path = (*path, ctx["key"])
+            missing = ctx["key"]
+        elif kind == "missing":
+            message = "missing (required)"
+        elif kind == "union_tag_invalid":
+            missing = "kind"
+            line_path = (*path, "kind")
+            message = f"unknown kind {ctx.get('tag')!r} (expected one of: {ctx.get('expected_tags')})"
+        elif kind == "union_tag_not_found":
+            missing = "kind"
+            message = "missing (required): every entry here names its kind"
+        key = _key((*path, missing) if missing else path)
+        problems.append(Problem(source.file, source.line_of(line_path), key, message))
+    return problems
+
+
+def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def add(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(source.file, source.line_of(path), _key(path), message))
+
+    lab = LABS[scenario.lab.kind] if scenario.lab else None
+    probes = ", ".join(sorted(scenario.probes))
+    if scenario.service_probe not in scenario.probes:
+        add(("service_probe",), f"no probe named {scenario.service_probe!r} (probes: {probes})")
+    if scenario.write_probe is not None:
+        if scenario.write_probe not in scenario.probes:
+            add(("write_probe",), f"no probe named {scenario.write_probe!r} (probes: {probes})")
+        elif not PROBES[scenario.probes[scenario.write_probe].kind].writes:
+            kinds = ", ".join(k for k, c in PROBES.items() if c.writes)
+            add(("write_probe",), f"probe {scenario.write_probe!r} does not write (kinds that do: {kinds})")
+    for name, target in scenario.targets.items():
+        if target.lab is None:
+            continue
+        if lab is None:
+            add(("targets", name, "lab"), "this target is a lab node, and the scenario has no lab")
+        elif target.lab not in lab.nodes:
+            add(("targets", name, "lab"), f"no node {target.lab!r} in a {scenario.lab.kind} lab "  # type: ignore[union-attr]
+                f"(nodes: {', '.join(lab.nodes)})")
+    targets = ", ".join(sorted(scenario.targets)) or "none declared"
+    for index, step in enumerate(scenario.steps):
+        where = ("steps", index, step.kind)
+        if step.target_name is not None:
+            spec = scenario.targets.get(step.target_name)
+            if spec is None:
+                add(where, f"no target named {step.target_name!r} (targets: {targets})")
+            elif step.needs and step.needs not in spec.abilities(lab):
+                add(where, f"target {step.target_name!r} cannot be used with {step.kind} "
+                    f"(it needs the {step.needs!r} ability)")
+        if step.probe_name is not None and step.probe_name not in scenario.probes:
+            add(where, f"no probe named {step.probe_name!r} (probes: {probes})")
+    return problems
+
+
+def load_scenario(path: Path, lab_vars: dict[str, str] | None = None) -> LoadedScenario:
+    """Load and validate a scenario. Without `lab_vars`, the lab's example values are used."""
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ScenarioError([Problem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
+    try:
+        text = raw.decode("utf-8")
+        source = load(text, file)
+    except UnicodeDecodeError:
+        raise ScenarioError([Problem(file, None, "", "not UTF-8 text")]) from None
+    except YamlSyntaxError as exc:
+        raise ScenarioError([Problem(file, exc.line, "", f"invalid YAML: {exc.message}")]) from exc
+    if not isinstance(source.data, dict):
+        got = "an empty file" if source.data is None else type(source.data).__name__
+        raise ScenarioError([Problem(file, 1, "", f"a scenario is a mapping of keys; got {got}")])
+    problems = [Problem(file, line, _key(p), "duplicate key") for p, line in source.duplicates]
+    if lab_vars is None:
+        lab = source.data.get("lab")
+        kind = lab.get("kind") if isinstance(lab, dict) else None
+        lab_vars = dict(LABS[kind].variables) if isinstance(kind, str) and kind in LABS else None
+        if lab is not None and lab_vars is None:
+            lab_vars = {}  # the lab's own error is reported by validation
+    data = _interpolate(source, lab_vars, problems)
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems += _problems_from(exc, source, data)
+        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0)) from None
+    problems += _cross_check(scenario, source)
+    if problems:
+        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0))
+    return LoadedScenario(scenario, path, hashlib.sha256(raw).hexdigest(), source)

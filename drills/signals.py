@@ -1,0 +1,45 @@
+"""SIGINT and SIGTERM become `Interrupted` in the main thread; during cleanup they wait."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from drills.errors import Interrupted
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+def _raise(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def _defer(signum: int, frame: FrameType | None) -> None:
+    sys.stderr.write(
+        f"\n{signal.Signals(signum).name}: cleaning up (reverting faults, removing the lab); "
+        "please wait\n"
+    )
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    previous = {sig: signal.signal(sig, _raise) for sig in HANDLED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Cleanup must finish: a second Ctrl-C only says so."""
+    previous = {sig: signal.signal(sig, _defer) for sig in HANDLED}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,98 @@
+"""The step contract: a step is typed configuration plus `run`.
+
+Faults (the nemesis) are steps with `disruptive = True` whose `run` may push a revert onto the
+context's stack; the runner reverts whatever is left on every exit path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from drills.errors import StepError
+from drills.model import StrictModel
+from drills.registry import Registry
+from drills.targets import Target
+
+if TYPE_CHECKING:
+    from drills.openloop import ProbeRunner
+
+
+@dataclass
+class Revert:
+    key: str  # e.g. "pause:site-a"
+    description: str
+    action: Callable[[], None]
+
+
+@dataclass
+class RevertStack:
+    """What the drill injected and has not yet undone, newest last."""
+
+    items: list[Revert] = field(default_factory=list)
+
+    def push(self, revert: Revert) -> None:
+        self.items.append(revert)
+
+    def pop(self, key: str) -> Revert | None:
+        for index in range(len(self.items) - 1, -1, -1):
+            if self.items[index].key == key:
+                return self.items.pop(index)
+        return None
+
+    def revert_all(self, report: Callable[[str], None]) -> list[str]:
+        """Undo everything, newest first; carry on past failures and return them."""
+        errors: list[str] = []
+        while self.items:
+            revert = self.items.pop()
+            try:
+                revert.action()
+                report(f"reverted: {revert.description}")
+            except Exception as exc:
+                errors.append(f"could not revert {revert.description}: {exc}")
+        return errors
+
+
+@dataclass
+class StepContext:
+    targets: dict[str, Target]
+    probes: dict[str, ProbeRunner]
+    reverts: RevertStack
+    variables: dict[str, str]
+    stable: int
+    progress: Callable[[str], None]
+
+    def target(self, name: str) -> Target:
+        try:
+            return self.targets[name]
+        except KeyError:
+            raise StepError(f"unknown target {name!r}") from None
+
+
+class StepConfig(StrictModel):
+    kind: str
+    # The key a scalar fills: `- kill: site-a` means `- kill: {target: site-a}`.
+    shorthand: ClassVar[str | None] = None
+    disruptive: ClassVar[bool] = False
+    needs: ClassVar[str | None] = None  # ability the step's target must have
+
+    @property
+    def target_name(self) -> str | None:
+        value = getattr(self, "target", None)
+        return value if isinstance(value, str) else None
+
+    @property
+    def probe_name(self) -> str | None:
+        value = getattr(self, "probe", None)
+        return value if isinstance(value, str) else None
+
+    def describe(self) -> str:
+        return self.kind
+
+    def run(self, ctx: StepContext) -> str:
+        """Carry out the step; return a short detail for the history. Raise StepError."""
+        raise NotImplementedError
+
+
+STEPS: Registry[StepConfig] = Registry("step")

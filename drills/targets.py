@@ -1,0 +1,99 @@
+"""Targets: the things faults act on. A small required interface plus optional abilities.
+
+Abilities are separate protocols (as Jepsen separates `DB` from `Kill` and `Pause`); a step
+names the ability it needs and the scenario is refused before anything starts if a target
+lacks it.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import psycopg
+
+from drills.errors import TargetError
+from drills.proctree import signal_tree
+
+SIGNAL = "signal"
+RESTART = "restart"
+PROMOTE = "promote"
+
+
+class Target(Protocol):
+    name: str
+
+
+@runtime_checkable
+class Signalable(Protocol):
+    name: str
+
+    def signal(self, sig: signal.Signals) -> list[int]:
+        """Signal the target's processes; return the pids signalled."""
+        ...
+
+
+@runtime_checkable
+class Restartable(Protocol):
+    name: str
+
+    def restart(self) -> None: ...
+
+
+@runtime_checkable
+class Promotable(Protocol):
+    name: str
+
+    def promote(self, timeout_s: float) -> None: ...
+
+
+def promote_postgres(dsn: str, timeout_s: float, name: str) -> None:
+    """Promote a PostgreSQL standby and wait until it accepts writes."""
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=max(2, int(timeout_s))) as conn:
+            row = conn.execute(
+                "SELECT pg_promote(true, %s)", (max(1, int(timeout_s)),)
+            ).fetchone()
+    except psycopg.Error as exc:
+        raise TargetError(f"cannot promote {name}: {str(exc).strip()}") from exc
+    if not row or row[0] is not True:
+        raise TargetError(f"{name} did not finish promotion within {timeout_s:g}s")
+
+
+class ProcessTarget:
+    """A process the user runs: found by pid file, optionally restartable and promotable."""
+
+    def __init__(self, name: str, pid_file: str, dsn: str | None, start: str | None) -> None:
+        self.name = name
+        self.pid_file = Path(pid_file)
+        self.dsn = dsn
+        self.start = start
+
+    def pid(self) -> int:
+        try:
+            first = self.pid_file.read_text().split()[0]
+            return int(first)
+        except (OSError, IndexError, ValueError) as exc:
+            raise TargetError(f"{self.name}: no pid in {self.pid_file}: {exc}") from exc
+
+    def signal(self, sig: signal.Signals) -> list[int]:
+        return signal_tree(self.pid(), sig)
+
+    def restart(self) -> None:
+        if not self.start:
+            raise TargetError(f"{self.name}: no start command to restart it with")
+        try:
+            self.signal(signal.SIGCONT)
+            self.signal(signal.SIGTERM)
+        except TargetError:
+            pass  # already gone
+        result = subprocess.run(self.start, shell=True, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise TargetError(f"{self.name}: start command exited {result.returncode}")
+
+    def promote(self, timeout_s: float) -> None:
+        if not self.dsn:
+            raise TargetError(f"{self.name}: no dsn to promote it through")
+        promote_postgres(self.dsn, timeout_s, self.name)

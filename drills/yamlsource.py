@@ -1,0 +1,76 @@
+"""YAML loading that remembers the line of every key and item, for errors that name a line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Source:
+    file: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+    duplicates: list[tuple[Path_, int]] = field(default_factory=list)
+
+    def line_of(self, path: Path_) -> int | None:
+        """Line of `path`, or of its nearest ancestor that has one."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(path[:end])
+            if line is not None:
+                return line
+        return None
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, line: int | None, message: str) -> None:
+        self.line = line
+        self.message = message
+        super().__init__(message)
+
+
+def load(text: str, file: str) -> Source:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Source(file=file, data=None)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise YamlSyntaxError(mark.line + 1 if mark else None, message) from exc
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(None, str(exc)) from exc
+    finally:
+        loader.dispose()
+    source = Source(file=file, data=data, lines={(): node.start_mark.line + 1})
+    _walk(loader, node, data, (), source)
+    return source
+
+
+def _walk(loader: yaml.SafeLoader, node: yaml.Node, data: Any, path: Path_, source: Source) -> None:
+    if isinstance(node, yaml.MappingNode) and isinstance(data, dict):
+        seen: set[object] = set()
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            if not isinstance(key, str | int):
+                continue
+            child = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                source.duplicates.append((child, line))
+            seen.add(key)
+            source.lines[child] = line
+            if key in data:
+                _walk(loader, value_node, data[key], child, source)
+    elif isinstance(node, yaml.SequenceNode) and isinstance(data, list):
+        for index, (item_node, item) in enumerate(zip(node.value, data, strict=False)):
+            source.lines[(*path, index)] = item_node.start_mark.line + 1
+            _walk(loader, item_node, item, (*path, index), source)

@@ -1,0 +1,84 @@
+"""The probe contract: a probe makes clients, and a client takes one sample.
+
+The open-loop scheduling, deadlines and history recording are the harness's job
+(`drills.openloop`); a probe only says how to take one sample and what it found.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from pydantic import Field, model_validator
+
+from drills.durations import Duration
+from drills.history import Outcome
+from drills.model import StrictModel
+from drills.registry import Registry
+
+MIN_INTERVAL_S = 0.010
+
+
+class ProbeConfig(StrictModel):
+    kind: str
+    interval: Duration = Field(0.1, description="time between samples (open loop)")
+    timeout: Duration = Field(1.0, description="a sample not done by then is not ok")
+    slow: Duration | None = Field(None, description="an ok slower than this counts as down")
+    connections: int = Field(4, ge=1, le=64, description="samples in flight at most")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProbeConfig:
+        if self.interval < MIN_INTERVAL_S:
+            raise ValueError(f"interval must be at least {MIN_INTERVAL_S * 1000:.0f}ms")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.slow is not None and self.slow > self.timeout:
+            raise ValueError("slow must not exceed timeout")
+        return self
+
+    @property
+    def slow_s(self) -> float:
+        """Default: a quarter of a second, or the timeout if that is shorter."""
+        return self.slow if self.slow is not None else min(self.timeout, 0.25)
+
+
+class Client(ABC):
+    """One connection's worth of probe state, used by one worker thread at a time."""
+
+    @abstractmethod
+    def sample(self, seq: int) -> tuple[Outcome, str]:
+        """Take sample `seq`; return its outcome and a short detail (error text)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class Probe(ABC):
+    Config: ClassVar[type[ProbeConfig]]
+    # What a sample that timed out is: a read certainly failed, a write may have happened.
+    timeout_outcome: ClassVar[Outcome] = Outcome.FAIL
+    writes: ClassVar[bool] = False
+
+    def __init__(self, name: str, config: ProbeConfig, run_id: str) -> None:
+        self.name = name
+        self.config = config
+        self.run_id = run_id
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook
+        """Set up before the drill starts (create a table); raise ProbeError on failure."""
+
+    @abstractmethod
+    def client(self) -> Client:
+        """A new client for one worker thread."""
+
+
+class WriteProbe(Probe):
+    timeout_outcome = Outcome.UNKNOWN
+    writes = True
+
+    @abstractmethod
+    def final_read(self) -> dict[int, int]:
+        """Read back every write of this run on the surviving primary: id -> rows found."""
+
+
+PROBES: Registry[Probe] = Registry("probe")

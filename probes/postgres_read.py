@@ -1,0 +1,48 @@
+"""`postgres-read`: run a query (default `SELECT 1`) and expect it to succeed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import psycopg
+from pydantic import Field
+
+from drills.history import Outcome
+from probes.base import PROBES, Client, Probe, ProbeConfig
+from probes.pg import connect, short
+
+
+class PostgresReadConfig(ProbeConfig):
+    kind: Literal["postgres-read"]
+    dsn: str = Field(description="libpq connection string; a multi-host DSN follows a failover")
+    query: str = "SELECT 1"
+
+
+class PostgresReadClient(Client):
+    def __init__(self, config: PostgresReadConfig) -> None:
+        self.config = config
+        self.conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def sample(self, seq: int) -> tuple[Outcome, str]:
+        try:
+            if self.conn is None or self.conn.closed:
+                self.conn = connect(self.config.dsn, self.config.timeout)
+            self.conn.execute(self.config.query).fetchall()
+            return Outcome.OK, ""
+        except psycopg.Error as exc:
+            self.close()
+            return Outcome.FAIL, short(exc)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+@PROBES.register("postgres-read")
+class PostgresReadProbe(Probe):
+    Config = PostgresReadConfig
+
+    def client(self) -> Client:
+        assert isinstance(self.config, PostgresReadConfig)
+        return PostgresReadClient(self.config)
