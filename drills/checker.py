@@ -144,7 +144,9 @@ def outages(ops: list[Op], info: ProbeInfo) -> list[Outage]:
                 first_fail, count = op, 0
             count += 1
     if first_fail is not None:
-        found.append(Outage(first_fail.invoke_ns, min(last_ok_ns, first_fail.invoke_ns), None, count))
+        found.append(
+            Outage(first_fail.invoke_ns, min(last_ok_ns, first_fail.invoke_ns), None, count)
+        )
     return found
 
 
@@ -286,7 +288,9 @@ def check(history: History, config: CheckConfig) -> CheckResult:
             detail = final.detail if final is not None else "no final read was made"
             writes_reason = f"the final read failed: {detail}"
         else:
-            writes = classify_writes(history.ops_of(config.write_probe), final.counts, info.started_ns)
+            writes = classify_writes(
+                history.ops_of(config.write_probe), final.counts, info.started_ns
+            )
 
     budget = (1 - config.objectives.availability) * quarter_seconds(history.clock.wall_ns)
     downtime = service.downtime_s if service and service.samples else None
@@ -299,7 +303,9 @@ def check(history: History, config: CheckConfig) -> CheckResult:
 
     results = [
         _verdict_le("rto", config.objectives.rto_s, rto, rto_reason),
-        _verdict_le("rpo", config.objectives.rpo_s, writes.rpo_s if writes else None, writes_reason),
+        _verdict_le(
+            "rpo", config.objectives.rpo_s, writes.rpo_s if writes else None, writes_reason
+        ),
     ]
     availability_result = _verdict_le(
         "availability", config.objectives.availability, availability, rto_reason

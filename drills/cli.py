@@ -74,10 +74,19 @@ def _parser() -> argparse.ArgumentParser:
         help="leave the lab running after the drill, for inspection (prints how to remove it)",
     )
     live = run.add_mutually_exclusive_group()
-    live.add_argument("--live", dest="live", action="store_true", default=None,
-                      help="redraw a live status block (default when stderr is a terminal)")
-    live.add_argument("--no-live", dest="live", action="store_false",
-                      help="one line per event instead of a live block")
+    live.add_argument(
+        "--live",
+        dest="live",
+        action="store_true",
+        default=None,
+        help="redraw a live status block (default when stderr is a terminal)",
+    )
+    live.add_argument(
+        "--no-live",
+        dest="live",
+        action="store_false",
+        help="one line per event instead of a live block",
+    )
 
     validate = sub.add_parser(
         "validate",
@@ -118,8 +127,8 @@ def _run(args: argparse.Namespace) -> int:
     from drills.summary import render
 
     result = run_drill(
-        args.scenario, RunOptions(reports_dir=args.reports_dir, keep_lab=args.keep_lab,
-                                  live=args.live)
+        args.scenario,
+        RunOptions(reports_dir=args.reports_dir, keep_lab=args.keep_lab, live=args.live),
     )
     print(render(result.record))
     print(f"record: {result.record_path}")
@@ -166,8 +175,10 @@ def _list() -> int:
     from drills.steps import STEPS
     from probes import PROBES
 
-    print("steps (faults marked *): " + ", ".join(
-        f"{k}{'*' if c.disruptive else ''}" for k, c in STEPS.items()))
+    print(
+        "steps (faults marked *): "
+        + ", ".join(f"{k}{'*' if c.disruptive else ''}" for k, c in STEPS.items())
+    )
     print("probes: " + ", ".join(PROBES.kinds()))
     print("labs: " + ", ".join(LABS.kinds()))
     return EXIT_OK

@@ -81,7 +81,9 @@ class ProbeRunner:
         self._resolved: dict[int, tuple[int, bool]] = {}  # seq -> (due, up)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._schedule, name=f"sched-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._schedule, name=f"sched-{self.name}", daemon=True
+        )
         self.started_ns = 0
         self.stopped_ns = 0
         self.skipped = 0  # due times the harness itself was too late to issue

@@ -6,6 +6,7 @@ group does not reach them: the tree has to be walked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from pathlib import Path
@@ -71,7 +72,5 @@ def signal_tree(root: int, sig: signal.Signals) -> list[int]:
 
 def signal_pids(pids: list[int], sig: signal.Signals) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass

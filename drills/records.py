@@ -25,8 +25,10 @@ SCHEMA_VERSION = 1
 
 
 def utc_iso(wall_ns: int) -> str:
-    return datetime.fromtimestamp(wall_ns / 1e9, tz=UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
+    return (
+        datetime.fromtimestamp(wall_ns / 1e9, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
     )
 
 

@@ -170,19 +170,42 @@ class Drill:
                 detail = step.run(ctx)
             except StepError as exc:
                 log.add_step(
-                    StepEvent(index, step.kind, description, start, time.monotonic_ns(),
-                              step.disruptive, ok=False, detail=str(exc))
+                    StepEvent(
+                        index,
+                        step.kind,
+                        description,
+                        start,
+                        time.monotonic_ns(),
+                        step.disruptive,
+                        ok=False,
+                        detail=str(exc),
+                    )
                 )
                 raise StepError(f"step {index + 1} ({description}) failed: {exc}") from exc
             except BaseException:
                 log.add_step(
-                    StepEvent(index, step.kind, description, start, time.monotonic_ns(),
-                              step.disruptive, ok=False, detail="interrupted")
+                    StepEvent(
+                        index,
+                        step.kind,
+                        description,
+                        start,
+                        time.monotonic_ns(),
+                        step.disruptive,
+                        ok=False,
+                        detail="interrupted",
+                    )
                 )
                 raise
             log.add_step(
-                StepEvent(index, step.kind, description, start, time.monotonic_ns(),
-                          step.disruptive, detail=detail)
+                StepEvent(
+                    index,
+                    step.kind,
+                    description,
+                    start,
+                    time.monotonic_ns(),
+                    step.disruptive,
+                    detail=detail,
+                )
             )
             if detail:
                 self.view.message(f"  {detail}")

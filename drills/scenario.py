@@ -12,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -70,7 +70,9 @@ if TYPE_CHECKING:
 else:
     ProbeSpec = _union([cls.Config for _, cls in PROBES.items()])
     LabSpec = _union([cls.Config for _, cls in LABS.items()])
-    StepSpec = Annotated[_union([cls for _, cls in STEPS.items()]), BeforeValidator(_normalize_step)]
+    StepSpec = Annotated[
+        _union([cls for _, cls in STEPS.items()]), BeforeValidator(_normalize_step)
+    ]
 
 
 class Objectives(StrictModel):
@@ -106,7 +108,7 @@ class Scenario(StrictModel):
     version: Literal[1] = 1
     name: str = Field(pattern=NAME)
     description: str = ""
-    objectives: Objectives = Objectives()
+    objectives: Objectives = Field(default_factory=lambda: Objectives.model_validate({}))
     lab: LabSpec | None = None
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
     probes: dict[str, ProbeSpec] = Field(min_length=1)
@@ -115,8 +117,6 @@ class Scenario(StrictModel):
     stable: int = Field(3, ge=1, description="ok samples in a row that count as recovered")
     settle: Duration = Field(1.0, description="pause before the final read of writes")
     steps: list[StepSpec] = Field(min_length=1)
-
-    example_version: ClassVar[int] = 1
 
 
 @dataclass
@@ -134,9 +134,7 @@ class LoadedScenario:
 _REF = re.compile(r"\$\{([^}]*)\}")
 
 
-def _interpolate(
-    source: Source, lab_vars: dict[str, str] | None, problems: list[Problem]
-) -> Any:
+def _interpolate(source: Source, lab_vars: dict[str, str] | None, problems: list[Problem]) -> Any:
     def fill(text: str, path: tuple[str | int, ...]) -> str:
         def one(match: re.Match[str]) -> str:
             ref = match.group(1).strip()
@@ -152,7 +150,9 @@ def _interpolate(
                 elif name in lab_vars:
                     return lab_vars[name]
                 else:
-                    problem = f"unknown lab variable {name!r} (known: {', '.join(sorted(lab_vars))})"
+                    problem = (
+                        f"unknown lab variable {name!r} (known: {', '.join(sorted(lab_vars))})"
+                    )
             else:
                 problem = f"unknown reference ${{{ref}}} (use ${{lab.NAME}} or ${{env:NAME}})"
             problems.append(Problem(source.file, source.line_of(path), _key(path), problem))
@@ -185,9 +185,9 @@ def _locate(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...
     path: tuple[str | int, ...] = ()
     current = data
     for part in loc:
-        if isinstance(current, dict) and part in current:
-            path, current = (*path, part), current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
+        if in_dict or in_list:
             path, current = (*path, part), current[part]
         elif isinstance(current, dict) and current.get("kind") == part:
             continue
@@ -214,7 +214,9 @@ def _problems_from(exc: ValidationError, source: Source, data: Any) -> list[Prob
         elif kind == "union_tag_invalid":
             missing = "kind"
             line_path = (*path, "kind")
-            message = f"unknown kind {ctx.get('tag')!r} (expected one of: {ctx.get('expected_tags')})"
+            message = (
+                f"unknown kind {ctx.get('tag')!r} (expected one of: {ctx.get('expected_tags')})"
+            )
         elif kind == "union_tag_not_found":
             missing = "kind"
             message = "missing (required): every entry here names its kind"
@@ -238,15 +240,21 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
             add(("write_probe",), f"no probe named {scenario.write_probe!r} (probes: {probes})")
         elif not PROBES[scenario.probes[scenario.write_probe].kind].writes:
             kinds = ", ".join(k for k, c in PROBES.items() if c.writes)
-            add(("write_probe",), f"probe {scenario.write_probe!r} does not write (kinds that do: {kinds})")
+            add(
+                ("write_probe",),
+                f"probe {scenario.write_probe!r} does not write (kinds that do: {kinds})",
+            )
     for name, target in scenario.targets.items():
         if target.lab is None:
             continue
         if lab is None:
             add(("targets", name, "lab"), "this target is a lab node, and the scenario has no lab")
         elif target.lab not in lab.nodes:
-            add(("targets", name, "lab"), f"no node {target.lab!r} in a {scenario.lab.kind} lab "  # type: ignore[union-attr]
-                f"(nodes: {', '.join(lab.nodes)})")
+            add(
+                ("targets", name, "lab"),
+                f"no node {target.lab!r} in a {scenario.lab.kind} lab "  # type: ignore[union-attr]
+                f"(nodes: {', '.join(lab.nodes)})",
+            )
     targets = ", ".join(sorted(scenario.targets)) or "none declared"
     for index, step in enumerate(scenario.steps):
         where = ("steps", index, step.kind)
@@ -255,8 +263,11 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
             if spec is None:
                 add(where, f"no target named {step.target_name!r} (targets: {targets})")
             elif step.needs and step.needs not in spec.abilities(lab):
-                add(where, f"target {step.target_name!r} cannot be used with {step.kind} "
-                    f"(it needs the {step.needs!r} ability)")
+                add(
+                    where,
+                    f"target {step.target_name!r} cannot be used with {step.kind} "
+                    f"(it needs the {step.needs!r} ability)",
+                )
         if step.probe_name is not None and step.probe_name not in scenario.probes:
             add(where, f"no probe named {step.probe_name!r} (probes: {probes})")
     return problems

@@ -18,6 +18,8 @@ def _pct(value: float | None, digits: int = 4) -> str:
 
 
 def render(record: dict[str, Any]) -> str:
+    if not record["probes"]:  # the drill never started: only the reason matters
+        return f"verdict: ERROR: {record.get('error') or 'no probe ran'}"
     m = record["measurements"]
     v = record["verdicts"]
     o = record["objectives"]
@@ -27,14 +29,18 @@ def render(record: dict[str, Any]) -> str:
         [
             "RTO",
             f"< {format_duration(o['rto_s'])}",
-            _seconds(m["rto_s"]) + resolution
+            _seconds(m["rto_s"])
+            + resolution
             + (f", {m['rto_s'] / o['rto_s']:.2%} of objective" if m["rto_s"] is not None else ""),
             v["rto"]["verdict"],
         ],
         [
             "RPO (data-loss window)",
             f"< {format_duration(o['rpo_s'])}",
-            (_seconds(m["rpo_s"]) + f", {m['lost_writes']} of {m['writes_acked']} acked writes lost")
+            (
+                _seconds(m["rpo_s"])
+                + f", {m['lost_writes']} of {m['writes_acked']} acked writes lost"
+            )
             if m["rpo_s"] is not None
             else "n/a",
             v["rpo"]["verdict"],
@@ -53,7 +59,9 @@ def render(record: dict[str, Any]) -> str:
             v["availability"]["verdict"],
         ],
     ]
-    out = [tabulate(rows, headers=["objective", "target", "measured", "verdict"], tablefmt="github")]
+    out = [
+        tabulate(rows, headers=["objective", "target", "measured", "verdict"], tablefmt="github")
+    ]
     reasons = [f"  {name}: {r['reason']}" for name, r in v.items() if r["verdict"] == "unknown"]
     if reasons:
         out.append("unknown because:\n" + "\n".join(reasons))
@@ -81,8 +89,17 @@ def render(record: dict[str, Any]) -> str:
     out.append(
         tabulate(
             probe_rows,
-            headers=["probe", "kind", "every", "samples", "ok", "fail", "unknown", "downtime",
-                     "p99"],
+            headers=[
+                "probe",
+                "kind",
+                "every",
+                "samples",
+                "ok",
+                "fail",
+                "unknown",
+                "downtime",
+                "p99",
+            ],
             tablefmt="github",
         )
     )

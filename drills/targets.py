@@ -53,9 +53,7 @@ def promote_postgres(dsn: str, timeout_s: float, name: str) -> None:
     """Promote a PostgreSQL standby and wait until it accepts writes."""
     try:
         with psycopg.connect(dsn, autocommit=True, connect_timeout=max(2, int(timeout_s))) as conn:
-            row = conn.execute(
-                "SELECT pg_promote(true, %s)", (max(1, int(timeout_s)),)
-            ).fetchone()
+            row = conn.execute("SELECT pg_promote(true, %s)", (max(1, int(timeout_s)),)).fetchone()
     except psycopg.Error as exc:
         raise TargetError(f"cannot promote {name}: {str(exc).strip()}") from exc
     if not row or row[0] is not True:

@@ -59,7 +59,7 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, data: Any, path: Path_, sour
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 continue
-            key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(key_node)  # noqa: RUF100
             if not isinstance(key, str | int):
                 continue
             child = (*path, key)

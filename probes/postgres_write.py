@@ -84,7 +84,9 @@ class PostgresWriteProbe(WriteProbe):
             with connect(self.cfg.dsn, self.cfg.timeout) as conn:
                 conn.execute(create)
         except psycopg.Error as exc:
-            raise ProbeError(f"probe {self.name}: cannot create {self.cfg.table}: {short(exc)}") from exc
+            raise ProbeError(
+                f"probe {self.name}: cannot create {self.cfg.table}: {short(exc)}"
+            ) from exc
 
     def client(self) -> Client:
         return PostgresWriteClient(self)

@@ -7,6 +7,7 @@ removes the directory.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -53,7 +54,9 @@ def find_bin_dir(configured: str | None) -> Path:
         candidates.append(Path(configured))
     else:
         versions = glob.glob("/usr/lib/postgresql/*/bin")
-        candidates += sorted((Path(v) for v in versions), key=lambda p: int(p.parent.name), reverse=True)
+        candidates += sorted(
+            (Path(v) for v in versions), key=lambda p: int(p.parent.name), reverse=True
+        )
         on_path = shutil.which("initdb")
         if on_path:
             candidates.append(Path(on_path).parent)
@@ -94,7 +97,9 @@ class PostgresNode:
     def start(self) -> None:
         log = (self.lab.root / f"{self.name}.log").open("ab")
         try:
-            self.proc = self.lab.popen([str(self.lab.bin / "postgres"), "-D", str(self.datadir)], log)
+            self.proc = self.lab.popen(
+                [str(self.lab.bin / "postgres"), "-D", str(self.datadir)], log
+            )
         finally:
             log.close()
         self.known_pids.add(self.proc.pid)
@@ -105,7 +110,9 @@ class PostgresNode:
         last = ""
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise LabError(f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}")
+                raise LabError(
+                    f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}"
+                )
             try:
                 with psycopg.connect(self.dsn, connect_timeout=2):
                     return
@@ -140,10 +147,8 @@ class PostgresNode:
         signal_pids(sorted(pids), signal.SIGCONT)
         signal_pids(sorted(pids), signal.SIGKILL)
         if self.proc is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
         deadline = time.monotonic() + 10
         while any(alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -239,6 +244,20 @@ class PostgresPairLab(Lab):
             ) from None
         self.user = _User(entry.pw_uid, entry.pw_gid, entry.pw_name)
 
+    def _check_reachable(self) -> None:
+        """Every parent of the lab directory must be searchable by the servers' OS user."""
+        assert self.user is not None
+        for parent in self.root.parents:
+            info = parent.stat()
+            if info.st_mode & 0o001 or (info.st_uid == self.user.uid and info.st_mode & 0o100):
+                continue
+            if info.st_gid == self.user.gid and info.st_mode & 0o010:
+                continue
+            raise LabError(
+                f"{parent} is not searchable by OS user {self.user.name!r}, which runs the "
+                f"servers: set TMPDIR to a directory it can reach (e.g. /tmp)"
+            )
+
     def _configure(self, datadir: Path, port: int, primary: bool) -> None:
         settings: dict[str, object] = {
             "listen_addresses": "'127.0.0.1'",
@@ -274,6 +293,7 @@ class PostgresPairLab(Lab):
 
     def _start(self) -> LabHandle:
         if self.user:
+            self._check_reachable()
             os.chown(self.root, self.user.uid, self.user.gid)
         self.root.chmod(0o700)
         a = PostgresNode("a", self, self.root / "a", free_port())

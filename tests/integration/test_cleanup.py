@@ -1,0 +1,104 @@
+"""Every exit path reverts faults and removes the lab: signals, failing steps, errors."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, drills_env, leftover_processes, run_drills, stopped_postgres
+
+pytestmark = pytest.mark.postgres
+
+LONG_PAUSE = """
+version: 1
+name: long-pause
+lab: {kind: postgres-pair}
+targets:
+  site-a: {lab: a}
+probes:
+  reads: {kind: postgres-read, dsn: "${lab.a.dsn}", interval: 50ms}
+  writes: {kind: postgres-write, dsn: "${lab.a.dsn}", interval: 50ms}
+service_probe: reads
+write_probe: writes
+steps:
+  - wait: 500ms
+  - pause: site-a
+  - wait: 60s
+  - resume: site-a
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_pause_reverts_and_removes_lab(
+    sandbox: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(LONG_PAUSE)
+    reports = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=drills_env(sandbox),
+        cwd=REPO,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        seen = []
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            seen.append(line)
+            if "step 3/4" in line or not line:
+                break
+        assert any("step 3/4" in line for line in seen), "".join(seen)
+        assert stopped_postgres(), "the pause should have stopped the primary"
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert stopped_postgres() == []
+    assert leftover_processes(sandbox) == []
+    record = json.loads(next(reports.glob("*.json")).read_text())
+    assert record["verdict"] == "error"
+    assert sig.name in record["error"]
+    assert "verdict: ERROR" in out
+
+
+def test_failing_step_reverts_pause_and_removes_lab(sandbox: Path, tmp_path: Path) -> None:
+    scenario = tmp_path / "fail.yaml"
+    scenario.write_text(
+        LONG_PAUSE.replace("  - wait: 60s\n", "  - exec: 'echo boom >&2; exit 3'\n")
+    )
+    reports = tmp_path / "runs"
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 2, run.stderr
+    assert stopped_postgres() == []
+    record = run.record()
+    assert record["verdict"] == "error"
+    assert "exec exited 3" in record["error"] and "boom" in record["error"]
+    failed = [s for s in record["timeline"] if not s["ok"]]
+    assert [s["kind"] for s in failed] == ["exec"]
+
+
+def test_lab_failure_is_exit_2_and_leaves_nothing(sandbox: Path, tmp_path: Path) -> None:
+    scenario = tmp_path / "bad-setting.yaml"
+    text = LONG_PAUSE.replace(
+        "lab: {kind: postgres-pair}", "lab: {kind: postgres-pair, settings: {no_such_setting: 1}}"
+    )
+    scenario.write_text(text)
+    reports = tmp_path / "runs"
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 2
+    assert "no_such_setting" in run.stdout + run.stderr
