@@ -7,6 +7,7 @@ lab is removed before the run returns, and a record is written saying what was m
 from __future__ import annotations
 
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,9 @@ class Drill:
             error = str(exc)
         except DrillsError as exc:
             error = str(exc)
+        except Exception as exc:  # a bug: still clean up (done above) and record it
+            traceback.print_exc()
+            error = f"internal error: {exc!r}"
         finally:
             log.close()
         config = CheckConfig(

@@ -348,8 +348,11 @@ class PostgresPairLab(Lab):
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             with psycopg.connect(primary.dsn, connect_timeout=2) as conn:
+                # A synchronous standby counts only once it has reported a flush position.
                 row = conn.execute(
                     "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+                    " AND (sync_state = 'sync' OR NOT %s)",
+                    (self.cfg.synchronous,),
                 ).fetchone()
             if row and int(str(row[0])) > 0:
                 return
