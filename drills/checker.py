@@ -214,15 +214,16 @@ def classify_writes(ops: list[Op], counts: dict[int, int], started_ns: int) -> W
     )
     lost = [op for op in acked if counts.get(op.seq, 0) == 0]
     result.lost = sorted(op.seq for op in lost)
-    run: list[Op] = []
+    # Runs of lost writes in ack order; each reported as (lowest id, highest id).
+    run: list[int] = []
     for op in acked:
         if counts.get(op.seq, 0) == 0:
-            run.append(op)
+            run.append(op.seq)
         elif run:
-            result.lost_ranges.append((run[0].seq, run[-1].seq))
+            result.lost_ranges.append((min(run), max(run)))
             run = []
     if run:
-        result.lost_ranges.append((run[0].seq, run[-1].seq))
+        result.lost_ranges.append((min(run), max(run)))
     if lost:
         oldest_lost = lost[0].complete_ns
         survivors = [
@@ -271,7 +272,8 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         elapsed = (info.stopped_ns - disruption_start) / 1e9
         rto_reason = f"the service had not recovered when the drill ended ({elapsed:.3f}s in)"
         if elapsed > config.objectives.rto_s:
-            rto = elapsed  # already longer than the objective: certainly missed
+            rto = elapsed  # a lower bound, already longer than the objective: certainly missed
+            rto_reason += "; the RTO is at least this"
     else:
         rto = max(0.0, (service.recovered_ns - disruption_start) / 1e9)
 
@@ -307,14 +309,31 @@ def check(history: History, config: CheckConfig) -> CheckResult:
             "rpo", config.objectives.rpo_s, writes.rpo_s if writes else None, writes_reason
         ),
     ]
-    availability_result = _verdict_le(
-        "availability", config.objectives.availability, availability, rto_reason
-    )
-    if share is not None:
+    objective = config.objectives.availability
+    if availability is None or downtime is None:
+        availability_result = ObjectiveResult(
+            "availability",
+            objective,
+            None,
+            Verdict.UNKNOWN,
+            "the service probe recorded no samples",
+        )
+    elif share is not None:
         # A short drill window says little about 99.99%; the budget share is what is judged.
-        availability_result.verdict = Verdict.MET if share <= 1 else Verdict.MISSED
-        availability_result.reason = (
-            f"downtime {downtime:.3f}s is {share:.2%} of the quarter's error budget {budget:.1f}s"
+        availability_result = ObjectiveResult(
+            "availability",
+            objective,
+            availability,
+            Verdict.MET if share <= 1 else Verdict.MISSED,
+            f"downtime {downtime:.3f}s is {share:.2%} of the quarter's error budget {budget:.1f}s",
+        )
+    else:  # a 100% objective has no budget: any downtime misses it
+        availability_result = ObjectiveResult(
+            "availability",
+            objective,
+            availability,
+            Verdict.MET if downtime == 0 else Verdict.MISSED,
+            f"a {objective:.0%} objective allows no downtime; measured {downtime:.3f}s",
         )
     results.append(availability_result)
 

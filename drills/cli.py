@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from drills import __version__
 from drills.checker import check
@@ -19,10 +20,11 @@ from drills.errors import (
     EXIT_MISSED,
     EXIT_OK,
     DrillsError,
+    RecordError,
     ScenarioError,
 )
 from drills.history import load_history
-from drills.records import check_config_of, load_record
+from drills.records import RunInfo, check_config_of, load_record
 
 EPILOG = """\
 exit status:
@@ -140,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import json
 
-    from drills.records import RunInfo, build_record
+    from drills.records import build_record
     from drills.summary import render
 
     record = load_record(args.record)
@@ -148,26 +150,34 @@ def _check(args: argparse.Namespace) -> int:
     history_path = args.record.parent / str(record.get("history", ""))
     history = load_history(history_path)
     result = check(history, config)
-    info = RunInfo(
-        run_id=record["run_id"],
-        scenario_name=record["scenario"]["name"],
-        scenario_file=record["scenario"]["file"],
-        scenario_sha256=record["scenario"]["sha256"],
-        description=record["scenario"].get("description", ""),
-        started_wall_ns=history.clock.wall_ns,
-        finished_wall_ns=history.clock.wall_ns,
-        phases_s={},
-        lab=record.get("lab", {}),
-        error=record.get("error"),
-    )
+    try:
+        info = _run_info(record, history.clock.wall_ns)
+        started, finished = record["started_at"], record["finished_at"]
+    except (KeyError, TypeError) as exc:
+        raise RecordError(f"{args.record}: record lacks {exc}") from exc
     rebuilt = build_record(info, history, config, result, history_path.name)
-    rebuilt["started_at"], rebuilt["finished_at"] = record["started_at"], record["finished_at"]
+    rebuilt["started_at"], rebuilt["finished_at"] = started, finished
     rebuilt["host"] = record.get("host")
     if args.json:
         print(json.dumps(rebuilt, indent=2))
     else:
         print(render(rebuilt))
     return {"pass": EXIT_OK, "fail": EXIT_MISSED}.get(rebuilt["verdict"], EXIT_ERROR)
+
+
+def _run_info(record: dict[str, Any], wall_ns: int) -> RunInfo:
+    return RunInfo(
+        run_id=record["run_id"],
+        scenario_name=record["scenario"]["name"],
+        scenario_file=record["scenario"]["file"],
+        scenario_sha256=record["scenario"]["sha256"],
+        description=record["scenario"].get("description", ""),
+        started_wall_ns=wall_ns,
+        finished_wall_ns=wall_ns,
+        phases_s={},
+        lab=record.get("lab", {}),
+        error=record.get("error"),
+    )
 
 
 def _list() -> int:
