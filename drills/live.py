@@ -76,7 +76,8 @@ class LiveView:
         for runner in self.runners:
             s = runner.state
             mark = {True: "UP  ", False: "DOWN", None: "... "}[s.last_up]
-            detail = "" if s.last_up else s.last_detail[:60]
+            # libpq nests its reason: "connection to server at ... failed: <reason>"
+            detail = "" if s.last_up else s.last_detail.rsplit("failed: ", 1)[-1][:60]
             lines.append(
                 f"   {mark} {runner.name:<16} ok {s.ok:>6}  fail {s.fail:>5}  "
                 f"unknown {s.unknown:>4}  {detail}"
