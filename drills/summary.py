@@ -28,7 +28,7 @@ def render(record: dict[str, Any]) -> str:
     rows = [
         [
             "RTO",
-            f"< {format_duration(o['rto_s'])}",
+            f"<= {format_duration(o['rto_s'])}",
             _seconds(m["rto_s"])
             + resolution
             + (f", {m['rto_s'] / o['rto_s']:.2%} of objective" if m["rto_s"] is not None else ""),
@@ -36,7 +36,7 @@ def render(record: dict[str, Any]) -> str:
         ],
         [
             "RPO (data-loss window)",
-            f"< {format_duration(o['rpo_s'])}",
+            f"<= {format_duration(o['rpo_s'])}",
             (
                 _seconds(m["rpo_s"])
                 + f", {m['lost_writes']} of {m['writes_acked']} acked writes lost"
