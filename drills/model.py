@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    implicit_keys: ClassVar[frozenset[str]] = frozenset()  # set by the loader, not written
 
     @model_validator(mode="before")
     @classmethod
@@ -21,6 +22,9 @@ class StrictModel(BaseModel):
                     raise PydanticCustomError(
                         "unknown_key",
                         "unknown key '{key}' (expected one of: {allowed})",
-                        {"key": str(key), "allowed": ", ".join(sorted(allowed))},
+                        {
+                            "key": str(key),
+                            "allowed": ", ".join(sorted(allowed - cls.implicit_keys)),
+                        },
                     )
         return data

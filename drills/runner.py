@@ -6,6 +6,7 @@ lab is removed before the run returns, and a record is written saying what was m
 
 from __future__ import annotations
 
+import signal
 import time
 import traceback
 import uuid
@@ -50,7 +51,8 @@ def _targets(scenario: Scenario, lab_targets: dict[str, Target]) -> dict[str, Ta
             targets[name] = lab_targets[spec.lab]
         else:
             assert spec.pid_file is not None
-            targets[name] = ProcessTarget(name, spec.pid_file, spec.dsn, spec.start)
+            stop = signal.Signals[spec.stop_signal]
+            targets[name] = ProcessTarget(name, spec.pid_file, spec.dsn, spec.start, stop)
     return targets
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from drills.durations import Duration, Ratio
@@ -22,11 +22,16 @@ from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.steps import STEPS, StepConfig
-from drills.targets import PROMOTE, RESTART, SIGNAL
+from drills.targets import PROMOTE, RESTART, SIGNAL, signal_name
 from drills.yamlsource import Source, YamlSyntaxError, load
 from probes import PROBES, ProbeConfig
 
 NAME = r"^[a-z0-9][a-z0-9_.-]*$"
+ABILITY_HINTS = {
+    RESTART: "give the target a `start:` command",
+    PROMOTE: "give the target a `dsn:` to promote it through",
+    SIGNAL: "it has no processes to signal",
+}
 
 
 def _union(configs: list[type[Any]]) -> Any:
@@ -40,6 +45,12 @@ def _normalize_step(value: Any) -> Any:
             (kind, body), *_ = value.items()
             if kind in STEPS:
                 if isinstance(body, dict):
+                    if "kind" in body:
+                        raise PydanticCustomError(
+                            "step_kind_twice",
+                            "a step's kind is its key ({kind}); remove 'kind: {other}'",
+                            {"kind": str(kind), "other": str(body["kind"])},
+                        )
                     return {"kind": kind, **body}
                 shorthand = STEPS[kind].shorthand
                 if shorthand is not None:
@@ -75,6 +86,21 @@ else:
     ]
 
 
+def _version(value: Any) -> Any:
+    if value != 1:
+        raise ValueError(f"unsupported version {value!r}: this drills reads version 1")
+    return value
+
+
+def _name(value: Any) -> Any:
+    if not isinstance(value, str) or not re.match(NAME, value):
+        raise ValueError(
+            f"{value!r} is not a valid name: lowercase letters, digits, '-', '_' and '.', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
 class Objectives(StrictModel):
     rto: Duration = Field(1800.0, description="recovery time objective")
     rpo: Duration = Field(300.0, description="recovery point objective (data-loss window)")
@@ -86,6 +112,9 @@ class TargetSpec(StrictModel):
     pid_file: str | None = Field(None, description="a process you run: its pid file")
     dsn: str | None = Field(None, description="for promote: a libpq DSN of the server")
     start: str | None = Field(None, description="for restart: the command that starts it")
+    stop_signal: Annotated[str, AfterValidator(signal_name)] = Field(
+        "SIGTERM", description="for restart: how to stop it (PostgreSQL: SIGINT, fast shutdown)"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> TargetSpec:
@@ -105,8 +134,8 @@ class TargetSpec(StrictModel):
 
 
 class Scenario(StrictModel):
-    version: Literal[1] = 1
-    name: str = Field(pattern=NAME)
+    version: Annotated[Literal[1], BeforeValidator(_version)] = 1
+    name: Annotated[str, BeforeValidator(_name)]
     description: str = ""
     objectives: Objectives = Field(default_factory=lambda: Objectives.model_validate({}))
     lab: LabSpec | None = None
@@ -158,7 +187,17 @@ def _interpolate(source: Source, lab_vars: dict[str, str] | None, problems: list
             problems.append(Problem(source.file, source.line_of(path), _key(path), problem))
             return match.group(0)
 
-        return _REF.sub(one, text)
+        filled = _REF.sub(one, text)
+        if "${" in _REF.sub("", text):
+            problems.append(
+                Problem(
+                    source.file,
+                    source.line_of(path),
+                    _key(path),
+                    f"unterminated reference in {text!r}: write ${{lab.NAME}} or ${{env:NAME}}",
+                )
+            )
+        return filled
 
     def walk(value: Any, path: tuple[str | int, ...]) -> Any:
         if isinstance(value, str):
@@ -262,12 +301,11 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
             spec = scenario.targets.get(step.target_name)
             if spec is None:
                 add(where, f"no target named {step.target_name!r} (targets: {targets})")
+            elif spec.lab is not None and lab is None:
+                pass  # reported at the target
             elif step.needs and step.needs not in spec.abilities(lab):
-                add(
-                    where,
-                    f"target {step.target_name!r} cannot be used with {step.kind} "
-                    f"(it needs the {step.needs!r} ability)",
-                )
+                hint = ABILITY_HINTS.get(step.needs, f"it needs the {step.needs!r} ability")
+                add(where, f"target {step.target_name!r} cannot be used with {step.kind}: {hint}")
         if step.probe_name is not None and step.probe_name not in scenario.probes:
             add(where, f"no probe named {step.probe_name!r} (probes: {probes})")
     return problems
@@ -289,15 +327,31 @@ def load_scenario(path: Path, lab_vars: dict[str, str] | None = None) -> LoadedS
         raise ScenarioError([Problem(file, exc.line, "", f"invalid YAML: {exc.message}")]) from exc
     if not isinstance(source.data, dict):
         got = "an empty file" if source.data is None else type(source.data).__name__
-        raise ScenarioError([Problem(file, 1, "", f"a scenario is a mapping of keys; got {got}")])
+        line = source.line_of(()) or 1
+        raise ScenarioError(
+            [Problem(file, line, "", f"a scenario is a mapping of keys; got {got}")]
+        )
     problems = [Problem(file, line, _key(p), "duplicate key") for p, line in source.duplicates]
-    if lab_vars is None:
-        lab = source.data.get("lab")
+    lab = source.data.get("lab")
+    if lab is not None:
         kind = lab.get("kind") if isinstance(lab, dict) else None
-        lab_vars = dict(LABS[kind].variables) if isinstance(kind, str) and kind in LABS else None
-        if lab is not None and lab_vars is None:
-            lab_vars = {}  # the lab's own error is reported by validation
+        if not isinstance(kind, str) or kind not in LABS:
+            # Without a known lab kind, its variables and nodes cannot be checked either.
+            what = "missing (required)" if kind is None else f"unknown kind {kind!r}"
+            problems.append(
+                Problem(
+                    file,
+                    source.line_of(("lab", "kind")),
+                    "lab.kind",
+                    f"{what} (labs: {', '.join(LABS.kinds())})",
+                )
+            )
+            raise ScenarioError(problems)
+        if lab_vars is None:
+            lab_vars = dict(LABS[kind].variables)
     data = _interpolate(source, lab_vars, problems)
+    if problems:  # a value left unresolved would only cause follow-on errors
+        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0))
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:

@@ -7,15 +7,17 @@ lacks it.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import psycopg
 
 from drills.errors import TargetError
-from drills.proctree import signal_tree
+from drills.proctree import alive, signal_tree
 
 SIGNAL = "signal"
 RESTART = "restart"
@@ -49,6 +51,14 @@ class Promotable(Protocol):
     def promote(self, timeout_s: float) -> None: ...
 
 
+def signal_name(value: str) -> str:
+    """`term`, `TERM` and `SIGTERM` all name SIGTERM."""
+    name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
+    if name not in signal.Signals.__members__:
+        raise ValueError(f"unknown signal {value!r}")
+    return name
+
+
 def promote_postgres(dsn: str, timeout_s: float, name: str) -> None:
     """Promote a PostgreSQL standby and wait until it accepts writes."""
     try:
@@ -63,8 +73,16 @@ def promote_postgres(dsn: str, timeout_s: float, name: str) -> None:
 class ProcessTarget:
     """A process the user runs: found by pid file, optionally restartable and promotable."""
 
-    def __init__(self, name: str, pid_file: str, dsn: str | None, start: str | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        pid_file: str,
+        dsn: str | None,
+        start: str | None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+    ) -> None:
         self.name = name
+        self.stop_signal = stop_signal
         self.pid_file = Path(pid_file)
         self.dsn = dsn
         self.start = start
@@ -79,17 +97,38 @@ class ProcessTarget:
     def signal(self, sig: signal.Signals) -> list[int]:
         return signal_tree(self.pid(), sig)
 
-    def restart(self) -> None:
+    def restart(self, stop_timeout_s: float = 30.0, start_timeout_s: float = 120.0) -> None:
+        """Stop signal, wait for the process to exit (SIGKILL after `stop_timeout_s`), start."""
         if not self.start:
             raise TargetError(f"{self.name}: no start command to restart it with")
         try:
-            self.signal(signal.SIGCONT)
-            self.signal(signal.SIGTERM)
+            pid = self.pid()
         except TargetError:
-            pass  # already gone
-        result = subprocess.run(self.start, shell=True, capture_output=True, text=True, timeout=120)
+            pid = None  # not running: just start it
+        if pid is not None and alive(pid):
+            signal_tree(pid, signal.SIGCONT)
+            os.kill(pid, self.stop_signal)
+            deadline = time.monotonic() + stop_timeout_s
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if alive(pid):
+                signal_tree(pid, signal.SIGKILL)
+        try:
+            result = subprocess.run(
+                ["/bin/sh", "-c", self.start],
+                capture_output=True,
+                text=True,
+                timeout=start_timeout_s,
+                stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            raise TargetError(
+                f"{self.name}: start command still running after {start_timeout_s:g}s "
+                "(does it leave the server attached to its output? redirect it, e.g. pg_ctl -l)"
+            ) from None
         if result.returncode != 0:
-            raise TargetError(f"{self.name}: start command exited {result.returncode}")
+            tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-2:])
+            raise TargetError(f"{self.name}: start command exited {result.returncode}: {tail}")
 
     def promote(self, timeout_s: float) -> None:
         if not self.dsn:

@@ -26,6 +26,9 @@ class Source:
         return None
 
 
+_STARTS_AT_CONTEXT = ("while parsing a flow", "while scanning a quoted", "while scanning a simple")
+
+
 class YamlSyntaxError(Exception):
     def __init__(self, line: int | None, message: str) -> None:
         self.line = line
@@ -41,9 +44,21 @@ def load(text: str, file: str) -> Source:
             return Source(file=file, data=None)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        raise YamlSyntaxError(mark.line + 1 if mark else None, message) from exc
+        problem, context = exc.problem_mark, exc.context_mark
+        message = exc.problem or "invalid YAML"
+        mark = problem or context
+        line = mark.line + 1 if mark is not None else None
+        if exc.context and context is not None and line != context.line + 1:
+            # An unclosed bracket or quote is a mistake where it began; an enclosing block
+            # mapping is only context.
+            if exc.context.startswith(_STARTS_AT_CONTEXT):
+                line = context.line + 1
+                message = f"{message} ({exc.context} that starts here)"
+            else:
+                message = f"{message} ({exc.context} that starts on line {context.line + 1})"
+        elif exc.context:
+            message = f"{exc.context}: {message}"
+        raise YamlSyntaxError(line, message) from exc
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(None, str(exc)) from exc
     finally:

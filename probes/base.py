@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from drills.durations import Duration
 from drills.history import Outcome
@@ -26,15 +26,27 @@ class ProbeConfig(StrictModel):
     slow: Duration | None = Field(None, description="an ok slower than this counts as down")
     connections: int = Field(4, ge=1, le=64, description="samples in flight at most")
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ProbeConfig:
-        if self.interval < MIN_INTERVAL_S:
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < MIN_INTERVAL_S:
             raise ValueError(f"interval must be at least {MIN_INTERVAL_S * 1000:.0f}ms")
-        if self.timeout <= 0:
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if value <= 0:
             raise ValueError("timeout must be positive")
-        if self.slow is not None and self.slow > self.timeout:
-            raise ValueError("slow must not exceed timeout")
-        return self
+        return value
+
+    @field_validator("slow")
+    @classmethod
+    def _slow(cls, value: float | None, info: ValidationInfo) -> float | None:
+        timeout = info.data.get("timeout")
+        if value is not None and timeout is not None and value > timeout:
+            raise ValueError(f"slow must not exceed timeout ({timeout:g}s)")
+        return value
 
     @property
     def slow_s(self) -> float:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import signal
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import field_validator
+from pydantic import AfterValidator
 
 from drills.errors import StepError, TargetError
 from drills.proctree import signal_pids
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
-from drills.targets import RESTART, SIGNAL, Restartable, Signalable
+from drills.targets import RESTART, SIGNAL, Restartable, Signalable, signal_name
 
 
 def _signalable(ctx: StepContext, name: str) -> Signalable:
@@ -24,18 +24,10 @@ def _signalable(ctx: StepContext, name: str) -> Signalable:
 class Kill(StepConfig):
     kind: Literal["kill"]
     target: str
-    signal: str = "SIGKILL"
+    signal: Annotated[str, AfterValidator(signal_name)] = "SIGKILL"
     shorthand: ClassVar[str | None] = "target"
     disruptive: ClassVar[bool] = True
     needs: ClassVar[str | None] = SIGNAL
-
-    @field_validator("signal")
-    @classmethod
-    def _known_signal(cls, value: str) -> str:
-        name = value.upper() if value.upper().startswith("SIG") else "SIG" + value.upper()
-        if name not in signal.Signals.__members__:
-            raise ValueError(f"unknown signal {value!r}")
-        return name
 
     def describe(self) -> str:
         return f"kill {self.target} ({self.signal})"

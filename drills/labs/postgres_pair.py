@@ -19,10 +19,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import psycopg
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from drills.errors import LabError, TargetError
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle, Progress
@@ -38,12 +38,18 @@ INSTALL_HINT = (
 )
 
 
+def _scalar(value: object) -> object:
+    if not isinstance(value, str | int | float | bool):
+        raise ValueError(f"a setting is a string, number or boolean; got {type(value).__name__}")
+    return value
+
+
 class PostgresPairConfig(LabConfig):
     kind: Literal["postgres-pair"]
     synchronous: bool = Field(False, description="synchronous replication to the standby")
     bin_dir: str | None = Field(None, description="directory with initdb, postgres...")
     os_user: str = Field("postgres", description="OS user the servers run as under root")
-    settings: dict[str, str | int | float | bool] = Field(
+    settings: dict[str, Annotated[str | int | float | bool, BeforeValidator(_scalar)]] = Field(
         default_factory=dict, description="extra postgresql.conf settings for both servers"
     )
 

@@ -76,6 +76,7 @@ class StepConfig(StrictModel):
     shorthand: ClassVar[str | None] = None
     disruptive: ClassVar[bool] = False
     needs: ClassVar[str | None] = None  # ability the step's target must have
+    implicit_keys: ClassVar[frozenset[str]] = frozenset({"kind"})  # the step's YAML key
 
     @property
     def target_name(self) -> str | None:

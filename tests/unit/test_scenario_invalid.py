@@ -1,0 +1,195 @@
+"""`drills validate` on invalid scenarios: exit 2, one line `FILE:LINE: KEY: message`, and
+nothing started; every shipped scenario validates.
+
+Each file in tests/data/invalid has exactly one problem, named in a comment in the file (except
+in empty.yaml).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from drills.errors import ScenarioError
+from drills.scenario import load_scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+INVALID = Path("tests/data/invalid")  # relative to ROOT, as a user would type it
+SHIPPED = sorted(p.relative_to(ROOT) for p in (ROOT / "scenarios").glob("*.yaml"))
+UNSET = "DRILLS_SURELY_UNSET_VAR"
+
+
+@dataclass(frozen=True)
+class Expect:
+    line: int
+    key: str  # key path of the problem; "" when it is about the whole file
+    message: str  # a substring of the message
+
+
+CASES: dict[str, Expect] = {
+    "yaml-syntax.yaml": Expect(3, "", "invalid YAML: mapping values are not allowed here"),
+    "top-level-list.yaml": Expect(1, "", "a scenario is a mapping of keys; got list"),
+    "empty.yaml": Expect(1, "", "a scenario is a mapping of keys; got an empty file"),
+    "unknown-top-key.yaml": Expect(39, "timeout", "unknown key 'timeout' (expected one of:"),
+    "unknown-lab-key.yaml": Expect(15, "lab.synchronus", "unknown key 'synchronus'"),
+    "unknown-probe-key.yaml": Expect(25, "probes.reads.intervall", "unknown key 'intervall'"),
+    "unknown-objectives-key.yaml": Expect(11, "objectives.mttr", "unknown key 'mttr'"),
+    "unknown-target-key.yaml": Expect(19, "targets.site-b.pidfile", "unknown key 'pidfile'"),
+    "duplicate-key.yaml": Expect(37, "probes.site-a-port.interval", "duplicate key"),
+    "duration-bare-number.yaml": Expect(9, "objectives.rto", "30 is not a duration"),
+    "duration-unknown-unit.yaml": Expect(44, "steps[2].wait", "'5x' is not a duration"),
+    "availability-over-100.yaml": Expect(11, "objectives.availability", "'101%' is out of range"),
+    "availability-not-a-number.yaml": Expect(11, "objectives.availability", "'abc' is not a ratio"),
+    "missing-name.yaml": Expect(2, "name", "missing (required)"),
+    "missing-probes.yaml": Expect(2, "probes", "missing (required)"),
+    "missing-steps.yaml": Expect(2, "steps", "missing (required)"),
+    "missing-service-probe.yaml": Expect(2, "service_probe", "missing (required)"),
+    "missing-probe-dsn.yaml": Expect(22, "probes.reads.dsn", "missing (required)"),
+    "missing-probe-kind.yaml": Expect(32, "probes.site-a-port.kind", "missing (required)"),
+    "unknown-probe-kind.yaml": Expect(23, "probes.reads.kind", "unknown kind 'postgres-reed'"),
+    "unknown-step-kind.yaml": Expect(43, "steps[1]", "unknown step 'crash' (steps: exec, kill,"),
+    "unknown-lab-kind.yaml": Expect(5, "lab.kind", "unknown kind 'mysql-pair'"),
+    "step-two-keys.yaml": Expect(45, "steps[3]", "a step is one key"),
+    "step-missing-target.yaml": Expect(45, "steps[3].promote", "no target named 'site-c'"),
+    "wait-until-missing-probe.yaml": Expect(46, "steps[4].wait-until", "no probe named 'read'"),
+    "service-probe-missing.yaml": Expect(38, "service_probe", "no probe named 'read'"),
+    "write-probe-not-writing.yaml": Expect(39, "write_probe", "probe 'site-a-port' does not write"),
+    "target-no-such-node.yaml": Expect(19, "targets.site-b.lab", "no node 'c'"),
+    "target-neither-lab-nor-pid-file.yaml": Expect(
+        19, "targets.site-b", "a target is either `lab: NODE` or `pid_file: PATH`"
+    ),
+    "lab-target-without-lab.yaml": Expect(5, "targets.db.lab", "the scenario has no lab"),
+    "unknown-lab-variable.yaml": Expect(24, "probes.reads.dsn", "unknown lab variable 'nope'"),
+    "unset-env-variable.yaml": Expect(
+        34, "probes.site-a-port.host", f"environment variable {UNSET!r} is not set"
+    ),
+    "unknown-reference.yaml": Expect(34, "probes.site-a-port.host", "unknown reference ${a.host}"),
+    "bad-signal.yaml": Expect(43, "steps[1].kill.signal", "unknown signal 'SIGKILLL'"),
+    "restart-without-start.yaml": Expect(15, "steps[1].restart", "cannot be used with restart"),
+    "promote-without-dsn.yaml": Expect(15, "steps[1].promote", "cannot be used with promote"),
+    "bad-name-uppercase.yaml": Expect(3, "name", "'DB-Failover' is not a valid name"),
+    "bad-name-space.yaml": Expect(3, "name", "is not a valid name"),
+    "version-2.yaml": Expect(2, "version", "unsupported version 2"),
+    "yaml-unclosed-flow-mapping.yaml": Expect(18, "", "flow mapping that starts here"),
+    "top-level-list-after-comment.yaml": Expect(2, "", "a scenario is a mapping of keys; got list"),
+    "interval-too-short.yaml": Expect(
+        36, "probes.site-a-port.interval", "interval must be at least 10ms"
+    ),
+    "unknown-lab-kind-with-variables.yaml": Expect(14, "lab.kind", "unknown kind 'mysql-pair'"),
+    "lab-target-without-lab-killed.yaml": Expect(5, "targets.db.lab", "the scenario has no lab"),
+    "lab-setting-not-scalar.yaml": Expect(
+        17, "lab.settings.shared_preload_libraries", "string, number or boolean"
+    ),
+    "step-kind-conflict.yaml": Expect(43, "steps[1]", "a step's kind is its key (kill)"),
+    "unterminated-reference.yaml": Expect(24, "probes.reads.dsn", "unterminated reference"),
+    "stable-zero.yaml": Expect(40, "stable", "greater than or equal to 1"),
+    "tcp-port-out-of-range.yaml": Expect(
+        35, "probes.site-a-port.port", "less than or equal to 65535"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Validation:
+    returncode: int
+    stdout: str
+    stderr: str
+    tmpdir: Path
+
+
+def _validate(path: Path, tmpdir: Path) -> Validation:
+    env = {k: v for k, v in os.environ.items() if k != UNSET}
+    env["TMPDIR"] = str(tmpdir)
+    result = subprocess.run(
+        [sys.executable, "-m", "drills", "validate", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return Validation(result.returncode, result.stdout, result.stderr, tmpdir)
+
+
+@pytest.fixture(scope="module")
+def validations(tmp_path_factory: pytest.TempPathFactory) -> dict[Path, Validation]:
+    """`drills validate FILE` once per file, several at a time (each is a Python start-up)."""
+    files = sorted(p.relative_to(ROOT) for p in (ROOT / INVALID).glob("*.yaml")) + SHIPPED
+    tmpdirs = {f: tmp_path_factory.mktemp(f.stem) for f in files}
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return dict(zip(files, pool.map(lambda f: _validate(f, tmpdirs[f]), files), strict=True))
+
+
+def _params() -> list[object]:
+    return [pytest.param(name, e, id=name) for name, e in CASES.items()]
+
+
+@pytest.mark.parametrize(("name", "expect"), _params())
+def test_invalid_scenario_is_one_located_problem(
+    name: str, expect: Expect, validations: dict[Path, Validation]
+) -> None:
+    path = INVALID / name
+    run = validations[path]
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stdout == ""
+    assert run.stderr.endswith("\n") and run.stderr.count("\n") == 1, run.stderr
+    line = run.stderr.rstrip("\n")
+    where = f"{path}:{expect.line}: "
+    assert line.startswith(where), line
+    rest = line.removeprefix(where)
+    if expect.key:
+        assert rest.startswith(f"{expect.key}: "), line
+    assert expect.message in rest, line
+    assert list(run.tmpdir.iterdir()) == [], "validating created files in TMPDIR"
+
+
+def test_every_invalid_file_has_an_expectation() -> None:
+    on_disk = {p.name for p in (ROOT / INVALID).glob("*.yaml")}
+    assert on_disk == set(CASES)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=str)
+def test_shipped_scenario_validates(path: Path, validations: dict[Path, Validation]) -> None:
+    run = validations[path]
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == f"{path}: ok\n"
+    assert run.stderr == ""
+    assert list(run.tmpdir.iterdir()) == [], "validating created files in TMPDIR"
+
+
+def test_there_are_shipped_scenarios() -> None:
+    assert SHIPPED
+
+
+def test_loading_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No process, signal, temporary file or connection while a scenario is loaded."""
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"loading a scenario must not start anything: {args!r}")
+
+    for owner, name in [
+        (subprocess, "Popen"),
+        (os, "fork"),
+        (os, "posix_spawn"),
+        (os, "kill"),
+        (tempfile, "mkdtemp"),
+        (tempfile, "mkstemp"),
+        (socket, "create_connection"),
+        (psycopg, "connect"),
+    ]:
+        monkeypatch.setattr(owner, name, forbidden)
+    monkeypatch.delenv(UNSET, raising=False)
+    files = sorted((ROOT / INVALID).glob("*.yaml")) + [ROOT / p for p in SHIPPED]
+    for path in files:
+        with contextlib.suppress(ScenarioError):
+            load_scenario(path)
