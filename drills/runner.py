@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from drills.checker import CheckConfig, Objectives, check
-from drills.errors import DrillsError, Interrupted, ProbeError, StepError
+from drills.errors import DrillsError, Interrupted, ProbeError, StepError, TargetError
 from drills.history import Clock, FinalRead, HistoryLog, StepEvent
 from drills.labs import LABS, Lab
 from drills.live import LiveView
@@ -23,7 +23,7 @@ from drills.openloop import ProbeRunner
 from drills.records import RunInfo, build_record, record_text, utc_basic, write_atomically
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.signals import deferred, interruptible
-from drills.steps import RevertStack, StepContext
+from drills.steps import RevertStack, StepConfig, StepContext
 from drills.targets import ProcessTarget, Target
 from probes import PROBES, Probe, WriteProbe
 
@@ -167,57 +167,37 @@ class Drill:
             stable=scenario.stable,
             progress=self.view.message,
         )
-        total = len(scenario.steps)
         for index, step in enumerate(scenario.steps):
-            description = step.describe()
-            self.view.set_step(f"step {index + 1}/{total}: {description}")
-            start = time.monotonic_ns()
-            try:
-                detail = step.run(ctx)
-            except StepError as exc:
-                log.add_step(
-                    StepEvent(
-                        index,
-                        step.kind,
-                        description,
-                        start,
-                        time.monotonic_ns(),
-                        step.disruptive,
-                        ok=False,
-                        detail=str(exc),
-                    )
-                )
-                raise StepError(f"step {index + 1} ({description}) failed: {exc}") from exc
-            except BaseException:
-                log.add_step(
-                    StepEvent(
-                        index,
-                        step.kind,
-                        description,
-                        start,
-                        time.monotonic_ns(),
-                        step.disruptive,
-                        ok=False,
-                        detail="interrupted",
-                    )
-                )
-                raise
-            log.add_step(
-                StepEvent(
-                    index,
-                    step.kind,
-                    description,
-                    start,
-                    time.monotonic_ns(),
-                    step.disruptive,
-                    detail=detail,
-                )
-            )
-            if detail:
-                self.view.message(f"  {detail}")
+            self._step(index, len(scenario.steps), step, ctx, log)
         self._stop_probes()
         self._revert()
         self._final_read(scenario, log)
+
+    def _step(
+        self, index: int, total: int, step: StepConfig, ctx: StepContext, log: HistoryLog
+    ) -> None:
+        description = step.describe()
+        self.view.set_step(f"step {index + 1}/{total}: {description}")
+        start = time.monotonic_ns()
+
+        def record(ok: bool, detail: str) -> None:
+            end = time.monotonic_ns()
+            event = StepEvent(
+                index, step.kind, description, start, end, step.disruptive, ok, detail
+            )
+            log.add_step(event)
+
+        try:
+            detail = step.run(ctx)
+        except (StepError, TargetError) as exc:
+            record(False, str(exc))
+            raise StepError(f"step {index + 1} ({description}) failed: {exc}") from exc
+        except BaseException:
+            record(False, "interrupted")
+            raise
+        record(True, detail)
+        if detail:
+            self.view.message(f"  {detail}")
 
     def _stop_probes(self) -> None:
         self.view.close()

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator
 
-from drills.errors import StepError, TargetError
+from drills.errors import StepError
 from drills.proctree import signal_pids
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
 from drills.targets import RESTART, SIGNAL, Restartable, Signalable, signal_name
@@ -33,10 +33,7 @@ class Kill(StepConfig):
         return f"kill {self.target} ({self.signal})"
 
     def run(self, ctx: StepContext) -> str:
-        try:
-            pids = _signalable(ctx, self.target).signal(signal.Signals[self.signal])
-        except TargetError as exc:
-            raise StepError(str(exc)) from exc
+        pids = _signalable(ctx, self.target).signal(signal.Signals[self.signal])
         return f"{self.signal} sent to {len(pids)} processes"
 
 
@@ -52,10 +49,7 @@ class Pause(StepConfig):
         return f"pause {self.target} (SIGSTOP)"
 
     def run(self, ctx: StepContext) -> str:
-        try:
-            pids = _signalable(ctx, self.target).signal(signal.SIGSTOP)
-        except TargetError as exc:
-            raise StepError(str(exc)) from exc
+        pids = _signalable(ctx, self.target).signal(signal.SIGSTOP)
         # Resume exactly the processes that were stopped, children first, server last.
         ctx.reverts.push(
             Revert(
@@ -82,10 +76,7 @@ class Resume(StepConfig):
         if revert is not None:
             revert.action()
             return revert.description
-        try:
-            pids = _signalable(ctx, self.target).signal(signal.SIGCONT)
-        except TargetError as exc:
-            raise StepError(str(exc)) from exc
+        pids = _signalable(ctx, self.target).signal(signal.SIGCONT)
         return f"SIGCONT sent to {len(pids)} processes"
 
 
@@ -105,8 +96,5 @@ class Restart(StepConfig):
         if not isinstance(target, Restartable):
             raise StepError(f"{self.target} cannot be restarted")
         ctx.reverts.pop(f"pause:{self.target}")  # a restart also ends a pause
-        try:
-            target.restart()
-        except TargetError as exc:
-            raise StepError(str(exc)) from exc
+        target.restart()
         return ""

@@ -92,7 +92,9 @@ class StepConfig(StrictModel):
         return self.kind
 
     def run(self, ctx: StepContext) -> str:
-        """Carry out the step; return a short detail for the history. Raise StepError."""
+        """Carry out the step; return a short detail for the history.
+
+        Raise StepError (or let a target's TargetError through) when it fails."""
         raise NotImplementedError
 
 

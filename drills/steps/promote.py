@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from drills.durations import Duration
-from drills.errors import StepError, TargetError
+from drills.errors import StepError
 from drills.steps.base import STEPS, StepConfig, StepContext
 from drills.targets import PROMOTE, Promotable
 
@@ -25,8 +25,5 @@ class Promote(StepConfig):
         target = ctx.target(self.target)
         if not isinstance(target, Promotable):
             raise StepError(f"{self.target} cannot be promoted")
-        try:
-            target.promote(self.timeout)
-        except TargetError as exc:
-            raise StepError(str(exc)) from exc
+        target.promote(self.timeout)
         return ""
