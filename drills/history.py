@@ -80,6 +80,16 @@ class FinalRead:
 
 
 @dataclass(frozen=True)
+class Event:
+    """Something a fault driver did, at the monotonic time it took effect (a link went down)."""
+
+    source: str
+    subject: str
+    change: str
+    at_ns: int
+
+
+@dataclass(frozen=True)
 class ProbeInfo:
     name: str
     kind: str
@@ -97,6 +107,7 @@ class History:
     steps: list[StepEvent] = field(default_factory=list)
     final_reads: list[FinalRead] = field(default_factory=list)
     probes: list[ProbeInfo] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
     def ops_of(self, probe: str) -> list[Op]:
         return sorted((op for op in self.ops if op.probe == probe), key=lambda op: op.seq)
@@ -146,6 +157,11 @@ class HistoryLog:
             self.history.probes.append(info)
             self._write({"type": "probe", **asdict(info)})
 
+    def add_event(self, event: Event) -> None:
+        with self._lock:
+            self.history.events.append(event)
+            self._write({"type": "event", **asdict(event)})
+
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
@@ -192,6 +208,8 @@ def load_history(path: Path) -> History:
                 history.final_reads.append(FinalRead(**entry))
             elif kind == "probe":
                 history.probes.append(ProbeInfo(**entry))
+            elif kind == "event":
+                history.events.append(Event(**entry))
             else:
                 raise RecordError(f"{path}:{number}: unknown entry type {kind!r}")
         except (TypeError, ValueError, KeyError) as exc:

@@ -200,6 +200,15 @@ def build_record(
             for s in history.steps
         ],
         "probes": {name: _probe_record(history, s) for name, s in result.probes.items()},
+        "events": [
+            {
+                "at_s": _rel(history, e.at_ns),
+                "source": e.source,
+                "subject": e.subject,
+                "change": e.change,
+            }
+            for e in history.events
+        ],
         "phases_s": {k: round(v, 3) for k, v in info.phases_s.items()},
         "lab": info.lab,
         "host": host_facts(),

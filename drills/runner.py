@@ -19,6 +19,7 @@ from drills.errors import DrillsError, Interrupted, ProbeError, StepError, Targe
 from drills.history import Clock, FinalRead, HistoryLog, StepEvent
 from drills.labs import LABS, Lab
 from drills.live import LiveView
+from drills.network.control import Network
 from drills.openloop import ProbeRunner
 from drills.records import RunInfo, build_record, record_text, utc_basic, write_atomically
 from drills.scenario import LoadedScenario, Scenario, load_scenario
@@ -68,6 +69,7 @@ class Drill:
         self.lab_facts: dict[str, Any] = {}
         self.lab_vars: dict[str, str] = {}
         self.targets: dict[str, Target] = {}
+        self.network: Network | None = None
         self.probes: list[Probe] = []
         self.notes: list[str] = []
 
@@ -85,7 +87,7 @@ class Drill:
         try:
             with interruptible():
                 try:
-                    scenario = self._set_up(run_id)
+                    scenario = self._set_up(run_id, log)
                     phases["setup"] = time.monotonic() - mark
                     mark = time.monotonic()
                     self._drill(scenario, log)
@@ -131,13 +133,14 @@ class Drill:
         write_atomically(record_path, record_text(record))
         return RunResult(record, record_path, history_path, interrupted, self.notes)
 
-    def _set_up(self, run_id: str) -> Scenario:
+    def _set_up(self, run_id: str, log: HistoryLog) -> Scenario:
         scenario = self.scenario
         lab_targets: dict[str, Target] = {}
         if scenario.lab is not None:
             self.view.set_step(f"starting lab {scenario.lab.kind}")
-            self.lab = LABS[scenario.lab.kind](scenario.lab, self.view.message)
+            self.lab = LABS[scenario.lab.kind](scenario.lab, self.view.message, log.add_event)
             handle = self.lab.start()
+            self.network = handle.network
             self.lab_facts = handle.facts
             self.lab_vars = handle.variables
             lab_targets = handle.targets
@@ -166,6 +169,7 @@ class Drill:
             variables=self.lab_vars,
             stable=scenario.stable,
             progress=self.view.message,
+            network=self.network,
         )
         for index, step in enumerate(scenario.steps):
             self._step(index, len(scenario.steps), step, ctx, log)
@@ -183,7 +187,7 @@ class Drill:
         def record(ok: bool, detail: str) -> None:
             end = time.monotonic_ns()
             event = StepEvent(
-                index, step.kind, description, start, end, step.disruptive, ok, detail
+                index, step.kind, description, start, end, step.starts_rto_clock, ok, detail
             )
             log.add_step(event)
 

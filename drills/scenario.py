@@ -306,6 +306,17 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
             elif step.needs and step.needs not in spec.abilities(lab):
                 hint = ABILITY_HINTS.get(step.needs, f"it needs the {step.needs!r} ability")
                 add(where, f"target {step.target_name!r} cannot be used with {step.kind}: {hint}")
+        if step.link_names or step.site_names:
+            links = lab.links_for(scenario.lab) if lab and scenario.lab else {}
+            sites = lab.sites_for(scenario.lab) if lab and scenario.lab else set()
+            if not links:
+                add(where, "no network links to act on: use a lab with proxy: true")
+            for link in step.link_names:
+                if links and link not in links:
+                    add(where, f"no link named {link!r} (links: {', '.join(links)})")
+            for site in step.site_names:
+                if links and site not in sites:
+                    add(where, f"no site named {site!r} (sites: {', '.join(sorted(sites))})")
         if step.probe_name is not None and step.probe_name not in scenario.probes:
             add(where, f"no probe named {step.probe_name!r} (probes: {probes})")
     return problems

@@ -7,11 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from drills.history import Event
 from drills.model import StrictModel
+from drills.network.control import LinkEnds, Network
 from drills.registry import Registry
 from drills.targets import Target
 
 Progress = Callable[[str], None]
+EventHook = Callable[[Event], None]
 
 
 class LabConfig(StrictModel):
@@ -23,6 +26,7 @@ class LabHandle:
     variables: dict[str, str]  # for ${lab.NAME} in the scenario
     targets: dict[str, Target]  # by node name
     facts: dict[str, Any] = field(default_factory=dict)  # for the run record
+    network: Network | None = None  # links between sites that faults can act on
 
 
 class Lab(ABC):
@@ -33,9 +37,23 @@ class Lab(ABC):
     # Variable name -> an example value, used to validate a scenario before the lab exists.
     variables: ClassVar[dict[str, str]]
 
-    def __init__(self, config: LabConfig, progress: Progress) -> None:
+    def __init__(
+        self, config: LabConfig, progress: Progress, events: EventHook | None = None
+    ) -> None:
         self.config = config
         self.progress = progress
+        self.events = events
+
+    @classmethod
+    def links_for(cls, config: LabConfig) -> dict[str, LinkEnds]:
+        """The links a lab with this configuration has (for validation); none by default."""
+        return {}
+
+    @classmethod
+    def sites_for(cls, config: LabConfig) -> set[str]:
+        return {
+            end for link in cls.links_for(config).values() for end in (link.client, link.server)
+        }
 
     @abstractmethod
     def start(self) -> LabHandle:

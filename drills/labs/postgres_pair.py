@@ -25,7 +25,10 @@ import psycopg
 from pydantic import BeforeValidator, Field
 
 from drills.errors import LabError, TargetError
-from drills.labs.base import LABS, Lab, LabConfig, LabHandle, Progress
+from drills.history import Event
+from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
+from drills.network.control import LinkEnds, Network
+from drills.network.proxy import Proxy
 from drills.proctree import alive, descendants, signal_pids, signal_tree
 from drills.targets import PROMOTE, RESTART, SIGNAL, promote_postgres
 
@@ -47,6 +50,9 @@ def _scalar(value: object) -> object:
 class PostgresPairConfig(LabConfig):
     kind: Literal["postgres-pair"]
     synchronous: bool = Field(False, description="synchronous replication to the standby")
+    proxy: bool = Field(
+        True, description="route clients and replication through the fault proxy (links)"
+    )
     bin_dir: str | None = Field(None, description="directory with initdb, postgres...")
     os_user: str = Field("postgres", description="OS user the servers run as under root")
     settings: dict[str, Annotated[str | int | float | bool, BeforeValidator(_scalar)]] = Field(
@@ -183,26 +189,43 @@ class PostgresPairLab(Lab):
         "b": "site B: a streaming standby of A (pg_basebackup -R)",
     }
     node_abilities = frozenset({SIGNAL, RESTART, PROMOTE})
+    LINKS: ClassVar[dict[str, LinkEnds]] = {
+        "clients-a": LinkEnds("clients", "a"),
+        "clients-b": LinkEnds("clients", "b"),
+        "replication": LinkEnds("b", "a"),  # the standby connects to the primary
+    }
     variables: ClassVar[dict[str, str]] = {
-        "dsn": "host=127.0.0.1,127.0.0.1 port=5432,5433 user=postgres dbname=postgres "
+        "dsn": "host=127.0.0.1,127.0.0.1 port=6432,6433 user=postgres dbname=postgres "
         "target_session_attrs=read-write",
-        "a.dsn": "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-        "b.dsn": "host=127.0.0.1 port=5433 user=postgres dbname=postgres",
+        "a.dsn": "host=127.0.0.1 port=6432 user=postgres dbname=postgres",
+        "b.dsn": "host=127.0.0.1 port=6433 user=postgres dbname=postgres",
+        "a.direct_dsn": "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+        "b.direct_dsn": "host=127.0.0.1 port=5433 user=postgres dbname=postgres",
         "a.host": "127.0.0.1",
         "b.host": "127.0.0.1",
         "a.port": "5432",
         "b.port": "5433",
+        "a.client_port": "6432",
+        "b.client_port": "6433",
         "dir": "/tmp/drills-lab-example",
     }
 
-    def __init__(self, config: LabConfig, progress: Progress) -> None:
-        super().__init__(config, progress)
+    @classmethod
+    def links_for(cls, config: LabConfig) -> dict[str, LinkEnds]:
+        assert isinstance(config, PostgresPairConfig)
+        return dict(cls.LINKS) if config.proxy else {}
+
+    def __init__(
+        self, config: LabConfig, progress: Progress, events: EventHook | None = None
+    ) -> None:
+        super().__init__(config, progress, events)
         assert isinstance(config, PostgresPairConfig)
         self.cfg = config
         self.root = Path()
         self.bin = Path()
         self.user: _User | None = None
         self.servers: list[PostgresNode] = []
+        self.proxy: Proxy | None = None
         self._created = False
 
     def popen(self, argv: list[str], log: Any) -> subprocess.Popen[bytes]:
@@ -310,11 +333,23 @@ class PostgresPairLab(Lab):
         self._configure(a.datadir, a.port, primary=True)
         self.servers.append(a)
         a.start()
+        ports = {"a": a.port, "b": b.port, "replication": a.port}
+        network = None
+        if self.cfg.proxy:
+            self.proxy = Proxy(self._link_changed)
+            self.proxy.start()
+            ports = {
+                "a": self.proxy.add_link("clients-a", ("127.0.0.1", a.port)),
+                "b": self.proxy.add_link("clients-b", ("127.0.0.1", b.port)),
+                "replication": self.proxy.add_link("replication", ("127.0.0.1", a.port)),
+            }
+            network = Network(self.proxy, dict(self.LINKS))
         self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
+        # Through the replication link: -R then points the standby at the link, not at A.
         self.run(
             [
                 str(self.bin / "pg_basebackup"),
-                *("-h", "127.0.0.1", "-p", str(a.port), "-U", "postgres"),
+                *("-h", "127.0.0.1", "-p", str(ports["replication"]), "-U", "postgres"),
                 *("-D", str(b.datadir), "-R", "-X", "stream", "-c", "fast", "-N"),
             ],
             "pg_basebackup",
@@ -325,16 +360,23 @@ class PostgresPairLab(Lab):
         b.start()
         self._wait_streaming(a)
         mode = "synchronous" if self.cfg.synchronous else "asynchronous"
-        self.progress(f"lab: site B standby streaming on 127.0.0.1:{b.port} ({mode})")
+        via = " through the fault proxy" if self.proxy else ""
+        self.progress(f"lab: site B standby streaming on 127.0.0.1:{b.port} ({mode}{via})")
         dsn = (
-            f"host=127.0.0.1,127.0.0.1 port={a.port},{b.port} user=postgres dbname=postgres "
-            "target_session_attrs=read-write"
+            f"host=127.0.0.1,127.0.0.1 port={ports['a']},{ports['b']} user=postgres "
+            "dbname=postgres target_session_attrs=read-write"
         )
-        variables = {
-            "dsn": dsn,
-            "dir": str(self.root),
-            **{f"{n.name}.{k}": v for n in (a, b) for k, v in self._node_vars(n).items()},
-        }
+        variables = {"dsn": dsn, "dir": str(self.root)}
+        for node in (a, b):
+            client_port = ports[node.name]
+            variables |= {
+                f"{node.name}.dsn": f"host=127.0.0.1 port={client_port} user=postgres "
+                "dbname=postgres",
+                f"{node.name}.direct_dsn": node.dsn,
+                f"{node.name}.host": "127.0.0.1",
+                f"{node.name}.port": str(node.port),
+                f"{node.name}.client_port": str(client_port),
+            }
         version = subprocess.run(
             [str(self.bin / "postgres"), "--version"], capture_output=True, text=True, check=False
         ).stdout.strip()
@@ -343,12 +385,22 @@ class PostgresPairLab(Lab):
             "postgres": version,
             "replication": mode,
             "ports": {"a": a.port, "b": b.port},
+            "links": {
+                name: {"port": ports[key], "client": ends.client, "server": ends.server}
+                for (name, ends), key in zip(
+                    self.LINKS.items(), ("a", "b", "replication"), strict=True
+                )
+            }
+            if self.proxy
+            else {},
         }
-        return LabHandle(variables=variables, targets={"a": a, "b": b}, facts=facts)
+        return LabHandle(
+            variables=variables, targets={"a": a, "b": b}, facts=facts, network=network
+        )
 
-    @staticmethod
-    def _node_vars(node: PostgresNode) -> dict[str, str]:
-        return {"dsn": node.dsn, "host": "127.0.0.1", "port": str(node.port)}
+    def _link_changed(self, link: str, change: str, at_ns: int) -> None:
+        if self.events is not None:
+            self.events(Event("proxy", link, change, at_ns))
 
     def _wait_streaming(self, primary: PostgresNode) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -366,6 +418,9 @@ class PostgresPairLab(Lab):
         raise LabError(f"site B did not start streaming within {READY_TIMEOUT_S:g}s")
 
     def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
+            self.proxy = None
         for server in reversed(self.servers):
             server.kill_all()
         self.servers = []

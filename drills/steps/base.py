@@ -10,8 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from pydantic import Field
+
 from drills.errors import StepError
 from drills.model import StrictModel
+from drills.network.control import Network
 from drills.registry import Registry
 from drills.targets import Target
 
@@ -34,6 +37,12 @@ class RevertStack:
 
     def push(self, revert: Revert) -> None:
         self.items.append(revert)
+
+    def drop(self, prefix: str) -> list[Revert]:
+        """Forget every revert whose key starts with `prefix` (something else undid them)."""
+        dropped = [r for r in self.items if r.key.startswith(prefix)]
+        self.items = [r for r in self.items if not r.key.startswith(prefix)]
+        return dropped
 
     def pop(self, key: str) -> Revert | None:
         for index in range(len(self.items) - 1, -1, -1):
@@ -62,6 +71,18 @@ class StepContext:
     variables: dict[str, str]
     stable: int
     progress: Callable[[str], None]
+    network: Network | None = None
+    _serial: int = 0
+
+    def serial(self) -> int:
+        """A number unique within the drill, for naming injected faults."""
+        self._serial += 1
+        return self._serial
+
+    def links(self) -> Network:
+        if self.network is None:
+            raise StepError("this drill has no network links to act on")
+        return self.network
 
     def target(self, name: str) -> Target:
         try:
@@ -72,6 +93,11 @@ class StepContext:
 
 class StepConfig(StrictModel):
     kind: str
+    starts_rto: bool | None = Field(
+        None,
+        description="whether this step starts the RTO clock (default: faults do); set false on "
+        "a fault that does not touch the service, such as cutting replication",
+    )
     # The key a scalar fills: `- kill: site-a` means `- kill: {target: site-a}`.
     shorthand: ClassVar[str | None] = None
     disruptive: ClassVar[bool] = False
@@ -84,9 +110,24 @@ class StepConfig(StrictModel):
         return value if isinstance(value, str) else None
 
     @property
+    def link_names(self) -> list[str]:
+        """Links this step acts on, for validation; `all` is not a name."""
+        value = getattr(self, "link", None)
+        return [value] if isinstance(value, str) and value != "all" else []
+
+    @property
+    def site_names(self) -> list[str]:
+        """Sites this step names, for validation."""
+        return []
+
+    @property
     def probe_name(self) -> str | None:
         value = getattr(self, "probe", None)
         return value if isinstance(value, str) else None
+
+    @property
+    def starts_rto_clock(self) -> bool:
+        return self.disruptive if self.starts_rto is None else self.starts_rto
 
     def describe(self) -> str:
         return self.kind

@@ -57,7 +57,9 @@ CASES: dict[str, Expect] = {
     "missing-probe-dsn.yaml": Expect(22, "probes.reads.dsn", "missing (required)"),
     "missing-probe-kind.yaml": Expect(32, "probes.site-a-port.kind", "missing (required)"),
     "unknown-probe-kind.yaml": Expect(23, "probes.reads.kind", "unknown kind 'postgres-reed'"),
-    "unknown-step-kind.yaml": Expect(43, "steps[1]", "unknown step 'crash' (steps: exec, kill,"),
+    "unknown-step-kind.yaml": Expect(
+        43, "steps[1]", "unknown step 'crash' (steps: bandwidth, blackhole,"
+    ),
     "unknown-lab-kind.yaml": Expect(5, "lab.kind", "unknown kind 'mysql-pair'"),
     "step-two-keys.yaml": Expect(45, "steps[3]", "a step is one key"),
     "step-missing-target.yaml": Expect(45, "steps[3].promote", "no target named 'site-c'"),

@@ -1,0 +1,128 @@
+"""Network faults through the lab's fault proxy, against real PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, drills_env, leftover_processes, run_drills
+
+pytestmark = pytest.mark.postgres
+
+SCENARIO = REPO / "scenarios" / "network-partition.yaml"
+
+
+def _partition_truth(record: dict[str, Any]) -> float:
+    """True length of the cut: from the moment the proxy took the replication link down to the
+    start of the kill of site A (everything acknowledged in between never reached B)."""
+    down = next(
+        e for e in record["events"] if e["subject"] == "replication" and e["change"] == "down"
+    )
+    kill = next(s for s in record["timeline"] if s["kind"] == "kill")
+    return float(kill["start_s"]) - float(down["at_s"])
+
+
+def test_network_partition_loses_the_writes_of_the_cut(sandbox: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "runs"
+    run = run_drills(
+        ["run", str(SCENARIO), "--reports-dir", str(reports), "--no-live"], sandbox, reports
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    record = run.record()
+    m = record["measurements"]
+    truth = _partition_truth(record)
+    assert 2.9 < truth < 3.3
+    tolerance = 2 * m["write_interval_s"] + 0.05
+    assert abs(m["rpo_s"] - truth) <= tolerance, (m["rpo_s"], truth)
+    assert m["lost_writes"] > 100
+    assert m["holes"] == 0  # one contiguous run of lost writes
+    # The partition did not touch clients: the RTO clock starts at the kill.
+    assert m["rto_s"] < 2
+    changes = [(e["subject"], e["change"]) for e in record["events"]]
+    assert ("replication", "down") in changes
+    assert changes.index(("replication", "up")) > changes.index(("replication", "down"))
+
+
+def test_tight_rpo_objective_is_missed_with_exit_1(sandbox: Path, tmp_path: Path) -> None:
+    text = (
+        SCENARIO.read_text()
+        .replace("rpo: 5m", "rpo: 1s")
+        .replace("  - wait: 3s\n", "  - wait: 4s\n")
+    )
+    scenario = tmp_path / "tight.yaml"
+    scenario.write_text(text)
+    reports = tmp_path / "runs"
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 1, run.stderr + run.stdout
+    record = run.record()
+    assert record["verdict"] == "fail"
+    assert record["verdicts"]["rpo"]["verdict"] == "missed"
+    assert record["verdicts"]["rto"]["verdict"] == "met"
+    truth = _partition_truth(record)
+    assert abs(record["measurements"]["rpo_s"] - truth) <= 2 * 0.02 + 0.05
+    assert "| RPO (data-loss window) | <= 1s" in run.stdout and "missed" in run.stdout
+
+
+BLACKHOLE = """
+version: 1
+name: blackhole-interrupted
+lab: {kind: postgres-pair}
+targets: {site-a: {lab: a}}
+probes:
+  reads: {kind: postgres-read, dsn: "${lab.a.dsn}", interval: 50ms}
+  writes: {kind: postgres-write, dsn: "${lab.a.dsn}", interval: 50ms}
+service_probe: reads
+write_probe: writes
+steps:
+  - wait: 500ms
+  - blackhole: clients-a
+  - link-down: replication
+  - wait: 60s
+"""
+
+
+def test_sigint_during_link_faults_restores_links_and_removes_lab(
+    sandbox: Path, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "blackhole.yaml"
+    scenario.write_text(BLACKHOLE)
+    reports = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=drills_env(sandbox),
+        cwd=REPO,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "step 4/4" in line or not line:
+                break
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "reverted: link replication up" in err
+    assert "reverted: link clients-a without blackhole" in err
+    assert leftover_processes(sandbox) == []
+    record = json.loads(next(reports.glob("*.json")).read_text())
+    changes = [(e["subject"], e["change"]) for e in record["events"]]
+    assert ("replication", "up") in changes
+    assert any(c.startswith("-blackhole") for s, c in changes if s == "clients-a")
+    # While the client link held every byte, the read probe was down.
+    assert record["probes"]["reads"]["fail"] > 5
