@@ -77,6 +77,7 @@ class ProbeSummary:
     downtime_lower_s: float
     recovered_ns: int | None
     window_s: float
+    peaks: dict[str, float] = field(default_factory=dict)  # largest recorded value per key
 
 
 @dataclass
@@ -194,7 +195,16 @@ def summarize_probe(history: History, info: ProbeInfo, stable: int) -> ProbeSumm
         downtime_lower_s=sum(lower for lower, _ in bounds),
         recovered_ns=recovered_ns(ops, info, stable),
         window_s=(info.stopped_ns - info.started_ns) / 1e9,
+        peaks=_peaks(ops),
     )
+
+
+def _peaks(ops: list[Op]) -> dict[str, float]:
+    peaks: dict[str, float] = {}
+    for op in ops:
+        for key, value in (op.values or {}).items():
+            peaks[key] = max(value, peaks.get(key, value))
+    return peaks
 
 
 def classify_writes(ops: list[Op], counts: dict[int, int], started_ns: int) -> WriteClassification:

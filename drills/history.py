@@ -50,6 +50,7 @@ class Op:
     outcome: Outcome
     wall_ns: int = 0
     detail: str = ""
+    values: dict[str, float] | None = None
 
     @property
     def latency_s(self) -> float:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from drills.history import Clock, HistoryLog, Op, Outcome, ProbeInfo
-from probes.base import Client, Probe
+from probes.base import Client, Probe, Sample
 
 
 @dataclass
@@ -55,10 +55,10 @@ class _Worker:
             if self.client is None:
                 self.client = self.runner.probe.client()
             try:
-                outcome, detail = self.client.sample(pending.seq)
+                sample = self.client.sample(pending.seq)
             except Exception as exc:  # a probe bug must not look like an outage
-                outcome, detail = Outcome.UNKNOWN, f"probe crashed: {exc!r}"[:200]
-            self.runner.resolve(pending, outcome, detail, time.monotonic_ns())
+                sample = Sample(Outcome.UNKNOWN, f"probe crashed: {exc!r}"[:200])
+            self.runner.resolve(pending, sample, time.monotonic_ns())
             self.runner.idle.put(self)
         if self.client is not None:
             self.client.close()
@@ -90,6 +90,8 @@ class ProbeRunner:
 
     def start(self) -> None:
         for worker in self.workers:
+            worker.client = self.probe.client()
+            worker.client.warm_up()
             worker.thread.start()
             self.idle.put(worker)
         self.started_ns = time.monotonic_ns()
@@ -148,7 +150,7 @@ class ProbeRunner:
                 with self._lock:
                     self._inflight[seq] = pending
                 detail = f"no free connection: all {len(self.workers)} samples still in flight"
-                self.resolve(pending, Outcome.FAIL, detail, due)
+                self.resolve(pending, Sample(Outcome.FAIL, detail), due)
                 continue
             pending = _Pending(seq, due, due + self.timeout_ns)
             with self._lock:
@@ -161,10 +163,11 @@ class ProbeRunner:
         timeout_s = self.timeout_ns / 1e9
         for pending in expired:
             detail = f"timed out after {timeout_s:g}s"
-            self.resolve(pending, self.probe.timeout_outcome, detail, pending.deadline_ns)
+            self.resolve(pending, Sample(self.probe.timeout_outcome, detail), pending.deadline_ns)
 
-    def resolve(self, pending: _Pending, outcome: Outcome, detail: str, complete_ns: int) -> None:
+    def resolve(self, pending: _Pending, sample: Sample, complete_ns: int) -> None:
         """Record a sample once: whichever of completion and deadline comes first wins."""
+        outcome, detail = sample.outcome, sample.detail
         with pending.lock:
             if pending.done:
                 return
@@ -192,6 +195,7 @@ class ProbeRunner:
                 outcome=outcome,
                 wall_ns=self.clock.wall_ns_at(pending.due_ns),
                 detail=detail,
+                values=sample.values,
             )
         )
 

@@ -96,8 +96,14 @@ def _probe_record(history: History, summary: ProbeSummary) -> dict[str, Any]:
         "downtime_s": round(summary.downtime_s, 6),
         "downtime_lower_s": round(summary.downtime_lower_s, 6),
         "recovered_s": _rel(history, summary.recovered_ns),
+        "peaks": summary.peaks,
         "outages": outages,
     }
+
+
+def _peak(result: CheckResult, key: str) -> float | None:
+    found = [p.peaks[key] for p in result.probes.values() if key in p.peaks]
+    return max(found) if found else None
 
 
 def host_facts() -> dict[str, Any]:
@@ -175,6 +181,8 @@ def build_record(
             "probe_interval_s": service.interval_s if service else None,
             "write_interval_s": write_summary.interval_s if write_summary else None,
             "disruption_start_s": _rel(history, result.disruption_start_ns),
+            "replication_lag_peak_bytes": _peak(result, "lag_bytes"),
+            "replication_lag_peak_s": _peak(result, "lag_s"),
         },
         "verdicts": {
             r.name: {

@@ -71,6 +71,11 @@ def render(record: dict[str, Any]) -> str:
             f"present): {m['writes_recovered']}; unexpected: {m['unexpected_writes']}; "
             f"duplicated: {m['duplicated_writes']}"
         )
+    if m.get("replication_lag_peak_bytes") is not None:
+        out.append(
+            f"replication lag peak (RPO exposure before any failover): "
+            f"{m['replication_lag_peak_bytes']:.0f} bytes, {m['replication_lag_peak_s']:.3f}s"
+        )
     probe_rows = []
     for name, p in record["probes"].items():
         probe_rows.append(

@@ -7,7 +7,7 @@ The open-loop scheduling, deadlines and history recording are the harness's job
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -54,12 +54,24 @@ class ProbeConfig(StrictModel):
         return self.slow if self.slow is not None else min(self.timeout, 0.25)
 
 
+class Sample(NamedTuple):
+    """What one sample found; `values` carries figures such as replication lag."""
+
+    outcome: Outcome
+    detail: str = ""
+    values: dict[str, float] | None = None
+
+
 class Client(ABC):
     """One connection's worth of probe state, used by one worker thread at a time."""
 
     @abstractmethod
-    def sample(self, seq: int) -> tuple[Outcome, str]:
-        """Take sample `seq`; return its outcome and a short detail (error text)."""
+    def sample(self, seq: int) -> Sample:
+        """Take sample `seq`; return its outcome, a short detail (error text), any values."""
+
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Open connections before the drill, so start-up cost is not counted as an outage.
+        Failures are ignored here: the samples will report them."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Literal
 
 import psycopg
 from pydantic import Field
 
 from drills.history import Outcome
-from probes.base import PROBES, Client, Probe, ProbeConfig
+from probes.base import PROBES, Client, Probe, ProbeConfig, Sample
 from probes.pg import connect, short
 
 
@@ -23,15 +24,19 @@ class PostgresReadClient(Client):
         self.config = config
         self.conn: psycopg.Connection[tuple[object, ...]] | None = None
 
-    def sample(self, seq: int) -> tuple[Outcome, str]:
+    def sample(self, seq: int) -> Sample:
         try:
             if self.conn is None or self.conn.closed:
                 self.conn = connect(self.config.dsn, self.config.timeout)
             self.conn.execute(self.config.query).fetchall()
-            return Outcome.OK, ""
+            return Sample(Outcome.OK, "")
         except psycopg.Error as exc:
             self.close()
-            return Outcome.FAIL, short(exc)
+            return Sample(Outcome.FAIL, short(exc))
+
+    def warm_up(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn = connect(self.config.dsn, self.config.timeout)
 
     def close(self) -> None:
         if self.conn is not None:

@@ -6,6 +6,7 @@ run back from the surviving primary so that the checker can classify each write.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Literal
 
@@ -15,7 +16,7 @@ from pydantic import Field, field_validator
 
 from drills.errors import ProbeError
 from drills.history import Outcome
-from probes.base import PROBES, Client, ProbeConfig, WriteProbe
+from probes.base import PROBES, Client, ProbeConfig, Sample, WriteProbe
 from probes.pg import connect, outcome_of_error, short
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -46,19 +47,23 @@ class PostgresWriteClient(Client):
             _table(probe.cfg.table)
         )
 
-    def sample(self, seq: int) -> tuple[Outcome, str]:
+    def sample(self, seq: int) -> Sample:
         try:
             if self.conn is None or self.conn.closed:
                 self.conn = connect(self.probe.cfg.dsn, self.probe.cfg.timeout)
         except psycopg.Error as exc:
             self.close()
-            return Outcome.FAIL, short(exc)
+            return Sample(Outcome.FAIL, short(exc))
         try:
             self.conn.execute(self.insert, (self.probe.run_id, self.probe.name, seq))
-            return Outcome.OK, ""
+            return Sample(Outcome.OK, "")
         except psycopg.Error as exc:
             self.close()
-            return outcome_of_error(exc, sent=True, mutating=True), short(exc)
+            return Sample(outcome_of_error(exc, sent=True, mutating=True), short(exc))
+
+    def warm_up(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            self.conn = connect(self.probe.cfg.dsn, self.probe.cfg.timeout)
 
     def close(self) -> None:
         if self.conn is not None:

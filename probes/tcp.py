@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from drills.history import Outcome
-from probes.base import PROBES, Client, Probe, ProbeConfig
+from probes.base import PROBES, Client, Probe, ProbeConfig, Sample
 
 
 class TcpConfig(ProbeConfig):
@@ -21,14 +21,14 @@ class TcpClient(Client):
     def __init__(self, config: TcpConfig) -> None:
         self.config = config
 
-    def sample(self, seq: int) -> tuple[Outcome, str]:
+    def sample(self, seq: int) -> Sample:
         try:
             with socket.create_connection(
                 (self.config.host, self.config.port), timeout=self.config.timeout
             ):
-                return Outcome.OK, ""
+                return Sample(Outcome.OK, "")
         except OSError as exc:
-            return Outcome.FAIL, f"{type(exc).__name__}: {exc.strerror or exc}"
+            return Sample(Outcome.FAIL, f"{type(exc).__name__}: {exc.strerror or exc}")
 
 
 @PROBES.register("tcp")

@@ -126,3 +126,20 @@ def test_sigint_during_link_faults_restores_links_and_removes_lab(
     assert any(c.startswith("-blackhole") for s, c in changes if s == "clients-a")
     # While the client link held every byte, the read probe was down.
     assert record["probes"]["reads"]["fail"] > 5
+
+
+def test_replication_lag_peak_follows_the_link_latency(sandbox: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "runs"
+    scenario = REPO / "scenarios" / "replication-lag.yaml"
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 0, run.stderr + run.stdout
+    record = run.record()
+    m = record["measurements"]
+    # WAL reaches the standby 500 ms late: the standby is that far behind, plus at most one
+    # write interval, and less than one lag-probe interval can be missed at the peak.
+    assert 0.5 - 0.05 - 0.01 <= m["replication_lag_peak_s"] <= 0.5 + 0.1, m
+    assert m["replication_lag_peak_bytes"] > 0
+    lag = record["probes"]["lag"]
+    assert lag["fail"] == 0 and lag["peaks"]["lag_s"] == m["replication_lag_peak_s"]
+    assert m["lost_writes"] == 0
+    assert "replication lag peak" in run.stdout
