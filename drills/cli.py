@@ -106,6 +106,23 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("--json", action="store_true", help="print the recomputed record as JSON")
 
     sub.add_parser("list", help="list the fault, step, probe and lab kinds this build knows")
+
+    proxy = sub.add_parser(
+        "proxy",
+        help="run drills' fault proxy with a Toxiproxy-compatible HTTP API until Ctrl-C",
+        description=(
+            "Serve the fault proxy on its own, driven through Toxiproxy's HTTP API (the subset "
+            "drills implements). Scenarios reach it with `network: {toxiproxy: URL, links: ...}`."
+        ),
+    )
+    proxy.add_argument("--api", default="127.0.0.1:8474", help="HOST:PORT of the HTTP API")
+    proxy.add_argument(
+        "--link",
+        action="append",
+        default=[],
+        metavar="NAME=LISTEN,UPSTREAM",
+        help="create a link at start, e.g. db=127.0.0.1:6432,127.0.0.1:5432 (repeatable)",
+    )
     return parser
 
 
@@ -194,6 +211,46 @@ def _list() -> int:
     return EXIT_OK
 
 
+def _proxy(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from drills.network.api import ApiServer
+    from drills.network.proxy import Proxy
+
+    def address(text: str) -> tuple[str, int]:
+        host, _, port = text.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise DrillsError(f"{text!r} is not HOST:PORT")
+        return host, int(port)
+
+    links = []
+    for spec in args.link:
+        name, _, rest = spec.partition("=")
+        listen, _, upstream = rest.partition(",")
+        if not name or not listen or not upstream:
+            raise DrillsError(f"--link {spec!r}: expected NAME=LISTEN,UPSTREAM")
+        links.append((name, address(listen), address(upstream)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Proxy(lambda link, change, _: print(f"{link}: {change}", flush=True)) as proxy:
+        for name, listen, upstream in links:
+            proxy.add_link(name, upstream, listen)
+        try:
+            server = ApiServer(proxy, address(args.api))
+        except OSError as exc:
+            raise DrillsError(f"cannot serve the API on {args.api}: {exc.strerror}") from exc
+        server.start()
+        print(f"fault proxy API on {server.url} (Toxiproxy-compatible); Ctrl-C stops", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -206,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "list":
             return _list()
+        if args.command == "proxy":
+            return _proxy(args)
         parser.print_help()
         return EXIT_ERROR
     except ScenarioError as exc:

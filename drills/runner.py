@@ -20,6 +20,7 @@ from drills.history import Clock, FinalRead, HistoryLog, StepEvent
 from drills.labs import LABS, Lab
 from drills.live import LiveView
 from drills.network.control import Network
+from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner
 from drills.records import RunInfo, build_record, record_text, utc_basic, write_atomically
 from drills.scenario import LoadedScenario, Scenario, load_scenario
@@ -70,6 +71,7 @@ class Drill:
         self.lab_vars: dict[str, str] = {}
         self.targets: dict[str, Target] = {}
         self.network: Network | None = None
+        self.opened_network: OpenNetwork | None = None
         self.probes: list[Probe] = []
         self.notes: list[str] = []
 
@@ -146,6 +148,10 @@ class Drill:
             lab_targets = handle.targets
             # Fill ${lab.*} with the real values; the file was fully validated before.
             scenario = load_scenario(self.loaded.path, handle.variables).scenario
+        if scenario.network is not None:
+            self.opened_network = OpenNetwork(scenario.network, log.add_event)
+            self.network = self.opened_network.open()
+            self.view.message(f"network: links {', '.join(scenario.network.links)}")
         self.targets = _targets(scenario, lab_targets)
         token = f"{run_id}-{uuid.uuid4().hex[:8]}"
         probes: list[Probe] = []
@@ -237,6 +243,8 @@ class Drill:
         mark = time.monotonic()
         self._stop_probes()
         self._revert()
+        if self.opened_network is not None:
+            self.opened_network.close()
         if self.lab is not None:
             if self.options.keep_lab:
                 self.view.message(self.lab.keep())

@@ -21,6 +21,7 @@ from drills.durations import Duration, Ratio
 from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
+from drills.network.scenario_links import NetworkSpec
 from drills.steps import STEPS, StepConfig
 from drills.targets import PROMOTE, RESTART, SIGNAL, signal_name
 from drills.yamlsource import Source, YamlSyntaxError, load
@@ -140,6 +141,9 @@ class Scenario(StrictModel):
     objectives: Objectives = Field(default_factory=lambda: Objectives.model_validate({}))
     lab: LabSpec | None = None
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    network: NetworkSpec | None = Field(
+        None, description="links the scenario declares (instead of the lab's)"
+    )
     probes: dict[str, ProbeSpec] = Field(min_length=1)
     service_probe: str
     write_probe: str | None = None
@@ -307,10 +311,13 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
                 hint = ABILITY_HINTS.get(step.needs, f"it needs the {step.needs!r} ability")
                 add(where, f"target {step.target_name!r} cannot be used with {step.kind}: {hint}")
         if step.link_names or step.site_names:
-            links = lab.links_for(scenario.lab) if lab and scenario.lab else {}
-            sites = lab.sites_for(scenario.lab) if lab and scenario.lab else set()
+            if scenario.network is not None:
+                links = scenario.network.ends()
+            else:
+                links = lab.links_for(scenario.lab) if lab and scenario.lab else {}
+            sites = {end for e in links.values() for end in (e.client, e.server)}
             if not links:
-                add(where, "no network links to act on: use a lab with proxy: true")
+                add(where, "no network links to act on: declare `network:` or use a lab with links")
             for link in step.link_names:
                 if links and link not in links:
                     add(where, f"no link named {link!r} (links: {', '.join(links)})")

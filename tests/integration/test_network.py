@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.conftest import REPO, drills_env, leftover_processes, run_drills
 
@@ -143,3 +145,71 @@ def test_replication_lag_peak_follows_the_link_latency(sandbox: Path, tmp_path: 
     assert lag["fail"] == 0 and lag["peaks"]["lag_s"] == m["replication_lag_peak_s"]
     assert m["lost_writes"] == 0
     assert "replication lag peak" in run.stdout
+
+
+TOXIPROXY = """
+version: 1
+name: toxiproxy-blackhole
+lab: {{kind: postgres-pair, proxy: false}}
+network:
+  toxiproxy: {url}
+  links:
+    db:
+      client: clients
+      server: a
+      listen: "127.0.0.1:{port}"
+      upstream: "${{lab.a.host}}:${{lab.a.port}}"
+probes:
+  reads: {{kind: postgres-read, dsn: "host=127.0.0.1 port={port} user=postgres dbname=postgres",
+          interval: 20ms, timeout: 500ms}}
+  writes: {{kind: postgres-write, dsn: "host=127.0.0.1 port={port} user=postgres dbname=postgres",
+           interval: 20ms, timeout: 500ms}}
+service_probe: reads
+write_probe: writes
+steps:
+  - wait: 1s
+  - blackhole: db
+  - wait: 1500ms
+  - heal: db
+  - wait-until: reads
+  - wait: 500ms
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_drill_through_a_toxiproxy_compatible_server(sandbox: Path, tmp_path: Path) -> None:
+    api, link = _free_port(), _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "drills", "proxy", "--api", f"127.0.0.1:{api}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+    try:
+        assert server.stdout is not None
+        assert "API on" in server.stdout.readline()
+        scenario = tmp_path / "toxiproxy.yaml"
+        scenario.write_text(TOXIPROXY.format(url=f"http://127.0.0.1:{api}", port=link))
+        reports = tmp_path / "runs"
+        run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+        assert run.returncode == 0, run.stderr + run.stdout
+        record = run.record()
+        # Ground truth: the server confirmed the blackhole and the heal at these times.
+        changes = {e["change"].split()[0]: e["at_s"] for e in record["events"]}
+        start = next(v for k, v in changes.items() if k.startswith("+timeout"))
+        end = max(v for k, v in changes.items() if k.startswith("-blackhole"))
+        truth = end - start
+        reads = record["probes"]["reads"]
+        assert abs(reads["downtime_s"] - truth) <= 2 * 0.02 + 0.05, (reads, truth)
+        assert record["measurements"]["lost_writes"] == 0
+        # The link the drill created is gone again.
+        assert requests.get(f"http://127.0.0.1:{api}/proxies", timeout=5).json() == {}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
