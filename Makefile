@@ -5,7 +5,7 @@ SCENARIO ?= db-failover
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: help setup postgres drill validate test test-unit lint clean
+.PHONY: help setup postgres drill validate test test-unit lint bench clean
 
 help:
 	@echo "make drill SCENARIO=db-failover   run a drill (sets up the venv and PostgreSQL)"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-unit                    fast tests only (no servers)"
 	@echo "make validate                     validate every scenario"
 	@echo "make lint                         ruff and mypy"
+	@echo "make bench                        measurement-fidelity benchmark -> docs/benchmarks.md"
 
 setup:
 	@tools/ensure-venv $(VENV)
@@ -27,7 +28,7 @@ validate: setup
 	$(BIN)/drills validate scenarios/*.yaml
 
 lint: setup
-	$(BIN)/ruff check drills probes tests
+	$(BIN)/ruff check drills probes tests bench
 	$(BIN)/mypy
 
 test-unit: setup
@@ -36,6 +37,9 @@ test-unit: setup
 test: setup postgres lint
 	$(BIN)/drills validate scenarios/*.yaml
 	$(BIN)/pytest -q
+
+bench: setup postgres
+	$(BIN)/python -m bench.fidelity
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

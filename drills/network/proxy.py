@@ -268,6 +268,12 @@ class Proxy:
     async def _shutdown(self) -> None:
         for link in list(self.links.values()):
             await self._close(link)
+        # Connection handlers still unwinding: let them finish so none is destroyed pending.
+        current = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _notify(self, link: Link) -> None:
         assert link.changed is not None
