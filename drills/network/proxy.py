@@ -221,23 +221,25 @@ class Proxy:
         self._record(name, "removed")
 
     async def _close(self, link: Link) -> None:
-        if link.server is not None:
-            link.server.close()
-            await link.server.wait_closed()
-            link.server = None
+        # Reset first: from Python 3.12.1 wait_closed() waits for every accepted connection.
+        server, link.server = link.server, None
         for conn in list(link.conns):
             conn.reset()
         link.conns.clear()
+        if server is not None:
+            server.close()
+            await server.wait_closed()
 
     async def _set_enabled(self, name: str, enabled: bool) -> None:
         link = self._link(name)
         if enabled == link.enabled:
             return
-        link.enabled = enabled
         if enabled:
             await self._listen(link)
+            link.enabled = True
             self._record(name, "up")
         else:
+            link.enabled = False
             await self._close(link)
             self._record(name, "down")
 
@@ -247,7 +249,7 @@ class Proxy:
             raise ProxyError(f"link {name}: toxic {toxic.name!r} exists already")
         link.toxics[toxic.name] = toxic
         self._record(name, f"+{toxic.type} {toxic.stream} {toxic.name} {toxic.attributes}")
-        if toxic.type == "reset_peer":
+        if _closes(toxic):
             for conn in list(link.conns):
                 self._schedule_reset(link, conn, toxic)
         await self._notify(link)
@@ -308,9 +310,12 @@ class Proxy:
             conn.reset()  # the far end is down: the client sees its connection reset
             return
         conn.upstream = up_writer
+        if not link.enabled:  # went down while the upstream connection was being made
+            conn.reset()
+            return
         link.conns.add(conn)
         for toxic in link.toxics.values():
-            if toxic.type == "reset_peer":
+            if _closes(toxic):
                 self._schedule_reset(link, conn, toxic)
         conn.tasks = [
             asyncio.ensure_future(self._pipe(link, conn, reader, up_writer, "upstream")),
@@ -349,6 +354,9 @@ class Proxy:
                     / 1000
                 )
                 await queue.put((self._loop.time() + delay, data))
+            if any(link.active("timeout", s, conn) for s in STREAMS):
+                conn.reset()  # a peer gave up while the link held its data: as Toxiproxy does
+                return
             await queue.put((0.0, b""))  # end of stream
             await deliver
         finally:
@@ -389,16 +397,16 @@ class Proxy:
                 return
 
     async def _hold(self, link: Link, conn: _Conn, stream: Stream) -> None:
-        """While a `timeout` toxic is on this stream, pass nothing; close after its timeout."""
+        """While a `timeout` toxic is on this stream, pass nothing (its close is scheduled)."""
         assert link.changed is not None
-        while holds := link.active("timeout", stream, conn):
-            limits = [t.attr("timeout") / 1000 for t in holds if t.attr("timeout") > 0]
+        while link.active("timeout", stream, conn):
             async with link.changed:
-                try:
-                    await asyncio.wait_for(link.changed.wait(), min(limits) if limits else None)
-                except TimeoutError:
-                    conn.reset()
-                    raise asyncio.CancelledError from None
+                await link.changed.wait()
+
+
+def _closes(toxic: Toxic) -> bool:
+    """Toxics that end connections after their `timeout` attribute."""
+    return toxic.type == "reset_peer" or (toxic.type == "timeout" and toxic.attr("timeout") > 0)
 
 
 __all__ = ["STREAMS", "Link", "Proxy", "ProxyError", "Toxic"]
