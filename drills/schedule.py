@@ -1,0 +1,117 @@
+"""Required rehearsals: which scenarios must run each quarter, and whether they have.
+
+`scenarios/schedule.yaml`:
+
+    version: 1
+    required:
+      - scenario: db-failover            # quarterly, any time in the quarter
+      - scenario: network-partition
+        month: 2                         # in the second month of each quarter
+
+A requirement is `done` once a run of its scenario passed inside its window, `upcoming` before
+the window opens, `due` while it is open without a passing run, and `overdue` once it closed
+without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from drills.errors import Problem, ScenarioError
+from drills.model import StrictModel
+from drills.quarters import Quarter
+from drills.runs import Run
+from drills.yamlsource import YamlSyntaxError, load
+
+
+class Requirement(StrictModel):
+    scenario: str = Field(description="scenario name (its `name:`), as in run records")
+    cadence: Literal["quarterly"] = "quarterly"
+    month: int | None = Field(None, ge=1, le=3, description="month of the quarter it is due in")
+    file: str | None = Field(None, description="scenario file, for the scheduler entries")
+
+    def window(self, quarter: Quarter) -> tuple[datetime, datetime]:
+        if self.month is None:
+            return quarter.start, quarter.end
+        return quarter.month_start(self.month), quarter.month_end(self.month)
+
+    @property
+    def path(self) -> str:
+        return self.file or f"scenarios/{self.scenario}.yaml"
+
+
+class Schedule(StrictModel):
+    version: Literal[1] = 1
+    required: list[Requirement] = Field(min_length=1)
+
+
+class State(StrEnum):
+    DONE = "done"
+    UPCOMING = "upcoming"
+    DUE = "due"
+    OVERDUE = "overdue"
+
+
+@dataclass
+class Status:
+    requirement: Requirement
+    state: State
+    window_start: datetime
+    window_end: datetime
+    runs: list[Run]  # runs of this scenario inside the window, oldest first
+    last_pass: Run | None  # the latest passing run of this scenario, any time before `now`
+
+    @property
+    def failed_runs(self) -> int:
+        return sum(not r.passed for r in self.runs)
+
+    @property
+    def rerun_after_failure(self) -> bool:
+        """It failed inside the window and was run again until it passed."""
+        first_pass = next((i for i, r in enumerate(self.runs) if r.passed), None)
+        return first_pass is not None and any(not r.passed for r in self.runs[:first_pass])
+
+
+def load_schedule(path: Path) -> Schedule:
+    file = str(path)
+    try:
+        source = load(path.read_text(encoding="utf-8"), file)
+    except OSError as exc:
+        raise ScenarioError([Problem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
+    except YamlSyntaxError as exc:
+        raise ScenarioError([Problem(file, exc.line, "", f"invalid YAML: {exc.message}")]) from exc
+    try:
+        return Schedule.model_validate(source.data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            key = ".".join(str(p) for p in loc)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(Problem(file, source.line_of(loc), key, message))
+        raise ScenarioError(problems) from None
+
+
+def status(schedule: Schedule, runs: list[Run], quarter: Quarter, now: datetime) -> list[Status]:
+    found = []
+    for requirement in schedule.required:
+        start, end = requirement.window(quarter)
+        mine = [r for r in runs if r.scenario == requirement.scenario]
+        inside = [r for r in mine if start <= r.started < end]
+        passes = [r for r in mine if r.passed and r.started <= now]
+        if any(r.passed for r in inside):
+            state = State.DONE
+        elif now < start:
+            state = State.UPCOMING
+        elif now < end:
+            state = State.DUE
+        else:
+            state = State.OVERDUE
+        found.append(Status(requirement, state, start, end, inside, passes[-1] if passes else None))
+    return found
