@@ -78,6 +78,7 @@ class ProbeSummary:
     recovered_ns: int | None
     window_s: float
     peaks: dict[str, float] = field(default_factory=dict)  # largest recorded value per key
+    crashed: int = 0  # samples whose probe raised (left out of every figure)
 
 
 @dataclass
@@ -139,7 +140,7 @@ def outages(ops: list[Op], info: ProbeInfo) -> list[Outage]:
                 start_upper = min(last_ok_ns, first_fail.invoke_ns)
                 found.append(Outage(first_fail.invoke_ns, start_upper, op.complete_ns, count))
                 first_fail = None
-            last_ok_ns = op.complete_ns
+            last_ok_ns = max(last_ok_ns, op.complete_ns)
         else:
             if first_fail is None:
                 first_fail, count = op, 0
@@ -174,7 +175,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def summarize_probe(history: History, info: ProbeInfo, stable: int) -> ProbeSummary:
-    ops = history.ops_of(info.name)
+    # A crashed sample says nothing about the target: it is neither up nor down.
+    everything = history.ops_of(info.name)
+    ops = [op for op in everything if not op.crashed]
     latencies = [op.latency_s * 1000 for op in ops if op.outcome is Outcome.OK]
     found = outages(ops, info)
     bounds = [o.bounds_s(info.stopped_ns) for o in found]
@@ -196,6 +199,7 @@ def summarize_probe(history: History, info: ProbeInfo, stable: int) -> ProbeSumm
         recovered_ns=recovered_ns(ops, info, stable),
         window_s=(info.stopped_ns - info.started_ns) / 1e9,
         peaks=_peaks(ops),
+        crashed=len(everything) - len(ops),
     )
 
 

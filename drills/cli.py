@@ -92,8 +92,11 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser(
         "validate",
-        help="check scenario files without touching anything",
-        description="Validate scenario files; each problem is one line: file:line: key: message.",
+        help="check scenario (and schedule) files without touching anything",
+        description=(
+            "Validate scenario files, and schedule files (a top-level `required:` list); each "
+            "problem is one line: file:line: key: message."
+        ),
     )
     validate.add_argument("files", type=Path, nargs="+", help="scenario YAML files")
 
@@ -104,6 +107,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     chk.add_argument("record", type=Path, help="run record (reports/runs/*.json)")
     chk.add_argument("--json", action="store_true", help="print the recomputed record as JSON")
+
+    report = sub.add_parser(
+        "report",
+        help="write the quarterly drill report (Markdown and self-contained HTML)",
+        description=(
+            "Build reports/<QUARTER>/report.md and report.html from the quarter's run records: "
+            "summary, one row per drill, timeline charts, RTO/RPO against objectives and their "
+            "trend over four quarters, the error budget, and coverage of the required drills."
+        ),
+    )
+    report.add_argument("--quarter", help="e.g. 2026-Q4 (default: the current quarter, UTC)")
+    report.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=Path("reports/runs"),
+        help="run records (default: reports/runs)",
+    )
+    report.add_argument(
+        "--schedule",
+        type=Path,
+        default=Path("scenarios/schedule.yaml"),
+        help="required drills, for coverage (default: scenarios/schedule.yaml)",
+    )
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="the report goes to OUT/<QUARTER>/ (default: reports)",
+    )
 
     sub.add_parser("list", help="list the fault, step, probe and lab kinds this build knows")
 
@@ -128,10 +160,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _validate(files: list[Path]) -> int:
     from drills.scenario import load_scenario
+    from drills.schedule import is_schedule, load_schedule
 
     status = EXIT_OK
     for file in files:
         try:
+            if is_schedule(file):
+                load_schedule(file)
+                print(f"{file}: ok (schedule)")
+                continue
             load_scenario(file)
             print(f"{file}: ok")
         except ScenarioError as exc:
@@ -195,6 +232,20 @@ def _run_info(record: dict[str, Any], wall_ns: int) -> RunInfo:
         lab=record.get("lab", {}),
         error=record.get("error"),
     )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from drills.report import run_report
+
+    schedule = args.schedule if args.schedule.exists() else None
+    if schedule is None:
+        print(
+            f"drills: no schedule at {args.schedule}: the report has no coverage section",
+            file=sys.stderr,
+        )
+    md, html = run_report(args.quarter, args.reports_dir, schedule, args.out)
+    print(f"{md}\n{html}")
+    return EXIT_OK
 
 
 def _list() -> int:
@@ -263,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "list":
             return _list()
+        if args.command == "report":
+            return _report(args)
         if args.command == "proxy":
             return _proxy(args)
         parser.print_help()

@@ -17,6 +17,9 @@ from typing import IO, Any
 
 from drills.errors import RecordError
 
+# Detail of a sample whose probe raised: a bug in the harness, not evidence about the target.
+CRASHED = "probe crashed: "
+
 
 class Outcome(StrEnum):
     OK = "ok"  # it happened
@@ -51,6 +54,10 @@ class Op:
     wall_ns: int = 0
     detail: str = ""
     values: dict[str, float] | None = None
+
+    @property
+    def crashed(self) -> bool:
+        return self.detail.startswith(CRASHED)
 
     @property
     def latency_s(self) -> float:
@@ -99,6 +106,7 @@ class ProbeInfo:
     slow_s: float
     started_ns: int
     stopped_ns: int
+    skipped: int = 0  # due samples the harness itself was too late to issue
 
 
 @dataclass

@@ -6,6 +6,7 @@ and counts). Elsewhere (CI, pipes): one line per event, nothing redrawn.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -33,7 +34,7 @@ class LiveView:
         return time.monotonic() - self.started
 
     def message(self, text: str) -> None:
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):  # a closed pipe must not stop a drill
             self._clear()
             self.stream.write(f"[{self.elapsed():6.2f}s] {text}\n")
             self.stream.flush()
@@ -54,13 +55,13 @@ class LiveView:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):
             self._clear()
         self.runners = []
 
     def _loop(self) -> None:
         while not self._stop.wait(REFRESH_S):
-            with self._lock:
+            with self._lock, contextlib.suppress(OSError):
                 self._clear()
                 self._draw()
 

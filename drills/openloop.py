@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from drills.history import Clock, HistoryLog, Op, Outcome, ProbeInfo
+from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
 from probes.base import Client, Probe, Sample
 
 
@@ -57,8 +57,12 @@ class _Worker:
             try:
                 sample = self.client.sample(pending.seq)
             except Exception as exc:  # a probe bug must not look like an outage
-                sample = Sample(Outcome.UNKNOWN, f"probe crashed: {exc!r}"[:200])
-            self.runner.resolve(pending, sample, time.monotonic_ns())
+                sample = Sample(Outcome.UNKNOWN, f"{CRASHED}{exc!r}"[:200])
+            done = time.monotonic_ns()
+            if done > pending.deadline_ns:  # late: what a client with that timeout would see
+                sample = Sample(self.runner.probe.timeout_outcome, self.runner.timeout_detail)
+                done = pending.deadline_ns
+            self.runner.resolve(pending, sample, done)
             self.runner.idle.put(self)
         if self.client is not None:
             self.client.close()
@@ -87,6 +91,7 @@ class ProbeRunner:
         self.started_ns = 0
         self.stopped_ns = 0
         self.skipped = 0  # due times the harness itself was too late to issue
+        self._stopped = False
 
     def start(self) -> None:
         for worker in self.workers:
@@ -98,7 +103,12 @@ class ProbeRunner:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop issuing, give in-flight samples until their deadline, record the rest."""
+        """Stop issuing, give in-flight samples until their deadline, record the rest.
+        Safe to call twice, and on a runner that never started."""
+        if self._stopped or self._thread.ident is None:
+            self._stopped = True
+            return
+        self._stopped = True
         self._stop.set()
         self._thread.join()
         self.stopped_ns = time.monotonic_ns()
@@ -123,6 +133,7 @@ class ProbeRunner:
                 slow_s=cfg.slow_s,
                 started_ns=self.started_ns,
                 stopped_ns=self.stopped_ns,
+                skipped=self.skipped,
             )
         )
 
@@ -133,7 +144,8 @@ class ProbeRunner:
             now = time.monotonic_ns()
             self._expire(now)
             if now < next_due:
-                time.sleep(min(next_due - now, self.interval_ns) / 1e9)
+                wake = min(next_due, self._earliest_deadline())
+                time.sleep(max(0, min(wake - now, self.interval_ns)) / 1e9)
                 continue
             if now - next_due > 2 * self.interval_ns:
                 # The harness was descheduled; samples it never issued say nothing about targets.
@@ -157,13 +169,21 @@ class ProbeRunner:
                 self._inflight[seq] = pending
             worker.inbox.put(pending)
 
+    def _earliest_deadline(self) -> int:
+        with self._lock:
+            deadlines = [p.deadline_ns for p in self._inflight.values() if not p.done]
+        return min(deadlines, default=2**63)
+
     def _expire(self, now: int) -> None:
         with self._lock:
             expired = [p for p in self._inflight.values() if p.deadline_ns <= now and not p.done]
-        timeout_s = self.timeout_ns / 1e9
         for pending in expired:
-            detail = f"timed out after {timeout_s:g}s"
-            self.resolve(pending, Sample(self.probe.timeout_outcome, detail), pending.deadline_ns)
+            sample = Sample(self.probe.timeout_outcome, self.timeout_detail)
+            self.resolve(pending, sample, pending.deadline_ns)
+
+    @property
+    def timeout_detail(self) -> str:
+        return f"timed out after {self.timeout_ns / 1e9:g}s"
 
     def resolve(self, pending: _Pending, sample: Sample, complete_ns: int) -> None:
         """Record a sample once: whichever of completion and deadline comes first wins."""
@@ -200,14 +220,19 @@ class ProbeRunner:
         )
 
     def up_streak_since(self, since_ns: int) -> int:
-        """Consecutive up samples at the end of those due since `since_ns` (in-flight ignored)."""
+        """Consecutive up samples at the end of those due since `since_ns`, counted back from
+        the newest; samples still in flight are skipped at the end and break the run before."""
         with self._lock:
-            samples = sorted((s, v) for s, v in self._resolved.items() if v[0] >= since_ns)
-            pending = [p.seq for p in self._inflight.values() if p.due_ns >= since_ns]
-        oldest_pending = min(pending) if pending else None
-        streak = 0
-        for seq, (_, up) in samples:
-            if oldest_pending is not None and seq > oldest_pending:
-                break
-            streak = streak + 1 if up else 0
+            newest = max(self._resolved, default=0)
+            oldest_pending = min(
+                (p.seq for p in self._inflight.values() if p.due_ns >= since_ns), default=None
+            )
+            streak = 0
+            seq = newest if oldest_pending is None else oldest_pending - 1
+            while seq in self._resolved:
+                due, up = self._resolved[seq]
+                if due < since_ns or not up:
+                    break
+                streak += 1
+                seq -= 1
         return streak

@@ -55,19 +55,35 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def signal_tree(root: int, sig: signal.Signals) -> list[int]:
-    """Send `sig` to `root` first (so it forks no more), then to its descendants; twice over
-    for children forked while the first pass ran. Returns every pid signalled."""
-    sent: list[int] = []
-    for pid in [root, *descendants(root), *descendants(root)]:
-        if pid in sent:
-            continue
-        try:
-            os.kill(pid, sig)
-            sent.append(pid)
-        except ProcessLookupError:
-            pass
+def signal_tree(root: int, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
+    """Send `sig` to `root` first (a stopped server forks no more), then to its descendants,
+    scanning twice for children forked meanwhile. Every pid signalled is appended to `sent` as
+    it goes, so a caller that is interrupted half-way still knows what it touched."""
+    sent = [] if sent is None else sent
+    try:
+        os.kill(root, sig)
+    except ProcessLookupError:
+        return sent
+    sent.append(root)
+    for _ in range(2):
+        for pid in descendants(root):
+            if pid in sent:
+                continue
+            try:
+                os.kill(pid, sig)
+                sent.append(pid)
+            except ProcessLookupError:
+                pass
     return sent
+
+
+def start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot: with the pid, its identity."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2 :].split()[19])
 
 
 def signal_pids(pids: list[int], sig: signal.Signals) -> None:

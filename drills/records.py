@@ -41,6 +41,9 @@ def write_atomically(path: Path, text: str) -> None:
     """Temp file in the same directory, fsync, rename: readers see the old file or the new."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a record is for readers
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -86,6 +89,8 @@ def _probe_record(history: History, summary: ProbeSummary) -> dict[str, Any]:
         "started_s": _rel(history, info.started_ns),
         "stopped_s": _rel(history, info.stopped_ns),
         "samples": summary.samples,
+        "skipped": info.skipped,
+        "crashed": summary.crashed,
         "ok": summary.ok,
         "fail": summary.fail,
         "unknown": summary.unknown,

@@ -6,6 +6,7 @@ lab is removed before the run returns, and a record is written saying what was m
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 import traceback
@@ -102,7 +103,8 @@ class Drill:
         except DrillsError as exc:
             error = str(exc)
         except Exception as exc:  # a bug: still clean up (done above) and record it
-            traceback.print_exc()
+            with contextlib.suppress(OSError):
+                traceback.print_exc()
             error = f"internal error: {exc!r}"
         finally:
             log.close()
@@ -116,8 +118,8 @@ class Drill:
             write_probe=self.scenario.write_probe,
             stable=self.scenario.stable,
         )
-        if self.notes and error is None:
-            error = "; ".join(self.notes)
+        if self.notes:
+            error = "; ".join([error, *self.notes] if error else self.notes)
         result = check(log.history, config)
         info = RunInfo(
             run_id=run_id,
@@ -241,18 +243,33 @@ class Drill:
         else:
             phases["setup"] = time.monotonic() - mark
         mark = time.monotonic()
-        self._stop_probes()
-        self._revert()
+        # Each action on its own: one that fails must not leave the next undone.
+        actions = [
+            ("stop probes", self._stop_probes),
+            ("revert faults", self._revert),
+            ("close network links", self._close_network),
+            ("remove the lab", self._remove_lab),
+            ("close the live view", self.view.close),
+        ]
+        for what, action in actions:
+            try:
+                action()
+            except Exception as exc:
+                self.notes.append(f"could not {what}: {exc!r}")
+        phases["teardown"] = time.monotonic() - mark
+
+    def _close_network(self) -> None:
         if self.opened_network is not None:
             self.opened_network.close()
-        if self.lab is not None:
-            if self.options.keep_lab:
-                self.view.message(self.lab.keep())
-            else:
-                self.view.set_step("removing lab")
-                self.lab.stop()
-        phases["teardown"] = time.monotonic() - mark
-        self.view.close()
+
+    def _remove_lab(self) -> None:
+        if self.lab is None:
+            return
+        if self.options.keep_lab:
+            self.view.message(self.lab.keep())
+        else:
+            self.view.set_step("removing lab")
+            self.lab.stop()
 
 
 def run_drill(path: Path, options: RunOptions) -> RunResult:

@@ -78,6 +78,15 @@ class Status:
         return first_pass is not None and any(not r.passed for r in self.runs[:first_pass])
 
 
+def is_schedule(path: Path) -> bool:
+    """Whether a YAML file is a schedule (it has `required:` and no `steps:`)."""
+    try:
+        data = load(path.read_text(encoding="utf-8"), str(path)).data
+    except (OSError, UnicodeDecodeError, YamlSyntaxError):
+        return False
+    return isinstance(data, dict) and "required" in data and "steps" not in data
+
+
 def load_schedule(path: Path) -> Schedule:
     file = str(path)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -10,18 +11,24 @@ from types import FrameType
 
 from drills.errors import Interrupted
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal went away; the lab's servers run in sessions of their own and would
+# outlive the harness if it died of it.
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
+    # From here on a second signal must not cut the cleanup short.
+    for sig in HANDLED:
+        signal.signal(sig, _defer)
     raise Interrupted(signal.Signals(signum).name)
 
 
 def _defer(signum: int, frame: FrameType | None) -> None:
-    sys.stderr.write(
-        f"\n{signal.Signals(signum).name}: cleaning up (reverting faults, removing the lab); "
-        "please wait\n"
-    )
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP, a closed pipe)
+        sys.stderr.write(
+            f"\n{signal.Signals(signum).name}: cleaning up (reverting faults, removing the lab); "
+            "please wait\n"
+        )
 
 
 @contextmanager

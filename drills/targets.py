@@ -32,8 +32,9 @@ class Target(Protocol):
 class Signalable(Protocol):
     name: str
 
-    def signal(self, sig: signal.Signals) -> list[int]:
-        """Signal the target's processes; return the pids signalled."""
+    def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
+        """Signal the target's processes; return the pids signalled, also appending each to
+        `sent` as soon as it is signalled."""
         ...
 
 
@@ -94,8 +95,8 @@ class ProcessTarget:
         except (OSError, IndexError, ValueError) as exc:
             raise TargetError(f"{self.name}: no pid in {self.pid_file}: {exc}") from exc
 
-    def signal(self, sig: signal.Signals) -> list[int]:
-        return signal_tree(self.pid(), sig)
+    def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
+        return signal_tree(self.pid(), sig, sent)
 
     def restart(self, stop_timeout_s: float = 30.0, start_timeout_s: float = 120.0) -> None:
         """Stop signal, wait for the process to exit (SIGKILL after `stop_timeout_s`), start."""

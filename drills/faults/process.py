@@ -49,16 +49,19 @@ class Pause(StepConfig):
         return f"pause {self.target} (SIGSTOP)"
 
     def run(self, ctx: StepContext) -> str:
-        pids = _signalable(ctx, self.target).signal(signal.SIGSTOP)
-        # Resume exactly the processes that were stopped, children first, server last.
+        target = _signalable(ctx, self.target)
+        stopped: list[int] = []
+        # The revert goes on the stack first and sees the list grow, so that an interrupt or
+        # an error half-way through still resumes what was stopped: children first.
         ctx.reverts.push(
             Revert(
                 key=f"pause:{self.target}",
-                description=f"resume {self.target} ({len(pids)} processes)",
-                action=lambda: signal_pids(list(reversed(pids)), signal.SIGCONT),
+                description=f"resume {self.target}",
+                action=lambda: signal_pids(list(reversed(stopped)), signal.SIGCONT),
             )
         )
-        return f"SIGSTOP sent to {len(pids)} processes"
+        target.signal(signal.SIGSTOP, stopped)
+        return f"SIGSTOP sent to {len(stopped)} processes"
 
 
 @STEPS.register("resume")

@@ -29,7 +29,7 @@ from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
-from drills.proctree import alive, descendants, signal_pids, signal_tree
+from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
 from drills.targets import PROMOTE, RESTART, SIGNAL, promote_postgres
 
 READY_TIMEOUT_S = 30.0
@@ -100,7 +100,9 @@ class PostgresNode:
         self.datadir = datadir
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
-        self.known_pids: set[int] = set()
+        # Every process the server had, with its start time, so that a pid reused by an
+        # unrelated process is never signalled at teardown.
+        self.known_pids: dict[int, int | None] = {}
 
     @property
     def dsn(self) -> str:
@@ -114,7 +116,7 @@ class PostgresNode:
             )
         finally:
             log.close()
-        self.known_pids.add(self.proc.pid)
+        self._remember([self.proc.pid])
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -145,19 +147,28 @@ class PostgresNode:
             raise TargetError(f"{self.name}: server is not running")
         return self.proc.pid
 
-    def signal(self, sig: signal.Signals) -> list[int]:
-        pids = signal_tree(self.pid(), sig)
-        self.known_pids.update(pids)
-        return pids
+    def _remember(self, pids: list[int]) -> None:
+        for pid in pids:
+            self.known_pids.setdefault(pid, start_time(pid))
+
+    def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
+        sent = [] if sent is None else sent
+        try:
+            return signal_tree(self.pid(), sig, sent)
+        finally:
+            self._remember(sent)
 
     def kill_all(self) -> None:
         """SIGKILL the server and every process it ever had; wait until they are gone."""
-        pids = set(self.known_pids)
         if self.proc is not None and self.proc.poll() is None:
-            pids.update([self.proc.pid, *descendants(self.proc.pid)])
-        pids = {p for p in pids if alive(p)}
-        signal_pids(sorted(pids), signal.SIGCONT)
-        signal_pids(sorted(pids), signal.SIGKILL)
+            self._remember([self.proc.pid, *descendants(self.proc.pid)])
+        pids = sorted(
+            pid
+            for pid, started in self.known_pids.items()
+            if alive(pid) and (started is None or start_time(pid) == started)
+        )
+        signal_pids(pids, signal.SIGCONT)
+        signal_pids(pids, signal.SIGKILL)
         if self.proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)

@@ -270,12 +270,16 @@ class Proxy:
     async def _shutdown(self) -> None:
         for link in list(self.links.values()):
             await self._close(link)
-        # Connection handlers still unwinding: let them finish so none is destroyed pending.
+        # Connection handlers unwind once their connections are reset: let them finish (a
+        # cancelled handler makes asyncio's stream callback log a traceback), then cancel any
+        # that did not, so that none is destroyed pending.
         current = asyncio.current_task()
-        pending = [t for t in asyncio.all_tasks() if t is not current]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        pending = {t for t in asyncio.all_tasks() if t is not current}
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=1.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _notify(self, link: Link) -> None:
         assert link.changed is not None

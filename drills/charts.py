@@ -1,0 +1,149 @@
+"""Charts for drill reports (matplotlib, headless): PNG bytes, embedded or written beside."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless; chosen before pyplot is imported
+
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+
+UP, DOWN, FAULT, LOSS, RTO = "#2e9d4f", "#d1342f", "#f2b84b", "#7b3fb5", "#1f5fbf"
+
+# A fault lasts from its step until the first later step of one of these kinds (else to the
+# end of the drill, when the harness reverted it).
+ENDED_BY = {
+    "pause": {"resume", "restart"},
+    "kill": {"restart", "promote"},
+    "restart": set(),
+    "link-down": {"heal"},
+    "blackhole": {"heal"},
+    "delay": {"heal"},
+    "bandwidth": {"heal"},
+    "reset-peer": {"heal"},
+    "partition": {"heal"},
+    "isolate": {"heal"},
+}
+
+
+@dataclass
+class Samples:
+    probe: str
+    times: list[float]  # seconds since the drill's start
+    up: list[bool]
+
+
+@dataclass
+class Interval:
+    start: float
+    end: float
+    label: str
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def fault_intervals(timeline: Sequence[dict[str, object]], end: float) -> list[Interval]:
+    intervals = []
+    for index, step in enumerate(timeline):
+        kind = str(step["kind"])
+        if kind not in ENDED_BY:
+            continue
+        start = float(str(step["start_s"]))
+        stop = end
+        for later in timeline[index + 1 :]:
+            if str(later["kind"]) in ENDED_BY[kind]:
+                stop = float(str(later["start_s"]))
+                break
+        if kind == "restart":
+            stop = float(str(step["end_s"]))
+        intervals.append(Interval(start, stop, str(step["description"])))
+    return intervals
+
+
+def drill_timeline(
+    samples: list[Samples],
+    faults: list[Interval],
+    rto: Interval | None,
+    loss: Interval | None,
+    title: str,
+) -> bytes:
+    """Each probe's samples (green up, red down) over time, faults shaded and labelled, the RTO
+    and the data-loss window marked."""
+    rows = max(1, len(samples))
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.55 * rows))
+    for row, probe in enumerate(samples):
+        colors = [UP if ok else DOWN for ok in probe.up]
+        ax.scatter(probe.times, [row] * len(probe.times), c=colors, marker="|", s=160, lw=1.2)
+    for number, fault in enumerate(faults):
+        ax.axvspan(fault.start, fault.end, color=FAULT, alpha=0.25, lw=0)
+        ax.annotate(
+            fault.label,
+            (fault.start, rows - 0.35 + 0.28 * (number % 2)),
+            fontsize=7,
+            color="#8a5a00",
+        )
+    if rto is not None:
+        ax.annotate(
+            "",
+            xy=(rto.end, -0.75),
+            xytext=(rto.start, -0.75),
+            arrowprops={"arrowstyle": "<->", "color": RTO},
+        )
+        ax.text((rto.start + rto.end) / 2, -0.68, rto.label, color=RTO, fontsize=8, ha="center")
+    if loss is not None:
+        ax.axvspan(loss.start, loss.end, ymin=0, ymax=0.08, color=LOSS, alpha=0.8, lw=0)
+        ax.text(loss.end, -1.15, loss.label, color=LOSS, fontsize=8, ha="right")
+    ax.set_yticks(range(rows), [s.probe for s in samples])
+    ax.set_ylim(-1.4, rows + 0.1)
+    ax.set_xlabel("seconds since the drill started")
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def against_objective(
+    series: dict[str, list[tuple[str, float]]], objectives: dict[str, float], what: str
+) -> bytes:
+    """One line per scenario over labelled points (runs or quarters), objective as a dashed
+    line of the same colour."""
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    labels: list[str] = []
+    for points in series.values():
+        for label, _ in points:
+            if label not in labels:
+                labels.append(label)
+    for index, (scenario, points) in enumerate(sorted(series.items())):
+        color = f"C{index % 10}"
+        xs = [labels.index(label) for label, _ in points]
+        ax.plot(xs, [value for _, value in points], marker="o", color=color, label=scenario)
+        if scenario in objectives:
+            ax.axhline(objectives[scenario], color=color, ls="--", lw=1, alpha=0.7)
+    ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20 if len(labels) > 6 else 0)
+    ax.set_ylabel(f"{what} (s)")
+    ax.set_title(f"{what} per scenario; dashed: objective", fontsize=10)
+    ax.grid(alpha=0.3)
+    if series:
+        ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def error_budget(used_s: float, budget_s: float, title: str) -> bytes:
+    fig, ax = plt.subplots(figsize=(10, 1.4))
+    ax.barh([0], [budget_s], color="#dddddd", label="budget")
+    ax.barh([0], [min(used_s, budget_s)], color=UP if used_s <= budget_s else DOWN, label="used")
+    if used_s > budget_s:
+        ax.barh([0], [used_s - budget_s], left=[budget_s], color=DOWN)
+    ax.set_yticks([])
+    ax.set_xlabel("seconds")
+    ax.set_title(title, fontsize=10)
+    return _png(fig)

@@ -1,0 +1,369 @@
+"""Quarterly drill reports: `reports/<quarter>/report.md` and a self-contained `report.html`.
+
+Built from the run records of the quarter (and the four quarters up to it, for trends), their
+histories (for the timeline charts), and the rehearsal schedule (for coverage).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from tabulate import tabulate
+
+from drills import charts
+from drills.errors import DrillsError, RecordError
+from drills.history import load_history
+from drills.quarters import Quarter
+from drills.records import write_atomically
+from drills.runs import Run, in_quarter, load_runs
+from drills.schedule import State, Status, load_schedule, status
+
+
+@dataclass
+class Chart:
+    name: str
+    title: str
+    png: bytes
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode()
+
+
+@dataclass
+class DrillSection:
+    run: Run
+    row: dict[str, str]
+    chart: Chart | None
+    note: str = ""
+
+
+@dataclass
+class Report:
+    quarter: Quarter
+    generated: str
+    summary: list[list[str]]
+    by_scenario: list[list[str]]
+    worst: list[list[str]]
+    rows: list[dict[str, str]]
+    drills: list[DrillSection]
+    budget: dict[str, Any]
+    coverage: list[list[str]]
+    coverage_note: str
+    charts: list[Chart] = field(default_factory=list)
+
+
+def _s(value: object, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{float(str(value)):.{digits}f}s"
+
+
+def _pct(value: object, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{float(str(value)) * 100:.{digits}f}%"
+
+
+def _row(run: Run) -> dict[str, str]:
+    r = run.record
+    m, o, v = r["measurements"], r["objectives"], r["verdicts"]
+    return {
+        "date": run.started.strftime("%Y-%m-%d %H:%M"),
+        "scenario": run.scenario,
+        "RTO": f"{_s(m.get('rto_s'))} / {_s(o['rto_s'], 0)} {v['rto']['verdict']}",
+        "RPO": f"{_s(m.get('rpo_s'))} / {_s(o['rpo_s'], 0)} {v['rpo']['verdict']}",
+        "downtime": _s(m.get("downtime_s")),
+        "lost writes": "n/a" if m.get("lost_writes") is None else str(m["lost_writes"]),
+        "availability": f"{_pct(m.get('availability'), 2)} "
+        f"(budget {_pct(m.get('error_budget_share'), 2)}) {v['availability']['verdict']}",
+        "verdict": run.verdict,
+    }
+
+
+def _timeline_chart(run: Run) -> tuple[Chart | None, str]:
+    r = run.record
+    history_path = run.path.parent / str(r.get("history", ""))
+    try:
+        history = load_history(history_path)
+    except RecordError as exc:
+        return None, f"no timeline: {exc}"
+    anchor = history.clock.mono_ns
+    samples = []
+    for name, probe in r["probes"].items():
+        ops = history.ops_of(name)
+        slow = float(probe["slow_s"])
+        samples.append(
+            charts.Samples(
+                name,
+                [(op.invoke_ns - anchor) / 1e9 for op in ops],
+                [op.outcome.value == "ok" and op.latency_s <= slow for op in ops],
+            )
+        )
+    ends = [float(p["stopped_s"]) for p in r["probes"].values() if p.get("stopped_s") is not None]
+    end = max(ends) if ends else 0.0
+    m = r["measurements"]
+    rto = None
+    if m.get("rto_s") is not None and m.get("disruption_start_s") is not None:
+        start = float(m["disruption_start_s"])
+        rto = charts.Interval(start, start + float(m["rto_s"]), f"RTO {float(m['rto_s']):.3f}s")
+    loss = None
+    if m.get("rpo_s") and m.get("recovery_point_s") is not None:
+        start = float(m["recovery_point_s"])
+        rpo = float(m["rpo_s"])
+        loss = charts.Interval(start, start + rpo, f"data-loss window {rpo:.3f}s")
+    png = charts.drill_timeline(
+        samples,
+        charts.fault_intervals(r["timeline"], end),
+        rto,
+        loss,
+        f"{run.scenario}, {run.started:%Y-%m-%d %H:%M} UTC: {run.verdict}",
+    )
+    return Chart(f"timeline-{r['run_id']}", f"Timeline of {r['run_id']}", png), ""
+
+
+def _summary(runs: list[Run]) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    passed = sum(r.passed for r in runs)
+    failed = sum(r.verdict == "fail" for r in runs)
+    errors = len(runs) - passed - failed
+    summary = [
+        ["drills run", str(len(runs))],
+        ["passed", str(passed)],
+        ["failed", str(failed)],
+        ["could not run / judge", str(errors)],
+    ]
+    by_scenario = []
+    for scenario in sorted({r.scenario for r in runs}):
+        mine = [r for r in runs if r.scenario == scenario]
+        by_scenario.append(
+            [
+                scenario,
+                str(len(mine)),
+                str(sum(r.passed for r in mine)),
+                str(sum(r.verdict == "fail" for r in mine)),
+            ]
+        )
+    worst = []
+    for key, label in (("rto_s", "RTO"), ("rpo_s", "RPO")):
+        measured = [r for r in runs if r.record["measurements"].get(key) is not None]
+        if not measured:
+            worst.append([f"worst {label}", "n/a", "", ""])
+            continue
+        top = max(measured, key=lambda r: float(r.record["measurements"][key]))
+        value = float(top.record["measurements"][key])
+        objective = float(top.record["objectives"][key])
+        worst.append(
+            [
+                f"worst {label}",
+                f"{value:.3f}s",
+                f"{objective:g}s ({value / objective:.2%})",
+                f"{top.scenario}, {top.started:%Y-%m-%d}",
+            ]
+        )
+    return summary, by_scenario, worst
+
+
+def _series(
+    runs: list[Run], key: str
+) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float]]:
+    series: dict[str, list[tuple[str, float]]] = {}
+    objectives: dict[str, float] = {}
+    for run in runs:
+        value = run.record["measurements"].get(key)
+        if value is None:
+            continue
+        series.setdefault(run.scenario, []).append((f"{run.started:%m-%d %H:%M}", float(value)))
+        objectives[run.scenario] = float(run.record["objectives"][key])
+    return series, objectives
+
+
+def _trend(
+    runs: list[Run], quarters: list[Quarter], key: str
+) -> dict[str, list[tuple[str, float]]]:
+    """Worst value per scenario per quarter."""
+    series: dict[str, list[tuple[str, float]]] = {}
+    for quarter in quarters:
+        for scenario in sorted({r.scenario for r in runs}):
+            values = [
+                float(r.record["measurements"][key])
+                for r in in_quarter(runs, quarter)
+                if r.scenario == scenario and r.record["measurements"].get(key) is not None
+            ]
+            if values:
+                series.setdefault(scenario, []).append((str(quarter), max(values)))
+    return series
+
+
+def _budget(runs: list[Run], quarter: Quarter) -> dict[str, Any]:
+    downtime = sum(float(r.record["measurements"].get("downtime_s") or 0) for r in runs)
+    objectives = [float(r.record["objectives"]["availability"]) for r in runs]
+    objective = max(objectives) if objectives else 0.9999
+    budget = (1 - objective) * quarter.seconds
+    return {
+        "objective": objective,
+        "budget_s": budget,
+        "used_s": downtime,
+        "share": downtime / budget if budget > 0 else None,
+        "runs": len(runs),
+    }
+
+
+def _coverage(statuses: list[Status]) -> list[list[str]]:
+    rows = []
+    for s in statuses:
+        window = f"{s.window_start:%Y-%m-%d} to {s.window_end:%Y-%m-%d}"
+        note = []
+        if s.rerun_after_failure:
+            note.append(f"failed {s.failed_runs}x, run again and passed")
+        elif s.failed_runs and s.state is not State.DONE:
+            note.append(f"failed {s.failed_runs}x, not passed yet")
+        rows.append(
+            [s.requirement.scenario, window, s.state.value, str(len(s.runs)), "; ".join(note)]
+        )
+    return rows
+
+
+def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: datetime) -> Report:
+    all_runs = load_runs(reports_dir)
+    runs = in_quarter(all_runs, quarter)
+    summary, by_scenario, worst = _summary(runs)
+    sections = []
+    for run in runs:
+        chart, note = _timeline_chart(run)
+        sections.append(DrillSection(run, _row(run), chart, note))
+    report_charts: list[Chart] = []
+    for key, what in (("rto_s", "RTO"), ("rpo_s", "RPO")):
+        series, objectives = _series(runs, key)
+        if series:
+            report_charts.append(
+                Chart(
+                    f"{what.lower()}-runs",
+                    f"{what} per drill this quarter",
+                    charts.against_objective(series, objectives, what),
+                )
+            )
+        trend = _trend(all_runs, quarter.last(4), key)
+        if trend:
+            report_charts.append(
+                Chart(
+                    f"{what.lower()}-trend",
+                    f"Worst {what} per quarter, last four",
+                    charts.against_objective(trend, objectives, f"worst {what}"),
+                )
+            )
+    budget = _budget(runs, quarter)
+    report_charts.append(
+        Chart(
+            "error-budget",
+            "Error budget",
+            charts.error_budget(
+                budget["used_s"],
+                budget["budget_s"],
+                f"{budget['used_s']:.1f}s of downtime in drills against the "
+                f"{budget['budget_s']:.1f}s budget of {budget['objective']:.4%} over {quarter}",
+            ),
+        )
+    )
+    coverage: list[list[str]] = []
+    coverage_note = "no schedule given"
+    if schedule_path is not None:
+        schedule = load_schedule(schedule_path)
+        as_of = min(now, quarter.end)
+        statuses = status(schedule, all_runs, quarter, as_of)
+        coverage = _coverage(statuses)
+        done = sum(s.state is State.DONE for s in statuses)
+        coverage_note = f"{done} of {len(statuses)} required drills passed (as of {as_of:%Y-%m-%d})"
+    return Report(
+        quarter=quarter,
+        generated=now.strftime("%Y-%m-%d %H:%M UTC"),
+        summary=summary,
+        by_scenario=by_scenario,
+        worst=worst,
+        rows=[s.row for s in sections],
+        drills=sections,
+        budget=budget,
+        coverage=coverage,
+        coverage_note=coverage_note,
+        charts=report_charts,
+    )
+
+
+def markdown(report: Report, chart_dir: str) -> str:
+    def table(rows: list[list[str]] | list[dict[str, str]], headers: Any) -> str:
+        return tabulate(rows, headers=headers, tablefmt="github") if rows else "_none_"
+
+    b = report.budget
+    share = "n/a" if b["share"] is None else f"{b['share']:.2%}"
+    lines = [
+        f"# Disaster-recovery drills, {report.quarter}",
+        "",
+        f"Generated {report.generated} from {len(report.rows)} run records.",
+        "",
+        "## Summary",
+        "",
+        table(report.summary, ["", "count"]),
+        "",
+        table(report.by_scenario, ["scenario", "runs", "passed", "failed"]),
+        "",
+        table(report.worst, ["", "measured", "objective", "drill"]),
+        "",
+        "## Drills",
+        "",
+        table(report.rows, "keys"),
+        "",
+        "## Error budget",
+        "",
+        f"Downtime measured in drills: {b['used_s']:.3f}s, {share} of the "
+        f"{b['budget_s']:.1f}s that {b['objective']:.4%} allows over the quarter.",
+        "",
+        f"![error budget]({chart_dir}/error-budget.png)",
+        "",
+        "## Coverage",
+        "",
+        report.coverage_note,
+        "",
+        table(report.coverage, ["required", "window", "state", "runs", "note"]),
+        "",
+        "## RTO and RPO",
+        "",
+    ]
+    lines += [
+        f"![{c.title}]({chart_dir}/{c.name}.png)\n"
+        for c in report.charts
+        if c.name != "error-budget"
+    ]
+    lines += ["## Timelines", ""]
+    for section in report.drills:
+        if section.chart is not None:
+            lines.append(f"![{section.chart.title}]({chart_dir}/{section.chart.name}.png)\n")
+        else:
+            lines.append(f"{section.run.record['run_id']}: {section.note}\n")
+    return "\n".join(lines) + "\n"
+
+
+def html(report: Report) -> str:
+    env = Environment(loader=PackageLoader("drills", "templates"), autoescape=select_autoescape())
+    return env.get_template("report.html.j2").render(report=report)
+
+
+def write(report: Report, out_dir: Path) -> tuple[Path, Path]:
+    charts_dir = out_dir / "charts"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    for chart in [*report.charts, *(s.chart for s in report.drills if s.chart)]:
+        (charts_dir / f"{chart.name}.png").write_bytes(chart.png)
+    md_path, html_path = out_dir / "report.md", out_dir / "report.html"
+    write_atomically(md_path, markdown(report, "charts"))
+    write_atomically(html_path, html(report))
+    return md_path, html_path
+
+
+def run_report(
+    quarter_text: str | None, reports_dir: Path, schedule: Path | None, out: Path
+) -> tuple[Path, Path]:
+    try:
+        quarter = Quarter.parse(quarter_text) if quarter_text else Quarter.current()
+    except ValueError as exc:
+        raise DrillsError(str(exc)) from exc
+    report = build(quarter, reports_dir, schedule, datetime.now(UTC))
+    return write(report, out / str(quarter))
