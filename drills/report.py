@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +157,7 @@ def _summary(runs: list[Run]) -> tuple[list[list[str]], list[list[str]], list[li
             [
                 f"worst {label}",
                 f"{value:.3f}s",
-                f"{objective:g}s ({value / objective:.2%})",
+                f"{objective:g}s" + (f" ({value / objective:.2%})" if objective else ""),
                 f"{top.scenario}, {top.started:%Y-%m-%d}",
             ]
         )
@@ -212,7 +212,8 @@ def _budget(runs: list[Run], quarter: Quarter) -> dict[str, Any]:
 def _coverage(statuses: list[Status]) -> list[list[str]]:
     rows = []
     for s in statuses:
-        window = f"{s.window_start:%Y-%m-%d} to {s.window_end:%Y-%m-%d}"
+        last_day = s.window_end - timedelta(days=1)
+        window = f"{s.window_start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
         note = []
         if s.rerun_after_failure:
             note.append(f"failed {s.failed_runs}x, run again and passed")

@@ -31,7 +31,11 @@ def render(record: dict[str, Any]) -> str:
             f"<= {format_duration(o['rto_s'])}",
             _seconds(m["rto_s"])
             + resolution
-            + (f", {m['rto_s'] / o['rto_s']:.2%} of objective" if m["rto_s"] is not None else ""),
+            + (
+                f", {m['rto_s'] / o['rto_s']:.2%} of objective"
+                if m["rto_s"] is not None and o["rto_s"]
+                else ""
+            ),
             v["rto"]["verdict"],
         ],
         [
