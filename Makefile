@@ -5,7 +5,7 @@ SCENARIO ?= db-failover
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: help setup postgres drill validate test test-unit lint bench clean
+.PHONY: help setup postgres test-packages drill validate test test-unit lint bench clean
 
 help:
 	@echo "make drill SCENARIO=db-failover   run a drill (sets up the venv and PostgreSQL)"
@@ -34,7 +34,10 @@ lint: setup
 test-unit: setup
 	$(BIN)/pytest -m "not postgres" -q
 
-test: setup postgres lint
+test-packages:
+	@tools/ensure-test-packages
+
+test: setup postgres test-packages lint
 	$(BIN)/drills validate scenarios/*.yaml
 	$(BIN)/pytest -q
 
