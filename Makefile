@@ -5,7 +5,7 @@ SCENARIO ?= db-failover
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: help setup postgres test-packages drill validate test test-unit lint bench clean
+.PHONY: help setup postgres test-packages drill validate test test-unit lint bench report clean
 
 help:
 	@echo "make drill SCENARIO=db-failover   run a drill (sets up the venv and PostgreSQL)"
@@ -14,6 +14,7 @@ help:
 	@echo "make validate                     validate every scenario"
 	@echo "make lint                         ruff and mypy"
 	@echo "make bench                        measurement-fidelity benchmark -> docs/benchmarks.md"
+	@echo "make report QUARTER=2026-Q4       quarterly report -> reports/2026-Q4/"
 
 setup:
 	@tools/ensure-venv $(VENV)
@@ -40,6 +41,9 @@ test-packages:
 test: setup postgres test-packages lint
 	$(BIN)/drills validate scenarios/*.yaml
 	$(BIN)/pytest -q
+
+report: setup
+	$(BIN)/drills report $(if $(QUARTER),--quarter $(QUARTER))
 
 bench: setup postgres
 	$(BIN)/python -m bench.fidelity
