@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drills import __version__
+from drills import __version__, schedule_cli
 from drills.checker import check
 from drills.errors import (
     EXIT_ERROR,
@@ -39,6 +39,9 @@ examples:
   drills run scenarios/db-failover.yaml
   drills run scenarios/db-failover.yaml --keep-lab --reports-dir /tmp/runs
   drills check reports/runs/20261123T201500Z-db-failover.json
+  drills report --quarter 2026-Q4
+  drills due                # exit status 1 when a required drill is overdue
+  drills schedule --cron
 """
 
 
@@ -136,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="the report goes to OUT/<QUARTER>/ (default: reports)",
     )
+
+    schedule_cli.add_parsers(sub)
 
     sub.add_parser("list", help="list the fault, step, probe and lab kinds this build knows")
 
@@ -318,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "proxy":
             return _proxy(args)
+        if args.command == "due":
+            return schedule_cli.run_due(args)
+        if args.command == "schedule":
+            return schedule_cli.run_schedule(args)
         parser.print_help()
         return EXIT_ERROR
     except ScenarioError as exc:

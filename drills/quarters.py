@@ -17,13 +17,13 @@ class Quarter:
     @classmethod
     def parse(cls, text: str) -> Quarter:
         match = _QUARTER.match(text.strip())
-        if not match:
+        if not match or not 1 <= int(match.group(1)) <= 9998:
             raise ValueError(f"{text!r} is not a quarter: write e.g. 2026-Q4")
         return cls(int(match.group(1)), int(match.group(2)))
 
     @classmethod
     def of(cls, when: datetime) -> Quarter:
-        when = when.astimezone(UTC)
+        when = _utc(when)
         return cls(when.year, (when.month - 1) // 3 + 1)
 
     @classmethod
@@ -74,6 +74,11 @@ class Quarter:
         return f"{self.year}-Q{self.number}"
 
 
+def _utc(when: datetime) -> datetime:
+    """Times without an offset are UTC, as every time drills writes is."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
 def parse_time(text: str) -> datetime:
     """A record's `started_at` (ISO 8601, `Z` for UTC)."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))

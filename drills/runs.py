@@ -44,11 +44,15 @@ def load_runs(directory: Path) -> list[Run]:
     for path in sorted(directory.glob("*.json")):
         record = load_record(path)
         try:
-            started = parse_time(str(record["started_at"]))
             str(record["scenario"]["name"])
             str(record["verdict"])
-        except (KeyError, TypeError, ValueError) as exc:
+            stamp = str(record["started_at"])
+        except (KeyError, TypeError) as exc:
             raise RecordError(f"{path}: record lacks {exc}") from exc
+        try:
+            started = parse_time(stamp)
+        except ValueError:
+            raise RecordError(f"{path}: started_at {stamp!r} is not an ISO 8601 time") from None
         runs.append(Run(path, record, started))
     return sorted(runs, key=lambda r: r.started)
 

@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, StrictInt, ValidationError, model_validator
 
 from drills.errors import Problem, ScenarioError
 from drills.model import StrictModel
@@ -29,11 +29,17 @@ from drills.quarters import Quarter
 from drills.runs import Run
 from drills.yamlsource import YamlSyntaxError, load
 
+SCENARIO_NAME = r"^[a-z0-9][a-z0-9_.-]*$"  # as a scenario's `name:`
+
 
 class Requirement(StrictModel):
-    scenario: str = Field(description="scenario name (its `name:`), as in run records")
+    scenario: str = Field(
+        pattern=SCENARIO_NAME, description="scenario name (its `name:`), as in run records"
+    )
     cadence: Literal["quarterly"] = "quarterly"
-    month: int | None = Field(None, ge=1, le=3, description="month of the quarter it is due in")
+    month: StrictInt | None = Field(
+        None, ge=1, le=3, description="month of the quarter it is due in"
+    )
     file: str | None = Field(None, description="scenario file, for the scheduler entries")
 
     def window(self, quarter: Quarter) -> tuple[datetime, datetime]:
@@ -49,6 +55,16 @@ class Requirement(StrictModel):
 class Schedule(StrictModel):
     version: Literal[1] = 1
     required: list[Requirement] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _no_twice(self) -> Schedule:
+        seen = set()
+        for requirement in self.required:
+            key = (requirement.scenario, requirement.month)
+            if key in seen:
+                raise ValueError(f"{requirement.scenario} is required twice in the same window")
+            seen.add(key)
+        return self
 
 
 class State(StrEnum):
@@ -93,27 +109,44 @@ def load_schedule(path: Path) -> Schedule:
         source = load(path.read_text(encoding="utf-8"), file)
     except OSError as exc:
         raise ScenarioError([Problem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
+    except UnicodeDecodeError:
+        raise ScenarioError([Problem(file, None, "", "not UTF-8 text")]) from None
     except YamlSyntaxError as exc:
         raise ScenarioError([Problem(file, exc.line, "", f"invalid YAML: {exc.message}")]) from exc
+    problems = [
+        Problem(file, line, ".".join(map(str, key)), "duplicate key")
+        for key, line in source.duplicates
+    ]
+    if not isinstance(source.data, dict):
+        got = "an empty file" if source.data is None else type(source.data).__name__
+        problems.append(
+            Problem(file, source.line_of(()) or 1, "", f"a schedule is a mapping; got {got}")
+        )
+        raise ScenarioError(problems)
     try:
-        return Schedule.model_validate(source.data)
+        schedule = Schedule.model_validate(source.data)
     except ValidationError as exc:
-        problems = []
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
             key = ".".join(str(p) for p in loc)
             message = str(error["msg"]).removeprefix("Value error, ")
+            if error["type"] == "missing":
+                message = "missing (required)"
             problems.append(Problem(file, source.line_of(loc), key, message))
-        raise ScenarioError(problems) from None
+        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0)) from None
+    if problems:
+        raise ScenarioError(problems)
+    return schedule
 
 
 def status(schedule: Schedule, runs: list[Run], quarter: Quarter, now: datetime) -> list[Status]:
     found = []
     for requirement in schedule.required:
         start, end = requirement.window(quarter)
-        mine = [r for r in runs if r.scenario == requirement.scenario]
+        # Runs after `now` have not happened yet, as far as a what-if at `now` is concerned.
+        mine = [r for r in runs if r.scenario == requirement.scenario and r.started <= now]
         inside = [r for r in mine if start <= r.started < end]
-        passes = [r for r in mine if r.passed and r.started <= now]
+        passes = [r for r in mine if r.passed]
         if any(r.passed for r in inside):
             state = State.DONE
         elif now < start:
