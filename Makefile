@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/mypy
 
 test-unit: setup
-	$(BIN)/pytest -m "not postgres" -q
+	$(BIN)/pytest -m "not postgres and not prometheus and not browser" -q
 
 test-packages:
 	@tools/ensure-test-packages

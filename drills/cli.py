@@ -1,4 +1,4 @@
-"""Command line: `drills run`, `drills validate`, `drills check`, `drills list`.
+"""Command line: run, validate, check, report, due, schedule, metrics, exporter, proxy, list.
 
 Exit status: 0 every objective met; 1 an objective missed; 2 the drill could not run or could
 not be judged (invalid scenario, lab failure, a failing step, an objective that could not be
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from drills import __version__, schedule_cli
+from drills import __version__, metrics, schedule_cli
 from drills.checker import check
 from drills.errors import (
     EXIT_ERROR,
@@ -42,6 +42,9 @@ examples:
   drills report --quarter 2026-Q4
   drills due                # exit status 1 when a required drill is overdue
   drills schedule --cron
+  drills run scenarios/db-failover.yaml --pushgateway http://127.0.0.1:9091
+  drills metrics --textfile /var/lib/node_exporter/drills.prom
+  drills exporter --port 9469
 """
 
 
@@ -77,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-lab",
         action="store_true",
         help="leave the lab running after the drill, for inspection (prints how to remove it)",
+    )
+    run.add_argument(
+        "--pushgateway",
+        metavar="URL",
+        default=None,
+        help="push the run's metrics to this Pushgateway (default: $DRILLS_PUSHGATEWAY, if set)",
     )
     live = run.add_mutually_exclusive_group()
     live.add_argument(
@@ -141,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     schedule_cli.add_parsers(sub)
+    metrics.add_parsers(sub)
 
     sub.add_parser("list", help="list the fault, step, probe and lab kinds this build knows")
 
@@ -193,6 +203,14 @@ def _run(args: argparse.Namespace) -> int:
     )
     print(render(result.record))
     print(f"record: {result.record_path}")
+    if not result.interrupted:
+        try:
+            note = metrics.after_drill(result.record, args.pushgateway)
+        except DrillsError as exc:  # the drill's verdict stands; the push is reported
+            print(f"drills: {exc}", file=sys.stderr)
+        else:
+            if note:
+                print(note)
     if result.interrupted:
         return EXIT_INTERRUPTED
     return {"pass": EXIT_OK, "fail": EXIT_MISSED}.get(result.record["verdict"], EXIT_ERROR)
@@ -323,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "proxy":
             return _proxy(args)
+        if args.command == "metrics":
+            return metrics.run_metrics(args)
+        if args.command == "exporter":
+            return metrics.run_exporter(args)
         if args.command == "due":
             return schedule_cli.run_due(args)
         if args.command == "schedule":

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway
 from prometheus_client.exposition import start_http_server
@@ -293,8 +294,8 @@ def run_samples(record: dict[str, Any]) -> list[Sample]:
     samples: list[Sample] = []
     verdict = record.get("verdict")
     for candidate in VERDICTS:
-        value = 1.0 if verdict == candidate else 0.0
-        samples.append(("drills_verdict", value, {"scenario": scenario, "verdict": candidate}))
+        hot = 1.0 if verdict == candidate else 0.0
+        samples.append(("drills_verdict", hot, {"scenario": scenario, "verdict": candidate}))
     verdicts = _mapping(record.get("verdicts"))
     for objective in OBJECTIVES:
         state = _mapping(verdicts.get(objective)).get("verdict")
@@ -377,6 +378,9 @@ def push(record: dict[str, Any], url: str, last_success: float | None = None) ->
     run passed (or `last_success` is given), so a failing run leaves the previous one's.
     """
     scenario = scenario_of(record)
+    scheme, sep, _ = url.partition("://")
+    if sep and scheme.lower() not in ("http", "https"):
+        raise DrillsError(f"cannot push metrics to {url}: a Pushgateway URL is http or https")
     pushed = [f"job={JOB} scenario={scenario}"]
     try:
         push_to_gateway(
@@ -401,12 +405,15 @@ def push(record: dict[str, Any], url: str, last_success: float | None = None) ->
     return f"metrics of {record.get('run_id')} pushed to {url} ({', '.join(pushed)})"
 
 
-def write_textfile(record: dict[str, Any], path: Path, last_success: float | None = None) -> None:
+def write_textfile(
+    record: dict[str, Any], path: Path | str, last_success: float | None = None
+) -> None:
     """Write one run's metrics for node_exporter's textfile collector, atomically.
 
     Temp file in the same directory, fsync, rename (`records.write_atomically`):
     `prometheus_client.write_to_textfile` renames but does not fsync.
     """
+    path = Path(path)
     if path.suffix != ".prom":
         raise DrillsError(f"{path}: node_exporter's textfile collector reads only *.prom files")
     text = generate_latest(registry_for(record, last_success)).decode("utf-8")
@@ -544,7 +551,7 @@ class RecordsCollector:
 class Exporter:
     """A running exporter; `stop` shuts it down."""
 
-    server: Any  # wsgiref WSGIServer
+    server: WSGIServer
     thread: threading.Thread
     host: str
 
