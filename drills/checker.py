@@ -7,13 +7,13 @@ availability and the error-budget share. Nothing here touches a server or the cl
 
 from __future__ import annotations
 
-import calendar
 import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from drills.history import History, Op, Outcome, ProbeInfo
+from drills.quarters import Quarter
 
 DEFAULT_STABLE = 3
 
@@ -253,10 +253,7 @@ def classify_writes(ops: list[Op], counts: dict[int, int], started_ns: int) -> W
 
 def quarter_seconds(wall_ns: int) -> float:
     """Length of the calendar quarter (UTC) that contains `wall_ns`, in seconds."""
-    when = datetime.fromtimestamp(wall_ns / 1e9, tz=UTC)
-    first_month = 3 * ((when.month - 1) // 3) + 1
-    days = sum(calendar.monthrange(when.year, m)[1] for m in range(first_month, first_month + 3))
-    return days * 86400.0
+    return Quarter.of(datetime.fromtimestamp(wall_ns / 1e9, tz=UTC)).seconds
 
 
 def _verdict_le(name: str, objective: float, measured: float | None, why: str) -> ObjectiveResult:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,45 @@ def run_drills(args: list[str], sandbox: Path, reports: Path, timeout: float = 1
         cwd=REPO,
     )
     return Run(result.returncode, result.stdout, result.stderr, reports)
+
+
+def signal_drill_at(
+    scenario: Path,
+    sandbox: Path,
+    reports: Path,
+    marker: str,
+    sig: signal.Signals,
+    check: Callable[[], None] = lambda: None,
+) -> tuple[int, str, str]:
+    """Run a drill, wait until its output shows `marker` (bounded), call `check`, send `sig`,
+    and return the exit status, stdout and stderr (everything the drill wrote)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=drills_env(sandbox),
+        cwd=REPO,
+    )
+    try:
+        assert proc.stderr is not None
+        seen: list[str] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            seen.append(line)
+            if marker in line or not line:
+                break
+        assert any(marker in line for line in seen), "".join(seen)
+        check()
+        time.sleep(0.3)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, "".join(seen) + err
 
 
 def leftover_processes(root: Path) -> list[str]:

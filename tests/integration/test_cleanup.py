@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, drills_env, leftover_processes, run_drills, stopped_postgres
+from tests.conftest import leftover_processes, run_drills, signal_drill_at, stopped_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -41,33 +38,12 @@ def test_signal_during_pause_reverts_and_removes_lab(
     scenario = tmp_path / "long.yaml"
     scenario.write_text(LONG_PAUSE)
     reports = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=drills_env(sandbox),
-        cwd=REPO,
-    )
-    try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 60
-        seen = []
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            seen.append(line)
-            if "step 3/4" in line or not line:
-                break
-        assert any("step 3/4" in line for line in seen), "".join(seen)
+
+    def paused() -> None:
         assert stopped_postgres(), "the pause should have stopped the primary"
-        time.sleep(0.3)
-        proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
+
+    code, out, err = signal_drill_at(scenario, sandbox, reports, "step 3/4", sig, paused)
+    assert code == 130, err
     assert stopped_postgres() == []
     assert leftover_processes(sandbox) == []
     record = json.loads(next(reports.glob("*.json")).read_text())

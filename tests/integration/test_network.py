@@ -7,14 +7,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import REPO, drills_env, leftover_processes, run_drills
+from tests.conftest import REPO, leftover_processes, run_drills, signal_drill_at
 
 pytestmark = pytest.mark.postgres
 
@@ -96,29 +95,8 @@ def test_sigint_during_link_faults_restores_links_and_removes_lab(
     scenario = tmp_path / "blackhole.yaml"
     scenario.write_text(BLACKHOLE)
     reports = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=drills_env(sandbox),
-        cwd=REPO,
-    )
-    try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if "step 4/4" in line or not line:
-                break
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
+    code, _, err = signal_drill_at(scenario, sandbox, reports, "step 4/4", signal.SIGINT)
+    assert code == 130, err
     assert "reverted: link replication up" in err
     assert "reverted: link clients-a without blackhole" in err
     assert leftover_processes(sandbox) == []
