@@ -152,6 +152,17 @@ def _parser() -> argparse.ArgumentParser:
     schedule_cli.add_parsers(sub)
     metrics.add_parsers(sub)
 
+    verify = sub.add_parser(
+        "verify",
+        help="check the hash chain of the run records and every record's integrity",
+        description=(
+            "Each record carries the sha256 of the record before it, of its own history and of "
+            "itself. Verify recomputes them and names the first broken link. Exit status 0 when "
+            "intact, 1 when something changed, 2 when the directory cannot be read."
+        ),
+    )
+    verify.add_argument("--reports-dir", type=Path, default=Path("reports/runs"))
+
     sub.add_parser("list", help="list the fault, step, probe and lab kinds this build knows")
 
     proxy = sub.add_parser(
@@ -271,6 +282,21 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from drills.records import verify_chain
+
+    if not args.reports_dir.is_dir():
+        raise DrillsError(f"{args.reports_dir}: no such directory")
+    checked, problems = verify_chain(args.reports_dir)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{checked} records checked: {len(problems)} problems; first: {problems[0]}")
+        return EXIT_MISSED
+    print(f"{checked} records checked: chain intact")
+    return EXIT_OK
+
+
 def _list() -> int:
     from drills.labs import LABS
     from drills.steps import STEPS
@@ -345,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             return metrics.run_metrics(args)
         if args.command == "exporter":
             return metrics.run_exporter(args)
+        if args.command == "verify":
+            return _verify(args)
         if args.command == "due":
             return schedule_cli.run_due(args)
         if args.command == "schedule":

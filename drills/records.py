@@ -6,6 +6,8 @@ carries its unit in its name and comes from the checker, which comes from record
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -227,6 +229,85 @@ def build_record(
         "host": host_facts(),
         "history": history_file,
     }
+
+
+# -- evidence: a hash chain per reports directory ---------------------------------------------
+
+CHAIN_LOCK = ".chain.lock"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def self_digest(record: dict[str, Any]) -> str:
+    """sha256 of the record's canonical JSON without its own `self_sha256`."""
+    body = {k: v for k, v in record.items() if k != "self_sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_files(directory: Path) -> list[Path]:
+    """Run records in the order they were chained (their names start with the UTC start)."""
+    return sorted(p for p in directory.glob("*.json") if not p.name.startswith("."))
+
+
+def write_chained(path: Path, record: dict[str, Any]) -> None:
+    """Write `record` atomically as the next link of its directory's chain: it carries the
+    sha256 of the previous record file and of its own history, and a digest of itself."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / CHAIN_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two drills finishing at once must not fork it
+        earlier = [p for p in record_files(path.parent) if p.name < path.name]
+        previous = earlier[-1] if earlier else None
+        history = path.parent / str(record.get("history", ""))
+        record["chain"] = {
+            "previous": previous.name if previous else None,
+            "previous_sha256": sha256_file(previous) if previous else None,
+            "history_sha256": sha256_file(history) if history.is_file() else None,
+        }
+        record["self_sha256"] = self_digest(record)
+        write_atomically(path, record_text(record))
+
+
+def verify_chain(directory: Path) -> tuple[int, list[str]]:
+    """Check every record and every link; return how many records were checked and the
+    problems found, the first broken link first."""
+    problems: list[str] = []
+    files = record_files(directory)
+    previous: Path | None = None
+    for path in files:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.append(f"{path}: unreadable: {exc}")
+            previous = path
+            continue
+        chain = record.get("chain") if isinstance(record, dict) else None
+        if not isinstance(chain, dict) or "self_sha256" not in record:
+            problems.append(f"{path}: not chained (no chain or self_sha256)")
+            previous = path
+            continue
+        if record["self_sha256"] != self_digest(record):
+            problems.append(f"{path}: content changed after it was written (self_sha256)")
+        expected = previous.name if previous else None
+        if chain.get("previous") != expected:
+            problems.append(
+                f"{path}: broken link: it follows {chain.get('previous')!r}, "
+                f"but the record before it is {expected!r} (a record removed or added?)"
+            )
+        elif previous is not None and chain.get("previous_sha256") != sha256_file(previous):
+            problems.append(
+                f"{path}: broken link: {previous.name} changed after {path.name} was written"
+            )
+        history = directory / str(record.get("history", ""))
+        if chain.get("history_sha256") is not None:
+            if not history.is_file():
+                problems.append(f"{path}: its history {history.name} is missing")
+            elif sha256_file(history) != chain["history_sha256"]:
+                problems.append(f"{path}: its history {history.name} changed")
+        previous = path
+    return len(files), problems
 
 
 def load_record(path: Path) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from drills.live import LiveView
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner
-from drills.records import RunInfo, build_record, record_text, utc_basic, write_atomically
+from drills.records import RunInfo, build_record, utc_basic, write_chained
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.signals import deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
@@ -134,7 +134,7 @@ class Drill:
             error=error,
         )
         record = build_record(info, log.history, config, result, history_path.name)
-        write_atomically(record_path, record_text(record))
+        write_chained(record_path, record)
         return RunResult(record, record_path, history_path, interrupted, self.notes)
 
     def _set_up(self, run_id: str, log: HistoryLog) -> Scenario:

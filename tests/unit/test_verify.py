@@ -1,0 +1,92 @@
+"""The hash chain of run records: `drills verify` catches a changed, removed or inserted
+record, a changed history, and a one-byte change anywhere."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from drills.records import write_chained
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _write(directory: Path, stamp: str, verdict: str = "pass") -> Path:
+    history = directory / f"{stamp}-x.history.jsonl"
+    history.write_text('{"type":"clock","mono_ns":1,"wall_ns":2}\n')
+    record = {
+        "schema_version": 1,
+        "run_id": f"{stamp}-x",
+        "scenario": {"name": "x", "file": "x.yaml", "sha256": "0" * 64},
+        "verdict": verdict,
+        "measurements": {"rto_s": 1.25, "rpo_s": 0.0},
+        "history": history.name,
+    }
+    path = directory / f"{stamp}-x.json"
+    write_chained(path, record)
+    return path
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> list[Path]:
+    return [_write(tmp_path, f"20261123T20000{i}Z") for i in range(4)]
+
+
+def _verify(directory: Path) -> tuple[int, str, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "drills", "verify", "--reports-dir", str(directory)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_intact_chain(chain: list[Path]) -> None:
+    first = json.loads(chain[0].read_text())
+    second = json.loads(chain[1].read_text())
+    assert first["chain"]["previous"] is None
+    assert second["chain"]["previous"] == chain[0].name
+    assert len(second["chain"]["previous_sha256"]) == 64
+    code, out, err = _verify(chain[0].parent)
+    assert (code, err) == (0, "")
+    assert out == "4 records checked: chain intact\n"
+
+
+@pytest.mark.parametrize("victim", [0, 1, 3])
+def test_one_byte_change_is_caught(chain: list[Path], victim: int) -> None:
+    path = chain[victim]
+    text = path.read_text()
+    path.write_text(text.replace('"rto_s": 1.25', '"rto_s": 1.26'))
+    code, out, err = _verify(path.parent)
+    assert code == 1
+    assert f"{path}: content changed after it was written" in err
+    if victim < 3:  # the next record's link to it breaks too
+        assert f"{chain[victim + 1]}: broken link: {path.name} changed" in err
+    assert "first:" in out and path.name in out
+
+
+def test_removed_record_breaks_the_link(chain: list[Path]) -> None:
+    chain[1].unlink()
+    code, _, err = _verify(chain[0].parent)
+    assert code == 1
+    assert f"{chain[2]}: broken link: it follows '{chain[1].name}'" in err
+
+
+def test_changed_history_is_caught(chain: list[Path]) -> None:
+    history = chain[2].parent / json.loads(chain[2].read_text())["history"]
+    history.write_text(history.read_text() + "\n")
+    code, _, err = _verify(chain[0].parent)
+    assert code == 1
+    assert f"{chain[2]}: its history {history.name} changed" in err
+
+
+def test_missing_directory_is_exit_2(tmp_path: Path) -> None:
+    code, _, err = _verify(tmp_path / "nope")
+    assert code == 2 and err.startswith("drills: ") and err.count("\n") == 1
