@@ -163,6 +163,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--reports-dir", type=Path, default=Path("reports/runs"))
 
+    sub.add_parser(
+        "recover",
+        help="undo what drills that died (even by SIGKILL) left behind",
+        description=(
+            "Read the crash journals of runs whose harness is gone ($DRILLS_STATE_DIR, default "
+            "~/.local/state/drills) and undo what they record: resume stopped processes, kill "
+            "and remove labs, heal Toxiproxy links. A new drill refuses to start until then."
+        ),
+    )
+
     sub.add_parser("list", help="list the fault, step, probe and lab kinds this build knows")
 
     proxy = sub.add_parser(
@@ -282,6 +292,20 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _recover() -> int:
+    from drills.journal import orphaned, recover
+
+    found = list(orphaned())
+    if not found:
+        print("nothing to recover")
+        return EXIT_OK
+    for path in found:
+        print(f"{path.stem}:")
+        for action in recover(path) or ["nothing left to undo"]:
+            print(f"  {action}")
+    return EXIT_OK
+
+
 def _verify(args: argparse.Namespace) -> int:
     from drills.records import verify_chain
 
@@ -371,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             return metrics.run_metrics(args)
         if args.command == "exporter":
             return metrics.run_exporter(args)
+        if args.command == "recover":
+            return _recover()
         if args.command == "verify":
             return _verify(args)
         if args.command == "due":

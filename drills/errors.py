@@ -25,8 +25,13 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {self.message}"
+        key = f" {_printable(self.key)}:" if self.key else ""
+        return f"{where}:{key} {_printable(self.message)}"
+
+
+def _printable(text: str) -> str:
+    """One line whatever the input held: control characters shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ScenarioError(DrillsError):

@@ -18,6 +18,7 @@ from typing import Any
 from drills.checker import CheckConfig, Objectives, check
 from drills.errors import DrillsError, Interrupted, ProbeError, StepError, TargetError
 from drills.history import Clock, FinalRead, HistoryLog, StepEvent
+from drills.journal import Journal, refuse_if_orphaned
 from drills.labs import LABS, Lab
 from drills.live import LiveView
 from drills.network.control import Network
@@ -35,6 +36,7 @@ from probes import PROBES, Probe, WriteProbe
 class RunOptions:
     reports_dir: Path = Path("reports/runs")
     keep_lab: bool = False
+    state_dir: Path | None = None  # crash journals; default $DRILLS_STATE_DIR or ~/.local/state
     live: bool | None = None  # None: when stderr is a terminal
 
 
@@ -82,6 +84,8 @@ class Drill:
         reports = self.options.reports_dir
         record_path = reports / f"{run_id}.json"
         history_path = reports / f"{run_id}.history.jsonl"
+        refuse_if_orphaned(self.options.state_dir)
+        self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
         log = HistoryLog(clock, history_path)
         phases: dict[str, float] = {}
         error: str | None = None
@@ -108,6 +112,12 @@ class Drill:
             error = f"internal error: {exc!r}"
         finally:
             log.close()
+        if self.notes:
+            self.notes.append(f"crash journal kept for `drills recover`: {self.journal.path}")
+        elif self.options.keep_lab:
+            self.view.message("the kept lab is journalled: `drills recover` removes it")
+        else:
+            self.journal.close()  # everything was undone: nothing to recover
         config = CheckConfig(
             objectives=Objectives(
                 rto_s=self.scenario.objectives.rto,
@@ -143,6 +153,7 @@ class Drill:
         if scenario.lab is not None:
             self.view.set_step(f"starting lab {scenario.lab.kind}")
             self.lab = LABS[scenario.lab.kind](scenario.lab, self.view.message, log.add_event)
+            self.lab.journal = self.journal.append
             handle = self.lab.start()
             self.network = handle.network
             self.lab_facts = handle.facts
@@ -151,7 +162,7 @@ class Drill:
             # Fill ${lab.*} with the real values; the file was fully validated before.
             scenario = load_scenario(self.loaded.path, handle.variables).scenario
         if scenario.network is not None:
-            self.opened_network = OpenNetwork(scenario.network, log.add_event)
+            self.opened_network = OpenNetwork(scenario.network, log.add_event, self.journal.append)
             self.network = self.opened_network.open()
             self.view.message(f"network: links {', '.join(scenario.network.links)}")
         self.targets = _targets(scenario, lab_targets)
@@ -178,6 +189,7 @@ class Drill:
             stable=scenario.stable,
             progress=self.view.message,
             network=self.network,
+            journal=self.journal.append,
         )
         for index, step in enumerate(scenario.steps):
             self._step(index, len(scenario.steps), step, ctx, log)

@@ -32,6 +32,10 @@ class Target(Protocol):
 class Signalable(Protocol):
     name: str
 
+    def pid(self) -> int:
+        """The process the target's tree hangs from."""
+        ...
+
     def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
         """Signal the target's processes; return the pids signalled, also appending each to
         `sent` as soon as it is signalled."""

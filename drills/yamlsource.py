@@ -37,12 +37,17 @@ class YamlSyntaxError(Exception):
 
 
 def load(text: str, file: str) -> Source:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # the reader checks every character here
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(_line_at(text, exc.position), _reader_problem(exc)) from exc
     try:
         node = loader.get_single_node()
         if node is None:
             return Source(file=file, data=None)
         data = loader.construct_document(node)
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(_line_at(text, exc.position), _reader_problem(exc)) from exc
     except yaml.MarkedYAMLError as exc:
         problem, context = exc.problem_mark, exc.context_mark
         message = exc.problem or "invalid YAML"
@@ -60,15 +65,41 @@ def load(text: str, file: str) -> Source:
             message = f"{exc.context}: {message}"
         raise YamlSyntaxError(line, message) from exc
     except yaml.YAMLError as exc:
-        raise YamlSyntaxError(None, str(exc)) from exc
+        raise YamlSyntaxError(None, " ".join(str(exc).split())) from exc
+    except RecursionError:
+        raise YamlSyntaxError(None, "nested too deeply") from None
+    except (ValueError, KeyError, IndexError, AttributeError, TypeError) as exc:
+        # PyYAML's constructors raise plain exceptions for bad tagged values (`!!int abc`).
+        raise YamlSyntaxError(None, f"a value cannot be read: {type(exc).__name__}") from exc
     finally:
         loader.dispose()
     source = Source(file=file, data=data, lines={(): node.start_mark.line + 1})
-    _walk(loader, node, data, (), source)
+    _walk(loader, node, data, (), source, frozenset())
     return source
 
 
-def _walk(loader: yaml.SafeLoader, node: yaml.Node, data: Any, path: Path_, source: Source) -> None:
+def _line_at(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _reader_problem(exc: yaml.reader.ReaderError) -> str:
+    character = (
+        exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or " ")
+    )
+    return f"unacceptable character #x{character:04x}: {exc.reason}"
+
+
+def _walk(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    data: Any,
+    path: Path_,
+    source: Source,
+    ancestors: frozenset[int],
+) -> None:
+    if id(node) in ancestors:
+        raise YamlSyntaxError(node.start_mark.line + 1, "an alias refers to itself")
+    ancestors = ancestors | {id(node)}
     if isinstance(node, yaml.MappingNode) and isinstance(data, dict):
         seen: set[object] = set()
         for key_node, value_node in node.value:
@@ -84,8 +115,8 @@ def _walk(loader: yaml.SafeLoader, node: yaml.Node, data: Any, path: Path_, sour
             seen.add(key)
             source.lines[child] = line
             if key in data:
-                _walk(loader, value_node, data[key], child, source)
+                _walk(loader, value_node, data[key], child, source, ancestors)
     elif isinstance(node, yaml.SequenceNode) and isinstance(data, list):
         for index, (item_node, item) in enumerate(zip(node.value, data, strict=False)):
             source.lines[(*path, index)] = item_node.start_mark.line + 1
-            _walk(loader, item_node, item, (*path, index), source)
+            _walk(loader, item_node, item, (*path, index), source, ancestors)

@@ -75,10 +75,18 @@ def sandbox() -> Iterator[Path]:
         assert list(box.iterdir()) == [], f"the lab left files behind: {list(box.iterdir())}"
     finally:
         shutil.rmtree(box, ignore_errors=True)
+        shutil.rmtree(f"{box}-state", ignore_errors=True)
 
 
 def drills_env(sandbox: Path) -> dict[str, str]:
-    return {**os.environ, "TMPDIR": str(sandbox), "PYTHONUNBUFFERED": "1"}
+    """The drill's temp directory is the sandbox; its crash journals go beside it, so that a
+    test's drill never sees (or is refused for) another test's journal."""
+    return {
+        **os.environ,
+        "TMPDIR": str(sandbox),
+        "DRILLS_STATE_DIR": f"{sandbox}-state",
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def run_drills(args: list[str], sandbox: Path, reports: Path, timeout: float = 120) -> Run:

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator
 
 from drills.errors import StepError
-from drills.proctree import signal_pids
+from drills.proctree import signal_pids, start_time
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
 from drills.targets import RESTART, SIGNAL, Restartable, Signalable, signal_name
 
@@ -60,6 +60,8 @@ class Pause(StepConfig):
                 action=lambda: signal_pids(list(reversed(stopped)), signal.SIGCONT),
             )
         )
+        root = target.pid()
+        ctx.journal({"op": "pause", "target": self.target, "pid": root, "start": start_time(root)})
         target.signal(signal.SIGSTOP, stopped)
         return f"SIGSTOP sent to {len(stopped)} processes"
 

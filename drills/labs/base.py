@@ -43,6 +43,8 @@ class Lab(ABC):
         self.config = config
         self.progress = progress
         self.events = events
+        # Set by the runner: records what the lab creates before it creates it (crash journal).
+        self.journal: Callable[[dict[str, Any]], None] = lambda entry: None
 
     @classmethod
     def links_for(cls, config: LabConfig) -> dict[str, LinkEnds]:

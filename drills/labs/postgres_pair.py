@@ -117,6 +117,9 @@ class PostgresNode:
         finally:
             log.close()
         self._remember([self.proc.pid])
+        self.lab.journal(
+            {"op": "process", "pid": self.proc.pid, "start": start_time(self.proc.pid)}
+        )
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -325,6 +328,7 @@ class PostgresPairLab(Lab):
         self._resolve_user()
         self.root = Path(tempfile.mkdtemp(prefix=LAB_PREFIX))
         self._created = True
+        self.journal({"op": "lab-dir", "path": str(self.root)})
         try:
             return self._start()
         except BaseException:

@@ -62,9 +62,15 @@ class NetworkSpec(StrictModel):
 class OpenNetwork:
     """The scenario's links, opened before the drill and closed after it."""
 
-    def __init__(self, spec: NetworkSpec, events: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        events: Callable[[Event], None],
+        journal: Callable[[dict[str, object]], None] = lambda entry: None,
+    ) -> None:
         self.spec = spec
         self.events = events
+        self.journal = journal
         self.proxy: Proxy | None = None
         self.client: ToxiproxyClient | None = None
         self.created: list[str] = []
@@ -93,6 +99,15 @@ class OpenNetwork:
         )
         existing = self.client.proxies()
         for name, link in self.spec.links.items():
+            created = bool(link.listen and link.upstream)
+            self.journal(
+                {
+                    "op": "toxiproxy-link",
+                    "url": self.spec.toxiproxy,
+                    "link": name,
+                    "created": created,
+                }
+            )
             if link.listen and link.upstream:
                 if name in existing:
                     raise DrillsError(f"toxiproxy already has a proxy named {name!r}")

@@ -72,6 +72,7 @@ class StepContext:
     stable: int
     progress: Callable[[str], None]
     network: Network | None = None
+    journal: Callable[[dict[str, object]], None] = lambda entry: None
     _serial: int = 0
 
     def serial(self) -> int:

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
-from tests.conftest import REPO, leftover_processes
+from tests.conftest import REPO, drills_env, leftover_processes
 
 pytestmark = pytest.mark.postgres
 
@@ -75,7 +75,7 @@ def test_drill_as_an_ordinary_user(sandbox: Path) -> None:
         pytest.skip(f"cannot run as an ordinary user here: {found}")
     command, pythonpath = found
     reports = sandbox / "runs"
-    env = {**os.environ, "TMPDIR": str(sandbox), "HOME": str(sandbox)}
+    env = drills_env(sandbox) | {"HOME": str(sandbox)}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     result = subprocess.run(

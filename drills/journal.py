@@ -1,0 +1,173 @@
+"""The crash journal: what a drill changed, written down (and fsynced) before it changes it.
+
+If the harness dies, even by SIGKILL, `drills recover` reads the journals of dead runs and
+undoes what they record: resumes stopped processes, kills and removes labs, heals links.
+Journals live in `$DRILLS_STATE_DIR` (default `~/.local/state/drills`), one file per run; a
+run that ends normally removes its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from drills.errors import DrillsError
+from drills.proctree import alive, descendants, signal_pids, start_time
+
+ENV = "DRILLS_STATE_DIR"
+
+
+def state_dir() -> Path:
+    configured = os.environ.get(ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "drills"
+
+
+class Journal:
+    def __init__(self, run_id: str, scenario: str, directory: Path | None = None) -> None:
+        self.dir = (directory or state_dir()) / "journal"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.dir / f"{run_id}.jsonl"
+        self._file = self.path.open("a", encoding="utf-8")
+        self.append(
+            {
+                "op": "run",
+                "run_id": run_id,
+                "scenario": scenario,
+                "pid": os.getpid(),
+                "start": start_time(os.getpid()),
+                "host": socket.gethostname(),
+                "at": time.time(),
+            }
+        )
+
+    def append(self, entry: dict[str, Any]) -> None:
+        """Durably record `entry` before the change it describes is made."""
+        self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """The run cleaned up after itself: nothing to recover."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _entries(path: Path) -> list[dict[str, Any]]:
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by the crash
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def _owner_alive(entries: list[dict[str, Any]]) -> bool:
+    run = next((e for e in entries if e.get("op") == "run"), None)
+    if run is None or run.get("host") != socket.gethostname():
+        return False
+    pid = int(run.get("pid", 0))
+    return alive(pid) and start_time(pid) == run.get("start")
+
+
+def orphaned(directory: Path | None = None) -> Iterator[Path]:
+    """Journals of runs whose harness is gone."""
+    folder = (directory or state_dir()) / "journal"
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.glob("*.jsonl")):
+        if not _owner_alive(_entries(path)):
+            yield path
+
+
+def refuse_if_orphaned(directory: Path | None = None) -> None:
+    found = list(orphaned(directory))
+    if found:
+        names = ", ".join(p.stem for p in found)
+        raise DrillsError(
+            f"an earlier drill died without cleaning up ({names}): "
+            "run `drills recover` first, which reverts what it left"
+        )
+
+
+def _same_process(pid: int, started: object) -> bool:
+    return alive(pid) and (started is None or start_time(pid) == started)
+
+
+def _processes_in(root: str) -> list[int]:
+    """Processes whose working directory is inside `root` (PostgreSQL chdirs to its data)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if cwd == root or cwd.startswith(root.rstrip("/") + "/"):
+                found.append(int(entry.name))
+    return found
+
+
+def recover(path: Path) -> list[str]:
+    """Undo what the journal at `path` records, newest first; return what was done."""
+    done: list[str] = []
+    killed: list[int] = []
+    entries = _entries(path)
+    for entry in reversed(entries):
+        op = entry.get("op")
+        if op == "pause":
+            root, started = int(entry["pid"]), entry.get("start")
+            if _same_process(root, started):
+                pids = [root, *descendants(root)]
+                signal_pids(list(reversed(pids)), signal.SIGCONT)
+                done.append(f"resumed {entry.get('target', root)} ({len(pids)} processes)")
+        elif op == "process":
+            pid, started = int(entry["pid"]), entry.get("start")
+            if _same_process(pid, started):
+                pids = [pid, *descendants(pid)]
+                signal_pids(pids, signal.SIGCONT)
+                signal_pids(pids, signal.SIGKILL)
+                killed += pids
+                done.append(f"killed lab server {pid} ({len(pids)} processes)")
+        elif op == "lab-dir":
+            folder = str(entry["path"])
+            leftovers = _processes_in(folder)
+            signal_pids(leftovers, signal.SIGCONT)
+            signal_pids(leftovers, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while any(alive(p) for p in leftovers) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if Path(folder).exists():
+                shutil.rmtree(folder, ignore_errors=True)
+                done.append(f"removed lab {folder}")
+        elif op == "toxiproxy-link":
+            from drills.network.proxy import ProxyError
+            from drills.network.toxiproxy import ToxiproxyClient
+
+            client = ToxiproxyClient(str(entry["url"]))
+            try:
+                if entry.get("created"):
+                    client.delete(str(entry["link"]))
+                    done.append(f"deleted toxiproxy link {entry['link']}")
+                else:
+                    client.heal(str(entry["link"]))
+                    done.append(f"healed toxiproxy link {entry['link']}")
+            except ProxyError as exc:
+                done.append(f"could not restore toxiproxy link {entry['link']}: {exc}")
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in killed) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    path.unlink(missing_ok=True)
+    return done

@@ -1,0 +1,87 @@
+"""A harness killed with SIGKILL leaves its faults in place; `drills recover` undoes them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, drills_env, leftover_processes, stopped_postgres
+
+pytestmark = pytest.mark.postgres
+
+PAUSED = """
+version: 1
+name: harness-dies
+lab: {kind: postgres-pair}
+targets: {site-a: {lab: a}}
+probes:
+  reads: {kind: postgres-read, dsn: "${lab.a.dsn}", interval: 50ms}
+  writes: {kind: postgres-write, dsn: "${lab.a.dsn}", interval: 50ms}
+service_probe: reads
+write_probe: writes
+steps:
+  - wait: 500ms
+  - pause: site-a
+  - wait: 60s
+"""
+
+
+def _drills(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "drills", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_sigkill_during_pause_then_recover(sandbox: Path, tmp_path: Path) -> None:
+    scenario = tmp_path / "paused.yaml"
+    scenario.write_text(PAUSED)
+    env = drills_env(sandbox) | {"DRILLS_STATE_DIR": str(tmp_path / "state")}
+    reports = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if "step 3/3" in line or not line:
+                break
+        time.sleep(0.3)
+        os.kill(proc.pid, signal.SIGKILL)  # no cleanup can run
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # What the dead harness left: a frozen primary and a lab.
+    assert stopped_postgres(), "the primary should still be stopped"
+    assert leftover_processes(sandbox)
+    # A new drill refuses to start until it is recovered.
+    refused = _drills(["run", "scenarios/db-failover.yaml", "--reports-dir", str(reports)], env)
+    assert refused.returncode == 2
+    assert "run `drills recover` first" in refused.stderr
+    recovered = _drills(["recover"], env)
+    assert recovered.returncode == 0, recovered.stderr
+    assert "resumed site-a" in recovered.stdout and "removed lab" in recovered.stdout
+    assert stopped_postgres() == []
+    assert leftover_processes(sandbox) == []
+    assert list(sandbox.iterdir()) == []
+    assert _drills(["recover"], env).stdout == "nothing to recover\n"
