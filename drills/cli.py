@@ -14,7 +14,9 @@ from typing import Any
 
 from drills import __version__, metrics, schedule_cli
 from drills.checker import check
+from drills.durations import parse_duration
 from drills.errors import (
+    EXIT_ABORTED,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_MISSED,
@@ -32,7 +34,8 @@ exit status:
   1    an objective missed (RTO, RPO or availability)
   2    the drill could not run or could not be judged: invalid scenario, lab failure,
        failing step, an objective that could not be measured
-  130  interrupted by SIGINT or SIGTERM (faults reverted and lab removed first)
+  3    aborted: a stop condition (abort_if, --max-downtime) fired; everything reverted
+  130  interrupted by SIGINT, SIGTERM or SIGHUP (faults reverted and lab removed first)
 
 examples:
   drills validate scenarios/*.yaml
@@ -80,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
         "--keep-lab",
         action="store_true",
         help="leave the lab running after the drill, for inspection (prints how to remove it)",
+    )
+    run.add_argument(
+        "--max-downtime",
+        metavar="DURATION",
+        help="abort the drill (revert everything, exit 3) once the service probe has been down "
+        "this long in total, e.g. 2m",
     )
     run.add_argument(
         "--pushgateway",
@@ -218,9 +227,20 @@ def _run(args: argparse.Namespace) -> int:
     from drills.runner import RunOptions, run_drill
     from drills.summary import render
 
+    max_downtime = None
+    if args.max_downtime is not None:
+        try:
+            max_downtime = parse_duration(args.max_downtime)
+        except ValueError as exc:
+            raise DrillsError(f"--max-downtime: {exc}") from None
     result = run_drill(
         args.scenario,
-        RunOptions(reports_dir=args.reports_dir, keep_lab=args.keep_lab, live=args.live),
+        RunOptions(
+            reports_dir=args.reports_dir,
+            keep_lab=args.keep_lab,
+            live=args.live,
+            max_downtime=max_downtime,
+        ),
     )
     print(render(result.record))
     print(f"record: {result.record_path}")
@@ -234,6 +254,8 @@ def _run(args: argparse.Namespace) -> int:
                 print(note)
     if result.interrupted:
         return EXIT_INTERRUPTED
+    if result.aborted:
+        return EXIT_ABORTED
     return {"pass": EXIT_OK, "fail": EXIT_MISSED}.get(result.record["verdict"], EXIT_ERROR)
 
 

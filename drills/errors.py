@@ -7,6 +7,7 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_MISSED = 1
 EXIT_ERROR = 2
+EXIT_ABORTED = 3
 EXIT_INTERRUPTED = 130
 
 
@@ -68,6 +69,14 @@ class Interrupted(DrillsError):
     def __init__(self, signame: str) -> None:
         self.signame = signame
         super().__init__(f"interrupted by {signame}")
+
+
+class Aborted(DrillsError):
+    """A stop condition fired: the drill went worse than the scenario allows."""
+
+    def __init__(self, condition: str) -> None:
+        self.condition = condition
+        super().__init__(f"aborted: {condition}")
 
 
 def exit_code(exc: BaseException) -> int:

@@ -50,7 +50,7 @@ SUCCESS_GROUP = "last_success"
 PUSHGATEWAY_ENV = "DRILLS_PUSHGATEWAY"
 PUSH_TIMEOUT_S = 10.0
 
-VERDICTS = ("pass", "fail", "error")
+VERDICTS = ("pass", "fail", "error", "aborted")
 OBJECTIVES = ("rto", "rpo", "availability")
 
 

@@ -36,6 +36,14 @@ class ProbeState:
     slow: int = 0
     last_up: bool | None = None
     last_detail: str = ""
+    down_since_ns: int | None = None  # due time of the first sample of the current outage
+    downtime_ns: int = 0  # finished outages so far (for stop conditions)
+
+    def down_for_ns(self, now_ns: int) -> int:
+        return 0 if self.down_since_ns is None else now_ns - self.down_since_ns
+
+    def total_down_ns(self, now_ns: int) -> int:
+        return self.downtime_ns + self.down_for_ns(now_ns)
 
 
 class _Worker:
@@ -204,6 +212,11 @@ class ProbeRunner:
                 state.fail += 1
             else:
                 state.unknown += 1
+            if not up and state.down_since_ns is None:
+                state.down_since_ns = pending.due_ns
+            elif up and state.down_since_ns is not None:
+                state.downtime_ns += max(0, complete_ns - state.down_since_ns)
+                state.down_since_ns = None
             state.last_up = up
             state.last_detail = detail
         self.log.add_op(

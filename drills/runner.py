@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 import time
 import traceback
 import uuid
@@ -16,17 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from drills.checker import CheckConfig, Objectives, check
-from drills.errors import DrillsError, Interrupted, ProbeError, StepError, TargetError
+from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, StepError, TargetError
 from drills.history import Clock, FinalRead, HistoryLog, StepEvent
 from drills.journal import Journal, refuse_if_orphaned
 from drills.labs import LABS, Lab
 from drills.live import LiveView
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
-from drills.openloop import ProbeRunner
+from drills.openloop import ProbeRunner, ProbeState
 from drills.records import RunInfo, build_record, utc_basic, write_chained
 from drills.scenario import LoadedScenario, Scenario, load_scenario
-from drills.signals import deferred, interruptible
+from drills.signals import abort, deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
 from drills.targets import ProcessTarget, Target
 from probes import PROBES, Probe, WriteProbe
@@ -36,6 +37,7 @@ from probes import PROBES, Probe, WriteProbe
 class RunOptions:
     reports_dir: Path = Path("reports/runs")
     keep_lab: bool = False
+    max_downtime: float | None = None  # global guard: abort past this much service downtime
     state_dir: Path | None = None  # crash journals; default $DRILLS_STATE_DIR or ~/.local/state
     live: bool | None = None  # None: when stderr is a terminal
 
@@ -47,6 +49,19 @@ class RunResult:
     history_path: Path
     interrupted: str | None = None
     notes: list[str] = field(default_factory=list)
+    aborted: str | None = None
+
+
+@dataclass
+class StopCondition:
+    what: str
+    state: ProbeState
+    limit_s: float
+    total: bool  # total downtime so far, or the current outage
+
+    def fired(self, now_ns: int) -> bool:
+        down = self.state.total_down_ns(now_ns) if self.total else self.state.down_for_ns(now_ns)
+        return down > self.limit_s * 1e9
 
 
 def _targets(scenario: Scenario, lab_targets: dict[str, Target]) -> dict[str, Target]:
@@ -77,6 +92,7 @@ class Drill:
         self.opened_network: OpenNetwork | None = None
         self.probes: list[Probe] = []
         self.notes: list[str] = []
+        self.monitor_stop = threading.Event()
 
     def run(self) -> RunResult:
         clock = Clock.now()
@@ -90,6 +106,7 @@ class Drill:
         phases: dict[str, float] = {}
         error: str | None = None
         interrupted: str | None = None
+        aborted: str | None = None
         mark = time.monotonic()
         try:
             with interruptible():
@@ -104,6 +121,8 @@ class Drill:
         except Interrupted as exc:
             interrupted = exc.signame
             error = str(exc)
+        except Aborted as exc:
+            aborted = exc.condition
         except DrillsError as exc:
             error = str(exc)
         except Exception as exc:  # a bug: still clean up (done above) and record it
@@ -144,8 +163,11 @@ class Drill:
             error=error,
         )
         record = build_record(info, log.history, config, result, history_path.name)
+        if aborted is not None:
+            record["verdict"] = "aborted"
+            record["aborted"] = aborted
         write_chained(record_path, record)
-        return RunResult(record, record_path, history_path, interrupted, self.notes)
+        return RunResult(record, record_path, history_path, interrupted, self.notes, aborted)
 
     def _set_up(self, run_id: str, log: HistoryLog) -> Scenario:
         scenario = self.scenario
@@ -181,6 +203,7 @@ class Drill:
         for runner in self.runners:
             runner.start()
         self.view.watch(self.runners)
+        self._watch_stop_conditions(scenario)
         ctx = StepContext(
             targets=self.targets,
             probes={r.name: r for r in self.runners},
@@ -196,6 +219,33 @@ class Drill:
         self._stop_probes()
         self._revert()
         self._final_read(scenario, log)
+
+    def _watch_stop_conditions(self, scenario: Scenario) -> None:
+        runners = {r.name: r for r in self.runners}
+        checks: list[StopCondition] = []
+        for condition in scenario.abort_if:
+            state = runners[str(condition.probe)].state
+            if condition.down_for is not None:
+                checks.append(StopCondition(condition.describe(), state, condition.down_for, False))
+            elif condition.downtime is not None:
+                checks.append(StopCondition(condition.describe(), state, condition.downtime, True))
+        if self.options.max_downtime is not None:
+            limit = self.options.max_downtime
+            what = f"--max-downtime: {scenario.service_probe} down over {limit:g}s"
+            checks.append(StopCondition(what, runners[scenario.service_probe].state, limit, True))
+        if not checks:
+            return
+
+        def watch() -> None:
+            while not self.monitor_stop.wait(0.02):
+                now = time.monotonic_ns()
+                for condition in checks:
+                    if condition.fired(now):
+                        self.view.message(f"stop condition: {condition.what}: aborting")
+                        abort(condition.what)
+                        return
+
+        threading.Thread(target=watch, name="stop-conditions", daemon=True).start()
 
     def _step(
         self, index: int, total: int, step: StepConfig, ctx: StepContext, log: HistoryLog
@@ -224,6 +274,7 @@ class Drill:
             self.view.message(f"  {detail}")
 
     def _stop_probes(self) -> None:
+        self.monitor_stop.set()
         self.view.close()
         for runner in self.runners:
             runner.stop()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from drills.durations import Duration, Ratio
+from drills.durations import Duration, Ratio, format_duration
 from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
@@ -108,6 +108,31 @@ class Objectives(StrictModel):
     availability: Ratio = Field(0.9999, description="availability objective")
 
 
+class AbortIf(StrictModel):
+    """A stop condition: when it holds during the drill, the runner stops injecting, reverts
+    everything, and the record says `aborted` with the condition."""
+
+    probe: str | None = Field(None, description="the probe the condition is about")
+    down_for: Duration | None = Field(None, description="`probe` has been down this long")
+    downtime: Duration | None = Field(
+        None, description="`probe`'s total downtime so far exceeds this"
+    )
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> AbortIf:
+        if self.probe is None:
+            raise ValueError("name the probe the condition watches: probe: NAME")
+        if (self.down_for is None) == (self.downtime is None):
+            raise ValueError("give exactly one of down_for and downtime")
+        return self
+
+    def describe(self) -> str:
+        if self.down_for is not None:
+            return f"{self.probe} down for more than {format_duration(self.down_for)}"
+        assert self.downtime is not None
+        return f"{self.probe} downtime over {format_duration(self.downtime)}"
+
+
 class TargetSpec(StrictModel):
     lab: str | None = Field(None, description="a node of the scenario's lab")
     pid_file: str | None = Field(None, description="a process you run: its pid file")
@@ -149,6 +174,7 @@ class Scenario(StrictModel):
     write_probe: str | None = None
     stable: int = Field(3, ge=1, description="ok samples in a row that count as recovered")
     settle: Duration = Field(1.0, description="pause before the final read of writes")
+    abort_if: list[AbortIf] = Field(default_factory=list, description="stop conditions")
     steps: list[StepSpec] = Field(min_length=1)
 
 
@@ -297,6 +323,12 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
                 ("targets", name, "lab"),
                 f"no node {target.lab!r} in a {scenario.lab.kind} lab "  # type: ignore[union-attr]
                 f"(nodes: {', '.join(lab.nodes)})",
+            )
+    for index, condition in enumerate(scenario.abort_if):
+        if condition.probe not in scenario.probes:
+            add(
+                ("abort_if", index, "probe"),
+                f"no probe named {condition.probe!r} (probes: {probes})",
             )
     targets = ", ".join(sorted(scenario.targets)) or "none declared"
     for index, step in enumerate(scenario.steps):

@@ -5,15 +5,32 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from drills.errors import Interrupted
+from drills.errors import Aborted, Interrupted
 
 # SIGHUP: the terminal went away; the lab's servers run in sessions of their own and would
 # outlive the harness if it died of it.
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+_abort_reason: list[str] = []
+
+
+def abort(condition: str) -> None:
+    """From any thread: make the main thread raise Aborted(condition) at its next bytecode."""
+    if not _abort_reason:
+        _abort_reason.append(condition)
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGUSR1)
+
+
+def _raise_aborted(signum: int, frame: FrameType | None) -> None:
+    for sig in HANDLED:
+        signal.signal(sig, _defer)
+    raise Aborted(_abort_reason[0] if _abort_reason else "stop condition")
 
 
 def _raise(signum: int, frame: FrameType | None) -> None:
@@ -33,7 +50,9 @@ def _defer(signum: int, frame: FrameType | None) -> None:
 
 @contextmanager
 def interruptible() -> Iterator[None]:
+    _abort_reason.clear()
     previous = {sig: signal.signal(sig, _raise) for sig in HANDLED}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, _raise_aborted)
     try:
         yield
     finally:

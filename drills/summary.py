@@ -116,6 +116,8 @@ def render(record: dict[str, Any]) -> str:
     if phases:
         out.append("wall time: " + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
     verdict = record["verdict"].upper()
+    if record.get("aborted"):
+        verdict += f": {record['aborted']}"
     if record.get("error"):
         verdict += f": {record['error']}"
     out.append(f"verdict: {verdict}")

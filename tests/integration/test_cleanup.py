@@ -78,3 +78,38 @@ def test_lab_failure_is_exit_2_and_leaves_nothing(sandbox: Path, tmp_path: Path)
     run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
     assert run.returncode == 2
     assert "no_such_setting" in run.stdout + run.stderr
+
+
+def test_stop_condition_aborts_and_reverts(sandbox: Path, tmp_path: Path) -> None:
+    scenario = tmp_path / "abort.yaml"
+    text = LONG_PAUSE.replace(
+        "service_probe: reads\n",
+        "service_probe: reads\nabort_if:\n  - {probe: reads, down_for: 1s}\n",
+    )
+    scenario.write_text(text)
+    reports = tmp_path / "runs"
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 3, run.stderr
+    assert stopped_postgres() == []
+    record = run.record()
+    assert record["verdict"] == "aborted"
+    assert record["aborted"] == "reads down for more than 1s"
+    assert "verdict: ABORTED: reads down for more than 1s" in run.stdout
+    # It stopped soon after the condition held, not after the 60 s wait.
+    downtime = record["probes"]["reads"]["downtime_s"]
+    assert 1.0 <= downtime < 2.5, downtime
+    assert "reverted: resume site-a" in run.stderr
+
+
+def test_max_downtime_guard(sandbox: Path, tmp_path: Path) -> None:
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text(LONG_PAUSE)
+    reports = tmp_path / "runs"
+    run = run_drills(
+        ["run", str(scenario), "--reports-dir", str(reports), "--max-downtime", "800ms"],
+        sandbox,
+        reports,
+    )
+    assert run.returncode == 3, run.stderr
+    assert run.record()["aborted"] == "--max-downtime: reads down over 0.8s"
+    assert stopped_postgres() == []
