@@ -147,14 +147,15 @@ def test_null_measurements_are_absent_not_zero() -> None:
 
 
 def test_verdict_is_one_hot_and_does_not_stick() -> None:
-    for verdict in ("pass", "fail", "error"):
+    verdicts = ("pass", "fail", "error", "aborted")
+    for verdict in verdicts:
         found = samples(registry_for(synthetic_record("db-failover", verdict, NOW)))
         hot = {
             dict(labels)["verdict"]: v
             for (name, labels), v in found.items()
             if name == "drills_verdict"
         }
-        assert hot == {v: (1.0 if v == verdict else 0.0) for v in ("pass", "fail", "error")}
+        assert hot == {v: (1.0 if v == verdict else 0.0) for v in verdicts}
 
 
 def test_missed_objective_is_zero() -> None:
