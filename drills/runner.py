@@ -22,6 +22,7 @@ from drills.history import Clock, FinalRead, HistoryLog, StepEvent
 from drills.journal import Journal, refuse_if_orphaned
 from drills.labs import LABS, Lab
 from drills.live import LiveView
+from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner, ProbeState
@@ -97,10 +98,17 @@ class Drill:
     def run(self) -> RunResult:
         clock = Clock.now()
         run_id = f"{utc_basic(clock.wall_ns)}-{self.scenario.name}"
-        reports = self.options.reports_dir
-        record_path = reports / f"{run_id}.json"
-        history_path = reports / f"{run_id}.history.jsonl"
         refuse_if_orphaned(self.options.state_dir)
+        locks = Locks(target_keys(self.scenario), self.scenario.name, self.options.state_dir)
+        locks.acquire()  # before anything is touched; Locked names the holder
+        try:
+            return self._run_locked(run_id, clock)
+        finally:
+            locks.release()
+
+    def _run_locked(self, run_id: str, clock: Clock) -> RunResult:
+        record_path = self.options.reports_dir / f"{run_id}.json"
+        history_path = self.options.reports_dir / f"{run_id}.history.jsonl"
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
         log = HistoryLog(clock, history_path)
         phases: dict[str, float] = {}

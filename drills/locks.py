@@ -1,0 +1,105 @@
+"""Locks on targets: two drills must not act on the same targets at once.
+
+A lock is a file in `$DRILLS_STATE_DIR/locks`, created exclusively, naming its holder (pid and
+its start time, host, scenario, start). A lock whose holder process is gone is stale and taken
+over. Labs are private to their drill and need none; processes you run (by pid file) and
+network links do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from drills.errors import DrillsError
+from drills.journal import state_dir
+from drills.proctree import alive, start_time
+
+
+class Locked(DrillsError):
+    """Another drill holds a lock on one of the targets."""
+
+
+def _holder_alive(holder: dict[str, Any]) -> bool:
+    if holder.get("host") != socket.gethostname():
+        return True  # cannot tell for another host: assume it is running
+    pid = int(holder.get("pid", 0))
+    return alive(pid) and start_time(pid) == holder.get("start")
+
+
+class Locks:
+    def __init__(self, keys: list[str], scenario: str, directory: Path | None = None) -> None:
+        self.dir = (directory or state_dir()) / "locks"
+        self.keys = sorted(set(keys))
+        self.scenario = scenario
+        self.held: list[Path] = []
+
+    def _path(self, key: str) -> Path:
+        return self.dir / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".lock")
+
+    def acquire(self) -> None:
+        if not self.keys:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        me = {
+            "pid": os.getpid(),
+            "start": start_time(os.getpid()),
+            "host": socket.gethostname(),
+            "scenario": self.scenario,
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        try:
+            for key in self.keys:
+                self._take(key, me | {"key": key})
+        except BaseException:
+            self.release()
+            raise
+
+    def _take(self, key: str, me: dict[str, Any]) -> None:
+        path = self._path(key)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    holder = json.loads(path.read_text())
+                except (OSError, json.JSONDecodeError):
+                    holder = {}
+                if holder and _holder_alive(holder):
+                    raise Locked(
+                        f"{key} is in use by another drill: scenario {holder.get('scenario')!r}, "
+                        f"pid {holder.get('pid')} on {holder.get('host')}, since "
+                        f"{holder.get('since')} (UTC)"
+                    ) from None
+                path.unlink(missing_ok=True)  # stale: its holder is gone
+                continue
+            with os.fdopen(fd, "w") as handle:
+                json.dump(me, handle)
+            self.held.append(path)
+            return
+        raise Locked(f"{key}: could not take the lock")
+
+    def release(self) -> None:
+        for path in self.held:
+            path.unlink(missing_ok=True)
+        self.held = []
+
+
+def target_keys(scenario: Any) -> list[str]:
+    """What a scenario's drill acts on outside its own lab."""
+    keys = []
+    for spec in scenario.targets.values():
+        if spec.pid_file is not None:
+            keys.append(f"process:{os.path.realpath(spec.pid_file)}")
+    if scenario.network is not None:
+        for name, link in scenario.network.links.items():
+            if scenario.network.toxiproxy:
+                keys.append(f"toxiproxy:{scenario.network.toxiproxy}:{name}")
+            if link.upstream:
+                keys.append(f"upstream:{link.upstream}")
+    return keys
