@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -131,7 +131,10 @@ class History:
 class HistoryLog:
     """Thread-safe collector that also streams each entry to a JSON Lines file as it happens."""
 
-    def __init__(self, clock: Clock, path: Path | None = None) -> None:
+    def __init__(
+        self, clock: Clock, path: Path | None = None, redact: Callable[[str], str] = str
+    ) -> None:
+        self.redact = redact  # secrets never reach the history
         self.history = History(clock=clock)
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
@@ -145,16 +148,22 @@ class HistoryLog:
             self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
 
     def add_op(self, op: Op) -> None:
+        if op.detail:
+            op = replace(op, detail=self.redact(op.detail))
         with self._lock:
             self.history.ops.append(op)
             self._write({"type": "op", **asdict(op)})
 
     def add_step(self, step: StepEvent) -> None:
+        step = replace(
+            step, description=self.redact(step.description), detail=self.redact(step.detail)
+        )
         with self._lock:
             self.history.steps.append(step)
             self._write({"type": "step", **asdict(step)})
 
     def add_final_read(self, final: FinalRead) -> None:
+        final = replace(final, detail=self.redact(final.detail))
         with self._lock:
             self.history.final_reads.append(final)
             entry = asdict(final)
@@ -167,6 +176,7 @@ class HistoryLog:
             self._write({"type": "probe", **asdict(info)})
 
     def add_event(self, event: Event) -> None:
+        event = replace(event, change=self.redact(event.change))
         with self._lock:
             self.history.events.append(event)
             self._write({"type": "event", **asdict(event)})

@@ -10,6 +10,7 @@ import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from drills.openloop import ProbeRunner
@@ -18,7 +19,14 @@ REFRESH_S = 0.25
 
 
 class LiveView:
-    def __init__(self, title: str, stream: TextIO | None = None, live: bool | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        redact: Callable[[str], str] = str,
+    ) -> None:
+        self.redact = redact
         self.title = title
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
@@ -36,7 +44,7 @@ class LiveView:
     def message(self, text: str) -> None:
         with self._lock, contextlib.suppress(OSError):  # a closed pipe must not stop a drill
             self._clear()
-            self.stream.write(f"[{self.elapsed():6.2f}s] {text}\n")
+            self.stream.write(f"[{self.elapsed():6.2f}s] {self.redact(text)}\n")
             self.stream.flush()
             self._draw()
 
@@ -73,12 +81,12 @@ class LiveView:
     def _draw(self) -> None:
         if not self.live or not self.runners:
             return
-        lines = [f"-- {self.title}  {self.elapsed():6.2f}s  {self.step}"]
+        lines = [f"-- {self.title}  {self.elapsed():6.2f}s  {self.redact(self.step)}"]
         for runner in self.runners:
             s = runner.state
             mark = {True: "UP  ", False: "DOWN", None: "... "}[s.last_up]
             # libpq nests its reason: "connection to server at ... failed: <reason>"
-            detail = "" if s.last_up else s.last_detail.rsplit("failed: ", 1)[-1][:60]
+            detail = "" if s.last_up else self.redact(s.last_detail).rsplit("failed: ", 1)[-1][:60]
             lines.append(
                 f"   {mark} {runner.name:<16} ok {s.ok:>6}  fail {s.fail:>5}  "
                 f"unknown {s.unknown:>4}  {detail}"

@@ -28,6 +28,7 @@ from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner, ProbeState
 from drills.records import RunInfo, build_record, utc_basic, write_chained
 from drills.scenario import LoadedScenario, Scenario, load_scenario
+from drills.secrets import Redactor
 from drills.signals import abort, deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
 from drills.targets import ProcessTarget, Target
@@ -82,7 +83,10 @@ class Drill:
         self.loaded = loaded
         self.scenario = loaded.scenario
         self.options = options
-        self.view = LiveView(f"drill {self.scenario.name}", live=options.live)
+        self.redactor = Redactor(loaded.secrets)
+        self.view = LiveView(
+            f"drill {self.scenario.name}", live=options.live, redact=self.redactor.text
+        )
         self.lab: Lab | None = None
         self.runners: list[ProbeRunner] = []
         self.reverts = RevertStack()
@@ -110,7 +114,7 @@ class Drill:
         record_path = self.options.reports_dir / f"{run_id}.json"
         history_path = self.options.reports_dir / f"{run_id}.history.jsonl"
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
-        log = HistoryLog(clock, history_path)
+        log = HistoryLog(clock, history_path, self.redactor.text)
         phases: dict[str, float] = {}
         error: str | None = None
         interrupted: str | None = None
@@ -174,6 +178,7 @@ class Drill:
         if aborted is not None:
             record["verdict"] = "aborted"
             record["aborted"] = aborted
+        record = self.redactor.deep(record)
         write_chained(record_path, record)
         return RunResult(record, record_path, history_path, interrupted, self.notes, aborted)
 
@@ -190,6 +195,7 @@ class Drill:
             self.lab_vars = handle.variables
             lab_targets = handle.targets
             # Fill ${lab.*} with the real values; the file was fully validated before.
+            # Same file, same ${env:...} values: the secrets are those found when loading.
             scenario = load_scenario(self.loaded.path, handle.variables).scenario
         if scenario.network is not None:
             self.opened_network = OpenNetwork(scenario.network, log.add_event, self.journal.append)

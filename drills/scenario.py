@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -184,6 +184,7 @@ class LoadedScenario:
     path: Path
     sha256: str
     source: Source
+    secrets: set[str] = field(default_factory=set)  # values from ${env:...} and ${file:...}
 
     @property
     def lab_class(self) -> type[Lab] | None:
@@ -193,15 +194,26 @@ class LoadedScenario:
 _REF = re.compile(r"\$\{([^}]*)\}")
 
 
-def _interpolate(source: Source, lab_vars: dict[str, str] | None, problems: list[Problem]) -> Any:
+def _interpolate(
+    source: Source, lab_vars: dict[str, str] | None, problems: list[Problem], secrets: set[str]
+) -> Any:
     def fill(text: str, path: tuple[str | int, ...]) -> str:
         def one(match: re.Match[str]) -> str:
             ref = match.group(1).strip()
             if ref.startswith("env:"):
                 name = ref[4:]
                 if name in os.environ:
+                    secrets.add(os.environ[name])
                     return os.environ[name]
                 problem = f"environment variable {name!r} is not set"
+            elif ref.startswith("file:"):
+                try:
+                    value = Path(ref[5:]).expanduser().read_text(encoding="utf-8").strip()
+                except (OSError, UnicodeDecodeError) as exc:
+                    problem = f"cannot read secret file {ref[5:]!r}: {exc}"
+                else:
+                    secrets.add(value)
+                    return value
             elif ref.startswith("lab."):
                 name = ref[4:]
                 if lab_vars is None:
@@ -213,7 +225,10 @@ def _interpolate(source: Source, lab_vars: dict[str, str] | None, problems: list
                         f"unknown lab variable {name!r} (known: {', '.join(sorted(lab_vars))})"
                     )
             else:
-                problem = f"unknown reference ${{{ref}}} (use ${{lab.NAME}} or ${{env:NAME}})"
+                problem = (
+                    f"unknown reference ${{{ref}}} (use ${{lab.NAME}}, ${{env:NAME}} or "
+                    "${file:PATH})"
+                )
             problems.append(Problem(source.file, source.line_of(path), _key(path), problem))
             return match.group(0)
 
@@ -399,7 +414,8 @@ def load_scenario(path: Path, lab_vars: dict[str, str] | None = None) -> LoadedS
             raise ScenarioError(problems)
         if lab_vars is None:
             lab_vars = dict(LABS[kind].variables)
-    data = _interpolate(source, lab_vars, problems)
+    secrets: set[str] = set()
+    data = _interpolate(source, lab_vars, problems, secrets)
     if problems:  # a value left unresolved would only cause follow-on errors
         raise ScenarioError(sorted(problems, key=lambda p: p.line or 0))
     try:
@@ -410,4 +426,4 @@ def load_scenario(path: Path, lab_vars: dict[str, str] | None = None) -> LoadedS
     problems += _cross_check(scenario, source)
     if problems:
         raise ScenarioError(sorted(problems, key=lambda p: p.line or 0))
-    return LoadedScenario(scenario, path, hashlib.sha256(raw).hexdigest(), source)
+    return LoadedScenario(scenario, path, hashlib.sha256(raw).hexdigest(), source, secrets)
