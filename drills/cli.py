@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         help="leave the lab running after the drill, for inspection (prints how to remove it)",
     )
     run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved targets, probes and timeline, and touch nothing",
+    )
+    run.add_argument(
         "--max-downtime",
         metavar="DURATION",
         help="abort the drill (revert everything, exit 3) once the service probe has been down "
@@ -227,6 +232,12 @@ def _run(args: argparse.Namespace) -> int:
     from drills.runner import RunOptions, run_drill
     from drills.summary import render
 
+    if args.dry_run:
+        from drills.dryrun import describe
+        from drills.scenario import load_scenario
+
+        print(describe(load_scenario(args.scenario)))
+        return EXIT_OK
     max_downtime = None
     if args.max_downtime is not None:
         try:

@@ -1,0 +1,89 @@
+"""`drills run --dry-run`: what a drill would touch and do, without touching anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tabulate import tabulate
+
+from drills.durations import format_duration
+from drills.locks import target_keys
+from drills.scenario import LoadedScenario
+from drills.secrets import Redactor
+from drills.steps.wait import Wait
+
+
+def _pid_of(pid_file: str) -> str:
+    try:
+        return Path(pid_file).read_text().split()[0]
+    except (OSError, IndexError):
+        return "not running (no pid in the file)"
+
+
+def describe(loaded: LoadedScenario) -> str:
+    scenario = loaded.scenario
+    redact = Redactor(loaded.secrets).text
+    out = [f"dry run of {loaded.path} ({scenario.name}): nothing is started or touched"]
+    if scenario.lab is not None:
+        out.append(
+            f"lab: {scenario.lab.kind} (started before the drill, removed after it; its "
+            "addresses below are examples until it runs)"
+        )
+    rows = []
+    for name, spec in scenario.targets.items():
+        if spec.lab is not None:
+            rows.append([name, f"lab node {spec.lab}", "created by the drill"])
+        else:
+            assert spec.pid_file is not None
+            rows.append(
+                [name, f"process, pid file {spec.pid_file}", f"pid {_pid_of(spec.pid_file)}"]
+            )
+    if scenario.network is not None:
+        for name, link in scenario.network.links.items():
+            where = scenario.network.toxiproxy or "drills' proxy"
+            rows.append(
+                [
+                    name,
+                    f"link {link.client} -> {link.server} on {where}",
+                    f"{link.listen or ''} -> {link.upstream or 'existing proxy'}",
+                ]
+            )
+    if rows:
+        out.append(tabulate(rows, headers=["target", "what", "now"], tablefmt="github"))
+    probes = [
+        [
+            name,
+            p.kind,
+            format_duration(p.interval),
+            format_duration(p.timeout),
+            redact(str(getattr(p, "dsn", "") or getattr(p, "host", ""))),
+        ]
+        for name, p in scenario.probes.items()
+    ]
+    out.append(
+        tabulate(
+            probes, headers=["probe", "kind", "every", "timeout", "reaches"], tablefmt="github"
+        )
+    )
+    elapsed, exact, timeline, clock_started = 0.0, True, [], False
+    for index, step in enumerate(scenario.steps, start=1):
+        at = f"{elapsed:.1f}s" if exact else f">= {elapsed:.1f}s"
+        rto = "RTO clock starts" if step.starts_rto_clock and not clock_started else ""
+        clock_started = clock_started or step.starts_rto_clock
+        timeline.append(
+            [index, at, redact(step.describe()), "fault" if step.disruptive else "", rto]
+        )
+        if isinstance(step, Wait):
+            elapsed += step.duration
+        else:
+            exact = False
+    out.append(tabulate(timeline, headers=["step", "at", "does", "", ""], tablefmt="github"))
+    o = scenario.objectives
+    out.append(
+        f"objectives: RTO <= {format_duration(o.rto)}, RPO <= {format_duration(o.rpo)}, "
+        f"availability >= {o.availability:.4%}"
+    )
+    keys = target_keys(scenario)
+    if keys:
+        out.append("locks it would take: " + ", ".join(keys))
+    return "\n\n".join(out)
