@@ -98,6 +98,7 @@ class Drill:
         self.probes: list[Probe] = []
         self.notes: list[str] = []
         self.monitor_stop = threading.Event()
+        self.monitor: threading.Thread | None = None
 
     def run(self) -> RunResult:
         clock = Clock.now()
@@ -254,12 +255,13 @@ class Drill:
             while not self.monitor_stop.wait(0.02):
                 now = time.monotonic_ns()
                 for condition in checks:
-                    if condition.fired(now):
+                    if condition.fired(now) and not self.monitor_stop.is_set():
                         self.view.message(f"stop condition: {condition.what}: aborting")
                         abort(condition.what)
                         return
 
-        threading.Thread(target=watch, name="stop-conditions", daemon=True).start()
+        self.monitor = threading.Thread(target=watch, name="stop-conditions", daemon=True)
+        self.monitor.start()
 
     def _step(
         self, index: int, total: int, step: StepConfig, ctx: StepContext, log: HistoryLog
@@ -289,6 +291,8 @@ class Drill:
 
     def _stop_probes(self) -> None:
         self.monitor_stop.set()
+        if self.monitor is not None:
+            self.monitor.join(timeout=1)  # no stop condition may fire once the drill is over
         self.view.close()
         for runner in self.runners:
             runner.stop()

@@ -62,8 +62,9 @@ def interruptible() -> Iterator[None]:
 
 @contextmanager
 def deferred() -> Iterator[None]:
-    """Cleanup must finish: a second Ctrl-C only says so."""
+    """Cleanup must finish: a second Ctrl-C only says so, and a late stop condition is moot."""
     previous = {sig: signal.signal(sig, _defer) for sig in HANDLED}
+    previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:
         yield
     finally:
