@@ -76,8 +76,10 @@ def _entries(path: Path) -> list[dict[str, Any]]:
 
 def _owner_alive(entries: list[dict[str, Any]]) -> bool:
     run = next((e for e in entries if e.get("op") == "run"), None)
-    if run is None or run.get("host") != socket.gethostname():
+    if run is None:
         return False
+    if run.get("host") != socket.gethostname():
+        return True  # another host's run (a shared state dir): not ours to judge or undo
     pid = int(run.get("pid", 0))
     return alive(pid) and start_time(pid) == run.get("start")
 
@@ -124,6 +126,7 @@ def recover(path: Path) -> list[str]:
     """Undo what the journal at `path` records, newest first; return what was done."""
     done: list[str] = []
     killed: list[int] = []
+    failed = False
     entries = _entries(path)
     for entry in reversed(entries):
         op = entry.get("op")
@@ -165,9 +168,13 @@ def recover(path: Path) -> list[str]:
                     client.heal(str(entry["link"]))
                     done.append(f"healed toxiproxy link {entry['link']}")
             except ProxyError as exc:
+                failed = True
                 done.append(f"could not restore toxiproxy link {entry['link']}: {exc}")
     deadline = time.monotonic() + 10
     while any(alive(p) for p in killed) and time.monotonic() < deadline:
         time.sleep(0.02)
-    path.unlink(missing_ok=True)
+    if failed:
+        done.append(f"journal kept ({path}): run `drills recover` again once that is fixed")
+    else:
+        path.unlink(missing_ok=True)
     return done

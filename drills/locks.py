@@ -62,26 +62,40 @@ class Locks:
 
     def _take(self, key: str, me: dict[str, Any]) -> None:
         path = self._path(key)
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+        # Written whole to a private file, then linked into place: a reader never sees a
+        # lock file without its holder.
+        mine = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        mine.write_text(json.dumps(me))
+        try:
+            for _ in range(3):
                 try:
-                    holder = json.loads(path.read_text())
-                except (OSError, json.JSONDecodeError):
-                    holder = {}
-                if holder and _holder_alive(holder):
-                    raise Locked(
-                        f"{key} is in use by another drill: scenario {holder.get('scenario')!r}, "
-                        f"pid {holder.get('pid')} on {holder.get('host')}, since "
-                        f"{holder.get('since')} (UTC)"
-                    ) from None
-                path.unlink(missing_ok=True)  # stale: its holder is gone
-                continue
-            with os.fdopen(fd, "w") as handle:
-                json.dump(me, handle)
-            self.held.append(path)
-            return
+                    os.link(mine, path)
+                except FileExistsError:
+                    try:
+                        holder = json.loads(path.read_text())
+                    except FileNotFoundError:
+                        continue  # released meanwhile: try again
+                    except (OSError, json.JSONDecodeError):
+                        holder = {}
+                    if holder and _holder_alive(holder):
+                        raise Locked(
+                            f"{key} is in use by another drill: scenario "
+                            f"{holder.get('scenario')!r}, pid {holder.get('pid')} on "
+                            f"{holder.get('host')}, since {holder.get('since')} (UTC)"
+                        ) from None
+                    # Stale: move it aside under a name of our own, so that of two drills
+                    # taking it over only one removes it.
+                    aside = path.with_name(f"{path.name}.{os.getpid()}.stale")
+                    try:
+                        os.rename(path, aside)
+                        aside.unlink()
+                    except FileNotFoundError:
+                        pass
+                    continue
+                self.held.append(path)
+                return
+        finally:
+            mine.unlink(missing_ok=True)
         raise Locked(f"{key}: could not take the lock")
 
     def release(self) -> None:

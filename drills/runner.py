@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -112,6 +113,10 @@ class Drill:
             locks.release()
 
     def _run_locked(self, run_id: str, clock: Clock) -> RunResult:
+        base, number = run_id, 1
+        while (self.options.reports_dir / f"{run_id}.history.jsonl").exists():
+            number += 1  # the same scenario started twice within a second
+            run_id = f"{base}-{number}"
         record_path = self.options.reports_dir / f"{run_id}.json"
         history_path = self.options.reports_dir / f"{run_id}.history.jsonl"
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
@@ -140,7 +145,7 @@ class Drill:
             error = str(exc)
         except Exception as exc:  # a bug: still clean up (done above) and record it
             with contextlib.suppress(OSError):
-                traceback.print_exc()
+                sys.stderr.write(self.redactor.text(traceback.format_exc()))
             error = f"internal error: {exc!r}"
         finally:
             log.close()
@@ -196,8 +201,9 @@ class Drill:
             self.lab_vars = handle.variables
             lab_targets = handle.targets
             # Fill ${lab.*} with the real values; the file was fully validated before.
-            # Same file, same ${env:...} values: the secrets are those found when loading.
-            scenario = load_scenario(self.loaded.path, handle.variables).scenario
+            reloaded = load_scenario(self.loaded.path, handle.variables)
+            self.redactor.add(reloaded.secrets)  # a ${file:...} may have changed meanwhile
+            scenario = reloaded.scenario
         if scenario.network is not None:
             self.opened_network = OpenNetwork(scenario.network, log.add_event, self.journal.append)
             self.network = self.opened_network.open()
@@ -231,8 +237,9 @@ class Drill:
         )
         for index, step in enumerate(scenario.steps):
             self._step(index, len(scenario.steps), step, ctx, log)
-        self._stop_probes()
-        self._revert()
+        with deferred():  # a signal now must not leave a fault half reverted
+            self._stop_probes()
+            self._revert()
         self._final_read(scenario, log)
 
     def _watch_stop_conditions(self, scenario: Scenario) -> None:

@@ -12,9 +12,12 @@ MIN_LENGTH = 3  # shorter values would mask ordinary text
 
 class Redactor:
     def __init__(self, secrets: set[str] | None = None) -> None:
-        self.secrets = sorted(
-            (s for s in secrets or set() if len(s) >= MIN_LENGTH), key=len, reverse=True
-        )
+        self.secrets: list[str] = []
+        self.add(secrets or set())
+
+    def add(self, secrets: set[str]) -> None:
+        found = set(self.secrets) | {s for s in secrets if len(s) >= MIN_LENGTH}
+        self.secrets = sorted(found, key=len, reverse=True)  # longest first: no partial masks
 
     def text(self, value: str) -> str:
         for secret in self.secrets:
