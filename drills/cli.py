@@ -24,6 +24,7 @@ from drills.errors import (
     DrillsError,
     RecordError,
     ScenarioError,
+    report_error,
 )
 from drills.history import load_history
 from drills.records import RunInfo, check_config_of, load_record
@@ -438,13 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             return schedule_cli.run_schedule(args)
         parser.print_help()
         return EXIT_ERROR
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_ERROR
     except DrillsError as exc:
-        print(f"drills: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return report_error(exc)
     except KeyboardInterrupt:
         print("drills: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

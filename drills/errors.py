@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 EXIT_OK = 0
@@ -77,6 +78,16 @@ class Aborted(DrillsError):
     def __init__(self, condition: str) -> None:
         self.condition = condition
         super().__init__(f"aborted: {condition}")
+
+
+def report_error(exc: DrillsError) -> int:
+    """Print an error the way every command does (one line per problem) and return exit 2."""
+    if isinstance(exc, ScenarioError):
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+    else:
+        print(f"drills: {exc}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def exit_code(exc: BaseException) -> int:

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drills.errors import (
-    EXIT_ERROR,
     EXIT_MISSED,
     EXIT_OK,
     DrillsError,
     Problem,
     ScenarioError,
+    report_error,
 )
 from drills.quarters import Quarter
 
@@ -190,16 +190,9 @@ def run_due(args: argparse.Namespace) -> int:
         schedule = _load_schedule(args.schedule)
         if not args.reports_dir.is_dir():
             _warn(f"no run records: {args.reports_dir} is not a directory")
-        # Judged as of `now`: a run that started after it is not evidence yet.
-        runs = [r for r in load_runs(args.reports_dir) if r.started <= now]
-        statuses = status(schedule, runs, quarter, now)
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_ERROR
+        statuses = status(schedule, load_runs(args.reports_dir), quarter, now)
     except DrillsError as exc:
-        _warn(str(exc))
-        return EXIT_ERROR
+        return report_error(exc)
     overdue = [s for s in statuses if s.state is State.OVERDUE]
     if args.json:
         print(json.dumps(due_json(statuses, quarter, now), indent=2))
@@ -371,13 +364,8 @@ def run_schedule(args: argparse.Namespace) -> int:
         texts += [r.scenario for r in schedule.required]
         if any("\n" in t or "\r" in t for t in texts):
             raise DrillsError("a line break in a name, path or command cannot go into an entry")
-    except ScenarioError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
-        return EXIT_ERROR
     except DrillsError as exc:
-        _warn(str(exc))
-        return EXIT_ERROR
+        return report_error(exc)
     source = str(args.schedule)
     if args.format == "kubernetes":
         where = str(workdir) if workdir is not None else None
