@@ -13,7 +13,7 @@ import os
 import platform
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,7 @@ class RunInfo:
     phases_s: dict[str, float]
     lab: dict[str, Any]
     error: str | None
+    targets: dict[str, Any] = field(default_factory=dict)  # containers acted on: ids, images
 
 
 def build_record(
@@ -226,6 +227,7 @@ def build_record(
         ],
         "phases_s": {k: round(v, 3) for k, v in info.phases_s.items()},
         "lab": info.lab,
+        "targets": info.targets,
         "host": host_facts(),
         "history": history_file,
     }
@@ -234,6 +236,7 @@ def build_record(
 # -- evidence: a hash chain per reports directory ---------------------------------------------
 
 CHAIN_LOCK = ".chain.lock"
+CHAIN_HEAD = ".chain-head"  # "NAME SEQ" of the record chained last
 
 
 def sha256_file(path: Path) -> str:
@@ -248,8 +251,36 @@ def self_digest(record: dict[str, Any]) -> str:
 
 
 def record_files(directory: Path) -> list[Path]:
-    """Run records in the order they were chained (their names start with the UTC start)."""
+    """Run records by name (their names start with the UTC start)."""
     return sorted(p for p in directory.glob("*.json") if not p.name.startswith("."))
+
+
+def _sequence(path: Path) -> int:
+    """A record's place in its chain (records chained before numbering count as 0)."""
+    try:
+        seq = json.loads(path.read_text(encoding="utf-8")).get("chain", {}).get("seq")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return 0
+    return seq if isinstance(seq, int) else 0
+
+
+def chained_files(directory: Path) -> list[Path]:
+    """Run records in the order they were written, which is the chain's order: two drills
+    that overlap in time finish (and are chained) in the other order from their start."""
+    return sorted(record_files(directory), key=lambda p: (_sequence(p), p.name))
+
+
+def _head(directory: Path) -> tuple[Path | None, int]:
+    """The last record chained, and its sequence number."""
+    head = directory / CHAIN_HEAD
+    try:
+        name, seq = head.read_text(encoding="utf-8").split()
+        if (directory / name).is_file():
+            return directory / name, int(seq)
+    except (OSError, ValueError):
+        pass
+    files = chained_files(directory)  # no head yet, or it was lost: find it
+    return (files[-1], _sequence(files[-1])) if files else (None, 0)
 
 
 def write_chained(path: Path, record: dict[str, Any]) -> None:
@@ -258,23 +289,25 @@ def write_chained(path: Path, record: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with (path.parent / CHAIN_LOCK).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two drills finishing at once must not fork it
-        earlier = [p for p in record_files(path.parent) if p.name < path.name]
-        previous = earlier[-1] if earlier else None
+        previous, seq = _head(path.parent)
         history = path.parent / str(record.get("history", ""))
         record["chain"] = {
+            "seq": seq + 1,
             "previous": previous.name if previous else None,
             "previous_sha256": sha256_file(previous) if previous else None,
             "history_sha256": sha256_file(history) if history.is_file() else None,
         }
         record["self_sha256"] = self_digest(record)
         write_atomically(path, record_text(record))
+        (path.parent / f"{CHAIN_HEAD}.tmp").write_text(f"{path.name} {seq + 1}\n")
+        os.replace(path.parent / f"{CHAIN_HEAD}.tmp", path.parent / CHAIN_HEAD)
 
 
 def verify_chain(directory: Path) -> tuple[int, list[str]]:
     """Check every record and every link; return how many records were checked and the
     problems found, the first broken link first."""
     problems: list[str] = []
-    files = record_files(directory)
+    files = chained_files(directory)
     previous: Path | None = None
     for path in files:
         try:

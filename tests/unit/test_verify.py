@@ -90,3 +90,21 @@ def test_changed_history_is_caught(chain: list[Path]) -> None:
 def test_missing_directory_is_exit_2(tmp_path: Path) -> None:
     code, _, err = _verify(tmp_path / "nope")
     assert code == 2 and err.startswith("drills: ") and err.count("\n") == 1
+
+
+def test_overlapping_drills_chain_in_the_order_they_finish(tmp_path: Path) -> None:
+    # Two drills on different targets overlap: the one that started later finishes first.
+    later = _write(tmp_path, "20261123T200010Z")
+    earlier = _write(tmp_path, "20261123T200005Z")
+    assert json.loads(earlier.read_text())["chain"]["previous"] == later.name
+    assert _verify(tmp_path) == (0, "2 records checked: chain intact\n", "")
+    _write(tmp_path, "20261123T200020Z")
+    assert _verify(tmp_path)[0] == 0
+
+
+def test_a_lost_head_file_is_rebuilt_from_the_records(tmp_path: Path) -> None:
+    first = _write(tmp_path, "20261123T200010Z")
+    (tmp_path / ".chain-head").unlink()
+    second = _write(tmp_path, "20261123T200005Z")
+    assert json.loads(second.read_text())["chain"]["previous"] == first.name
+    assert _verify(tmp_path)[0] == 0
