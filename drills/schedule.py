@@ -21,9 +21,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, StrictInt, ValidationError, model_validator
+from pydantic import Field, StrictInt, model_validator
 
-from drills.errors import Problem, ScenarioError
+from drills.configfile import load_model
 from drills.model import StrictModel
 from drills.quarters import Quarter
 from drills.runs import Run
@@ -104,39 +104,7 @@ def is_schedule(path: Path) -> bool:
 
 
 def load_schedule(path: Path) -> Schedule:
-    file = str(path)
-    try:
-        source = load(path.read_text(encoding="utf-8"), file)
-    except OSError as exc:
-        raise ScenarioError([Problem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
-    except UnicodeDecodeError:
-        raise ScenarioError([Problem(file, None, "", "not UTF-8 text")]) from None
-    except YamlSyntaxError as exc:
-        raise ScenarioError([Problem(file, exc.line, "", f"invalid YAML: {exc.message}")]) from exc
-    problems = [
-        Problem(file, line, ".".join(map(str, key)), "duplicate key")
-        for key, line in source.duplicates
-    ]
-    if not isinstance(source.data, dict):
-        got = "an empty file" if source.data is None else type(source.data).__name__
-        problems.append(
-            Problem(file, source.line_of(()) or 1, "", f"a schedule is a mapping; got {got}")
-        )
-        raise ScenarioError(problems)
-    try:
-        schedule = Schedule.model_validate(source.data)
-    except ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            loc = tuple(error["loc"])
-            key = ".".join(str(p) for p in loc)
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if error["type"] == "missing":
-                message = "missing (required)"
-            problems.append(Problem(file, source.line_of(loc), key, message))
-        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0)) from None
-    if problems:
-        raise ScenarioError(problems)
-    return schedule
+    return load_model(path, Schedule, "a schedule")
 
 
 def status(schedule: Schedule, runs: list[Run], quarter: Quarter, now: datetime) -> list[Status]:

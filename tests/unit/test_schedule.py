@@ -454,7 +454,7 @@ def test_due_schedule_errors_one_located_line_each(
     assert out == ""
     assert err.splitlines() == [
         f"{path}:4: required.0.month: Input should be less than or equal to 3",
-        f"{path}:5: required.1: unknown key 'when' (expected one of: cadence, file, month, "
+        f"{path}:6: required.1.when: unknown key 'when' (expected one of: cadence, file, month, "
         "scenario)",
     ]
 
