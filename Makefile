@@ -4,11 +4,18 @@ VENV ?= .venv
 SCENARIO ?= db-failover
 BIN := $(VENV)/bin
 ARGS ?=
+# Container drills here use images built from this host's PostgreSQL (no registry needed);
+# set DRILLS_POSTGRES_IMAGE=postgres:16 to use the official image instead.
+export DRILLS_POSTGRES_IMAGE ?= drills/postgres:local
+export DRILLS_HELPER_IMAGE ?= drills/netutils:local
+CONTAINER_SCENARIO := grep -qE 'kind: docker-|^ +(container|labels|compose):'
 
-.PHONY: help setup postgres test-packages drill validate test test-unit lint bench report clean
+.PHONY: help setup postgres docker test-packages drill validate test test-unit lint bench report clean
 
 help:
 	@echo "make drill SCENARIO=db-failover   run a drill (sets up the venv and PostgreSQL)"
+	@echo "make drill SCENARIO=db-failover-docker   the same drill with sites A and B in containers"
+	@echo "make docker                       a Docker engine (installed and started if need be) and local images"
 	@echo "make test                         unit and integration tests, lint and types"
 	@echo "make test-unit                    fast tests only (no servers)"
 	@echo "make validate                     validate every scenario"
@@ -22,7 +29,11 @@ setup:
 postgres:
 	@tools/ensure-postgres
 
+docker: setup
+	@tools/ensure-docker $(BIN)/python
+
 drill: setup postgres
+	@if $(CONTAINER_SCENARIO) scenarios/$(SCENARIO).yaml; then tools/ensure-docker $(BIN)/python; fi
 	$(BIN)/drills run scenarios/$(SCENARIO).yaml $(ARGS)
 
 validate: setup
@@ -38,7 +49,7 @@ test-unit: setup
 test-packages:
 	@tools/ensure-test-packages
 
-test: setup postgres test-packages lint
+test: setup postgres docker test-packages lint
 	$(BIN)/drills validate scenarios/*.yaml
 	$(BIN)/pytest -q
 

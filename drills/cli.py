@@ -97,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
         "this long in total, e.g. 2m",
     )
     run.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        default=None,
+        help="drills.yaml with the containers faults may touch (default: $DRILLS_CONFIG, "
+        "./drills.yaml, ~/.config/drills/drills.yaml)",
+    )
+    run.add_argument(
         "--pushgateway",
         metavar="URL",
         default=None,
@@ -237,7 +245,7 @@ def _run(args: argparse.Namespace) -> int:
         from drills.dryrun import describe
         from drills.scenario import load_scenario
 
-        print(describe(load_scenario(args.scenario)))
+        print(describe(load_scenario(args.scenario), args.config))
         return EXIT_OK
     max_downtime = None
     if args.max_downtime is not None:
@@ -252,6 +260,7 @@ def _run(args: argparse.Namespace) -> int:
             keep_lab=args.keep_lab,
             live=args.live,
             max_downtime=max_downtime,
+            config=args.config,
         ),
     )
     print(render(result.record))

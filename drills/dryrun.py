@@ -20,7 +20,36 @@ def _pid_of(pid_file: str) -> str:
         return "not running (no pid in the file)"
 
 
-def describe(loaded: LoadedScenario) -> str:
+def _containers(loaded: LoadedScenario, config: Path | None) -> dict[str, str]:
+    """What each container target resolves to now, and whether the allow-list lets it in."""
+    if not any(spec.is_container for spec in loaded.scenario.targets.values()):
+        return {}
+    from drills.config import config_path, load_config
+    from drills.containers.resolve import container_targets
+    from drills.errors import DrillsError, ScenarioError
+
+    path = config_path(config)
+    try:
+        found = container_targets(loaded.scenario, loaded, load_config(path), path)
+    except ScenarioError as exc:
+        by_target = {p.key.removeprefix("targets."): p for p in exc.problems}
+        if all(key in loaded.scenario.targets for key in by_target):
+            return {key: f"REFUSED: {p.message}" for key, p in by_target.items()}
+        # drills.yaml itself is invalid
+        return {name: f"unknown: {exc.problems[0]}" for name in loaded.scenario.targets}
+    except DrillsError as exc:
+        return {name: f"unknown: {exc}" for name in loaded.scenario.targets}
+    out = {}
+    for name, target in found.items():
+        facts = target.describe()
+        out[name] = (
+            f"container {facts['name']} ({str(facts['id'])[:12]}, {target.status()}, image "
+            f"{facts['image']}), allowed by {path}"
+        )
+    return out
+
+
+def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
     scenario = loaded.scenario
     redact = Redactor(loaded.secrets).text
     out = [f"dry run of {loaded.path} ({scenario.name}): nothing is started or touched"]
@@ -30,9 +59,12 @@ def describe(loaded: LoadedScenario) -> str:
             "addresses below are examples until it runs)"
         )
     rows = []
+    containers = _containers(loaded, config)
     for name, spec in scenario.targets.items():
         if spec.lab is not None:
             rows.append([name, f"lab node {spec.lab}", "created by the drill"])
+        elif spec.is_container:
+            rows.append([name, f"container {spec.describe_selector()}", containers.get(name, "")])
         else:
             assert spec.pid_file is not None
             rows.append(

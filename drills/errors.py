@@ -52,6 +52,10 @@ class StepError(DrillsError):
     """A step of the timeline failed."""
 
 
+class EngineError(DrillsError):
+    """The container engine cannot be reached or refused a request."""
+
+
 class TargetError(DrillsError):
     """A target could not be acted on."""
 

@@ -1,7 +1,8 @@
 """The crash journal: what a drill changed, written down (and fsynced) before it changes it.
 
 If the harness dies, even by SIGKILL, `drills recover` reads the journals of dead runs and
-undoes what they record: resumes stopped processes, kills and removes labs, heals links.
+undoes what they record: resumes stopped processes, kills and removes labs, heals links;
+unpauses, starts and reconnects containers, removes iptables rules, helpers and docker labs.
 Journals live in `$DRILLS_STATE_DIR` (default `~/.local/state/drills`), one file per run; a
 run that ends normally removes its own.
 """
@@ -22,6 +23,10 @@ from drills.errors import DrillsError
 from drills.proctree import alive, descendants, signal_pids, start_time
 
 ENV = "DRILLS_STATE_DIR"
+# Undone through the container engine (drills/containers/recovery.py).
+CONTAINER_OPS = frozenset(
+    {"container-pause", "container-stop", "disconnect", "iptables", "docker-lab"}
+)
 
 
 def state_dir() -> Path:
@@ -108,16 +113,23 @@ def _same_process(pid: int, started: object) -> bool:
     return alive(pid) and (started is None or start_time(pid) == started)
 
 
-def _processes_in(root: str) -> list[int]:
-    """Processes whose working directory is inside `root` (PostgreSQL chdirs to its data)."""
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _processes_in(root: str, bin_dir: str | None) -> list[int]:
+    """Lab servers: processes whose working directory is inside `root` (PostgreSQL chdirs to
+    its data) and, when the journal names it, whose program is in the lab's `bin_dir`, so that
+    a shell an operator opened in a kept lab is left alone."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cwd = os.readlink(entry / "cwd")
+                exe = os.readlink(entry / "exe") if bin_dir else ""
             except OSError:
                 continue
-            if cwd == root or cwd.startswith(root.rstrip("/") + "/"):
+            if _inside(cwd, root) and (not bin_dir or _inside(exe, bin_dir)):
                 found.append(int(entry.name))
     return found
 
@@ -128,9 +140,25 @@ def recover(path: Path) -> list[str]:
     killed: list[int] = []
     failed = False
     entries = _entries(path)
+    engines = None
     for entry in reversed(entries):
         op = entry.get("op")
-        if op == "pause":
+        if op in CONTAINER_OPS:
+            from drills.containers.recovery import Engines, undo
+
+            engines = engines or Engines()
+            try:
+                outcome = undo(entry, engines)
+            except Exception as exc:  # an engine that cannot be reached: keep the journal
+                failed = True
+                text = " ".join(str(exc).split())[:200]
+                done.append(
+                    f"could not undo {op} of {entry.get('target', entry.get('id'))}: {text}"
+                )
+                continue
+            if outcome:
+                done.append(outcome)
+        elif op == "pause":
             root, started = int(entry["pid"]), entry.get("start")
             if _same_process(root, started):
                 pids = [root, *descendants(root)]
@@ -146,7 +174,8 @@ def recover(path: Path) -> list[str]:
                 done.append(f"killed lab server {pid} ({len(pids)} processes)")
         elif op == "lab-dir":
             folder = str(entry["path"])
-            leftovers = _processes_in(folder)
+            bin_dir = entry.get("bin")
+            leftovers = _processes_in(folder, os.path.realpath(bin_dir) if bin_dir else None)
             signal_pids(leftovers, signal.SIGCONT)
             signal_pids(leftovers, signal.SIGKILL)
             deadline = time.monotonic() + 10

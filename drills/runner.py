@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from drills.checker import CheckConfig, Objectives, check
+from drills.config import config_path, load_config
+from drills.containers.engine import EngineSpec
+from drills.containers.resolve import container_targets
+from drills.containers.target import ContainerTarget
 from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, StepError, TargetError
 from drills.history import Clock, FinalRead, HistoryLog, StepEvent
 from drills.journal import Journal, refuse_if_orphaned
@@ -43,6 +47,7 @@ class RunOptions:
     max_downtime: float | None = None  # global guard: abort past this much service downtime
     state_dir: Path | None = None  # crash journals; default $DRILLS_STATE_DIR or ~/.local/state
     live: bool | None = None  # None: when stderr is a terminal
+    config: Path | None = None  # drills.yaml; None: looked up (drills.config.config_path)
 
 
 @dataclass
@@ -67,11 +72,15 @@ class StopCondition:
         return down > self.limit_s * 1e9
 
 
-def _targets(scenario: Scenario, lab_targets: dict[str, Target]) -> dict[str, Target]:
+def _targets(
+    scenario: Scenario, lab_targets: dict[str, Target], containers: dict[str, ContainerTarget]
+) -> dict[str, Target]:
     targets: dict[str, Target] = {}
     for name, spec in scenario.targets.items():
         if spec.lab is not None:
             targets[name] = lab_targets[spec.lab]
+        elif name in containers:
+            targets[name] = containers[name]
         else:
             assert spec.pid_file is not None
             stop = signal.Signals[spec.stop_signal]
@@ -100,11 +109,22 @@ class Drill:
         self.notes: list[str] = []
         self.monitor_stop = threading.Event()
         self.monitor: threading.Thread | None = None
+        self.target_facts: dict[str, Any] = {}
+        self.containers: dict[str, ContainerTarget] = {}
+        self.run_id = ""
 
     def run(self) -> RunResult:
         clock = Clock.now()
         run_id = f"{utc_basic(clock.wall_ns)}-{self.scenario.name}"
         refuse_if_orphaned(self.options.state_dir)
+        # Container targets are found and checked against the allow-list before anything is
+        # started: a refusal is an input error, with no run to record.
+        config_file = config_path(self.options.config)
+        self.containers = container_targets(
+            self.scenario, self.loaded, load_config(config_file), config_file
+        )
+        for target in self.containers.values():
+            self.target_facts[target.name] = target.describe()
         locks = Locks(target_keys(self.scenario), self.scenario.name, self.options.state_dir)
         locks.acquire()  # before anything is touched; Locked names the holder
         try:
@@ -119,6 +139,7 @@ class Drill:
             run_id = f"{base}-{number}"
         record_path = self.options.reports_dir / f"{run_id}.json"
         history_path = self.options.reports_dir / f"{run_id}.history.jsonl"
+        self.run_id = run_id
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
         log = HistoryLog(clock, history_path, self.redactor.text)
         phases: dict[str, float] = {}
@@ -178,6 +199,7 @@ class Drill:
             finished_wall_ns=time.time_ns(),
             phases_s=phases,
             lab=self.lab_facts,
+            targets=self.target_facts,
             error=error,
         )
         record = build_record(info, log.history, config, result, history_path.name)
@@ -195,6 +217,8 @@ class Drill:
             self.view.set_step(f"starting lab {scenario.lab.kind}")
             self.lab = LABS[scenario.lab.kind](scenario.lab, self.view.message, log.add_event)
             self.lab.journal = self.journal.append
+            self.lab.engine = scenario.engine or EngineSpec.default()
+            self.lab.run_id = run_id
             handle = self.lab.start()
             self.network = handle.network
             self.lab_facts = handle.facts
@@ -208,7 +232,7 @@ class Drill:
             self.opened_network = OpenNetwork(scenario.network, log.add_event, self.journal.append)
             self.network = self.opened_network.open()
             self.view.message(f"network: links {', '.join(scenario.network.links)}")
-        self.targets = _targets(scenario, lab_targets)
+        self.targets = _targets(scenario, lab_targets, self.containers)
         token = f"{run_id}-{uuid.uuid4().hex[:8]}"
         probes: list[Probe] = []
         for name, cfg in scenario.probes.items():
@@ -234,6 +258,7 @@ class Drill:
             progress=self.view.message,
             network=self.network,
             journal=self.journal.append,
+            run_id=self.run_id,
         )
         for index, step in enumerate(scenario.steps):
             self._step(index, len(scenario.steps), step, ctx, log)

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from drills.containers.engine import EngineSpec
 from drills.durations import Duration, Ratio, format_duration
 from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
 from drills.steps import STEPS, StepConfig
-from drills.targets import PROMOTE, RESTART, SIGNAL, signal_name
+from drills.targets import CONTAINER, PROMOTE, RESTART, SIGNAL, signal_name
 from drills.yamlsource import Source, YamlSyntaxError, load
 from probes import PROBES, ProbeConfig
 
@@ -32,6 +33,8 @@ ABILITY_HINTS = {
     RESTART: "give the target a `start:` command",
     PROMOTE: "give the target a `dsn:` to promote it through",
     SIGNAL: "it has no processes to signal",
+    CONTAINER: "it is not a container (select one with `container:`, `labels:` or `compose:`, "
+    "or use a docker lab's node)",
 }
 
 
@@ -133,9 +136,21 @@ class AbortIf(StrictModel):
         return f"{self.probe} downtime over {format_duration(self.downtime)}"
 
 
+class ComposeSelector(StrictModel):
+    project: str = Field(description="compose project (com.docker.compose.project)")
+    service: str = Field(description="compose service (com.docker.compose.service)")
+
+
 class TargetSpec(StrictModel):
     lab: str | None = Field(None, description="a node of the scenario's lab")
     pid_file: str | None = Field(None, description="a process you run: its pid file")
+    container: str | None = Field(None, description="a container: its name or id")
+    labels: dict[str, str] | None = Field(
+        None, description="a container: the one carrying all these labels"
+    )
+    compose: ComposeSelector | None = Field(
+        None, description="a container: a compose service (project and service labels)"
+    )
     dsn: str | None = Field(None, description="for promote: a libpq DSN of the server")
     start: str | None = Field(None, description="for restart: the command that starts it")
     stop_signal: Annotated[str, AfterValidator(signal_name)] = Field(
@@ -144,14 +159,45 @@ class TargetSpec(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> TargetSpec:
-        if (self.lab is None) == (self.pid_file is None):
-            raise ValueError("a target is either `lab: NODE` or `pid_file: PATH`")
+        sources = [self.lab, self.pid_file, self.container, self.labels, self.compose]
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError(
+                "a target is one of: `lab: NODE`, `pid_file: PATH`, `container: NAME`, "
+                "`labels: {KEY: VALUE}`, `compose: {project: P, service: S}`"
+            )
+        if self.is_container and self.start is not None:
+            raise ValueError(
+                "`start` is for pid_file targets; a container restarts through its engine"
+            )
+        if self.labels is not None and not self.labels:
+            raise ValueError("`labels` needs at least one label")
         return self
+
+    @property
+    def is_container(self) -> bool:
+        return self.container is not None or self.labels is not None or self.compose is not None
+
+    def selector(self) -> tuple[str | None, dict[str, str]]:
+        """Container name or id, and labels to match."""
+        if self.compose is not None:
+            return None, {
+                "com.docker.compose.project": self.compose.project,
+                "com.docker.compose.service": self.compose.service,
+            }
+        return self.container, dict(self.labels or {})
+
+    def describe_selector(self) -> str:
+        name, labels = self.selector()
+        return (
+            name if name is not None else ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        )
 
     def abilities(self, lab: type[Lab] | None) -> frozenset[str]:
         if self.lab is not None:
             return lab.node_abilities if lab else frozenset()
         found = {SIGNAL}
+        if self.is_container:
+            found |= {RESTART, CONTAINER}
         if self.start:
             found.add(RESTART)
         if self.dsn:
@@ -166,6 +212,9 @@ class Scenario(StrictModel):
     objectives: Objectives = Field(default_factory=lambda: Objectives.model_validate({}))
     lab: LabSpec | None = None
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
+    engine: EngineSpec | None = Field(
+        None, description="the Docker engine of container targets (default: the environment)"
+    )
     network: NetworkSpec | None = Field(
         None, description="links the scenario declares (instead of the lab's)"
     )
@@ -333,11 +382,11 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
             continue
         if lab is None:
             add(("targets", name, "lab"), "this target is a lab node, and the scenario has no lab")
-        elif target.lab not in lab.nodes:
+        elif scenario.lab is not None and target.lab not in lab.nodes_for(scenario.lab):
             add(
                 ("targets", name, "lab"),
-                f"no node {target.lab!r} in a {scenario.lab.kind} lab "  # type: ignore[union-attr]
-                f"(nodes: {', '.join(lab.nodes)})",
+                f"no node {target.lab!r} in a {scenario.lab.kind} lab "
+                f"(nodes: {', '.join(lab.nodes_for(scenario.lab))})",
             )
     for index, condition in enumerate(scenario.abort_if):
         if condition.probe not in scenario.probes:
@@ -348,15 +397,16 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
     targets = ", ".join(sorted(scenario.targets)) or "none declared"
     for index, step in enumerate(scenario.steps):
         where = ("steps", index, step.kind)
-        if step.target_name is not None:
-            spec = scenario.targets.get(step.target_name)
+        for target_name in step.target_names:
+            spec = scenario.targets.get(target_name)
+            needs = step.required_ability
             if spec is None:
-                add(where, f"no target named {step.target_name!r} (targets: {targets})")
+                add(where, f"no target named {target_name!r} (targets: {targets})")
             elif spec.lab is not None and lab is None:
                 pass  # reported at the target
-            elif step.needs and step.needs not in spec.abilities(lab):
-                hint = ABILITY_HINTS.get(step.needs, f"it needs the {step.needs!r} ability")
-                add(where, f"target {step.target_name!r} cannot be used with {step.kind}: {hint}")
+            elif needs and needs not in spec.abilities(lab):
+                hint = ABILITY_HINTS.get(needs, f"it needs the {needs!r} ability")
+                add(where, f"target {target_name!r} cannot be used with {step.kind}: {hint}")
         if step.link_names or step.site_names:
             if scenario.network is not None:
                 links = scenario.network.ends()

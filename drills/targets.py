@@ -22,6 +22,7 @@ from drills.proctree import alive, signal_tree
 SIGNAL = "signal"
 RESTART = "restart"
 PROMOTE = "promote"
+CONTAINER = "container"
 
 
 class Target(Protocol):

@@ -32,14 +32,37 @@ def postgres_missing() -> str | None:
     return None
 
 
+def docker_missing() -> str | None:
+    """Why no Docker engine (with the local images) can be used here, or None when it can."""
+    from drills.containers.engine import EngineSpec, connect
+    from drills.containers.local_image import NETUTILS_IMAGE, POSTGRES_IMAGE
+    from drills.errors import DrillsError
+
+    try:
+        client = connect(EngineSpec.default())
+    except DrillsError as exc:
+        return str(exc)
+    for image in (POSTGRES_IMAGE, NETUTILS_IMAGE):
+        if not client.images.list(name=image):
+            return f"image {image} is not built (run `make docker`)"
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    reason = postgres_missing()
-    if reason is None:
-        return
-    skip = pytest.mark.skip(reason=f"PostgreSQL lab cannot run: {reason} (run `make postgres`)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+    reasons = {
+        "postgres": (postgres_missing, "PostgreSQL lab cannot run: {} (run `make postgres`)"),
+        "docker": (docker_missing, "no Docker engine: {} (run `make docker` as root)"),
+    }
+    for marker, (why, text) in reasons.items():
+        if not any(marker in item.keywords for item in items):
+            continue
+        reason = why()
+        if reason is None:
+            continue
+        skip = pytest.mark.skip(reason=text.format(reason))
+        for item in items:
+            if marker in item.keywords:
+                item.add_marker(skip)
 
 
 @dataclass
@@ -82,6 +105,9 @@ def drills_env(sandbox: Path) -> dict[str, str]:
     """The drill's temp directory is the sandbox; its crash journals go beside it, so that a
     test's drill never sees (or is refused for) another test's journal."""
     return {
+        # Container drills use the images built from this host (make docker), as make does.
+        "DRILLS_POSTGRES_IMAGE": "drills/postgres:local",
+        "DRILLS_HELPER_IMAGE": "drills/netutils:local",
         **os.environ,
         "TMPDIR": str(sandbox),
         "DRILLS_STATE_DIR": f"{sandbox}-state",

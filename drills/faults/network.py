@@ -6,15 +6,18 @@ link control (drills' proxy or a Toxiproxy); each pushes its revert, and `heal` 
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from drills.durations import Duration, format_duration
 from drills.errors import StepError
+from drills.faults import container as container_fault
 from drills.network.control import LinkControl
 from drills.network.toxics import STREAMS, Stream, Toxic
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
+from drills.targets import CONTAINER
 
 Direction = Literal["both", "upstream", "downstream"]
 
@@ -155,31 +158,88 @@ class ResetPeer(LinkFault):
 
 @STEPS.register("partition")
 class Partition(StepConfig):
-    """Cut the links between two sites; `one_way` holds only traffic from the first to the
-    second (a one-way partition), leaving the other direction flowing."""
+    """Cut traffic between two sites (their links), two containers, or a container and
+    addresses (`from`: IPs or CIDRs). `one_way` (sites only) holds traffic from the first site
+    to the second, leaving the other direction flowing. Containers are cut with iptables DROP
+    rules in the first container's network namespace, applied from a helper container."""
 
     kind: Literal["partition"]
-    sites: list[str] = Field(min_length=2, max_length=2)
+    sites: list[str] | None = Field(None, min_length=2, max_length=2)
+    targets: list[str] | None = Field(
+        None, min_length=2, max_length=2, description="two container targets"
+    )
+    target: str | None = Field(None, description="a container target, cut from `from`")
+    from_: list[str] | None = Field(None, alias="from", min_length=1)
     one_way: bool = False
     shorthand: ClassVar[str | None] = "sites"
     disruptive: ClassVar[bool] = True
 
-    @field_validator("sites")
+    @field_validator("sites", "targets")
     @classmethod
-    def _distinct(cls, value: list[str]) -> list[str]:
-        if value[0] == value[1]:
-            raise ValueError("a partition is between two different sites")
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and value[0] == value[1]:
+            raise ValueError("a partition is between two different ends")
         return value
+
+    @field_validator("from_", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Partition:
+        forms = [self.sites is not None, self.targets is not None, self.target is not None]
+        if sum(forms) != 1:
+            raise ValueError(
+                "give one of: sites: [A, B] (links), targets: [X, Y] (containers), "
+                "or target: X with from: ADDRESSES"
+            )
+        if (self.target is None) != (self.from_ is None):
+            raise ValueError("`target` and `from` go together: cut container X from addresses")
+        if self.one_way and self.sites is None:
+            raise ValueError("one_way applies to sites (links) only")
+        if self.from_ is not None:
+            for address in self.from_:
+                try:
+                    ipaddress.ip_network(address, strict=False)
+                except ValueError:
+                    raise ValueError(f"{address!r} is not an IP address or CIDR") from None
+        return self
 
     @property
     def site_names(self) -> list[str]:
-        return list(self.sites)
+        return list(self.sites or [])
+
+    @property
+    def target_names(self) -> list[str]:
+        return list(self.targets or ([self.target] if self.target else []))
+
+    @property
+    def required_ability(self) -> str | None:
+        return None if self.sites is not None else CONTAINER
 
     def describe(self) -> str:
+        if self.targets is not None:
+            return f"partition containers {self.targets[0]} <-> {self.targets[1]}"
+        if self.target is not None:
+            return f"partition container {self.target} from {', '.join(self.from_ or [])}"
+        assert self.sites is not None
         arrow = "->" if self.one_way else "<->"
         return f"partition {self.sites[0]} {arrow} {self.sites[1]}"
 
     def run(self, ctx: StepContext) -> str:
+        if self.targets is not None:
+            first = container_fault.container(ctx, self.targets[0])
+            peer = container_fault.container(ctx, self.targets[1])
+            addresses = peer.addresses()
+            if not addresses:
+                raise StepError(f"{peer.name} has no IP address to cut {first.name} from")
+            return container_fault.partition(ctx, first, addresses, f"to and from {peer.name}")
+        if self.target is not None:
+            target = container_fault.container(ctx, self.target)
+            peers = self.from_ or []
+            return container_fault.partition(ctx, target, peers, f"to and from {', '.join(peers)}")
+        assert self.sites is not None
         network = ctx.links()
         source, dest = self.sites
         links = network.between(source, dest)
@@ -222,7 +282,8 @@ class Isolate(StepConfig):
 
 @STEPS.register("heal")
 class Heal(StepConfig):
-    """Restore a link (or `all`): enabled, no toxics; what was held is released."""
+    """Restore a link (or `all`): enabled, no toxics; what was held is released. `all` also
+    removes the drill's container partitions."""
 
     kind: Literal["heal"]
     link: str = "all"
@@ -232,9 +293,20 @@ class Heal(StepConfig):
         return "heal every link" if self.link == "all" else f"heal link {self.link}"
 
     def run(self, ctx: StepContext) -> str:
+        healed = ""
+        if self.link == "all":
+            partitions = [r for r in ctx.reverts.items if r.key.startswith("iptables:")]
+            for revert in reversed(partitions):
+                ctx.reverts.items.remove(revert)
+                revert.action()
+            healed = f"{len(partitions)} container partitions removed" if partitions else ""
+            if ctx.network is None:
+                if not partitions:
+                    raise StepError("nothing to heal: no links and no container partitions")
+                return healed
         network = ctx.links()
         links = list(network.links) if self.link == "all" else [self.link]
         for link in links:
             network.control.heal(link)
             ctx.reverts.drop(_revert_key(link))
-        return ""
+        return healed

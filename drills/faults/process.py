@@ -1,4 +1,7 @@
-"""Process faults: kill (SIGKILL by default), pause / resume (SIGSTOP / SIGCONT), restart."""
+"""Process faults: kill (SIGKILL by default), pause / resume (SIGSTOP / SIGCONT), restart.
+
+On a container target the same steps go through its engine: `docker kill --signal`, `docker
+pause` (the cgroup freezer) and `unpause`, `docker restart`."""
 
 from __future__ import annotations
 
@@ -7,7 +10,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator
 
+from drills.containers.target import ContainerTarget
 from drills.errors import StepError
+from drills.faults import container as container_fault
 from drills.proctree import signal_pids, start_time
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
 from drills.targets import RESTART, SIGNAL, Restartable, Signalable, signal_name
@@ -33,6 +38,10 @@ class Kill(StepConfig):
         return f"kill {self.target} ({self.signal})"
 
     def run(self, ctx: StepContext) -> str:
+        target = ctx.target(self.target)
+        if isinstance(target, ContainerTarget):
+            target.kill(self.signal)
+            return f"{self.signal} sent to container {self.target}"
         pids = _signalable(ctx, self.target).signal(signal.Signals[self.signal])
         return f"{self.signal} sent to {len(pids)} processes"
 
@@ -46,9 +55,11 @@ class Pause(StepConfig):
     needs: ClassVar[str | None] = SIGNAL
 
     def describe(self) -> str:
-        return f"pause {self.target} (SIGSTOP)"
+        return f"pause {self.target}"
 
     def run(self, ctx: StepContext) -> str:
+        if isinstance(ctx.target(self.target), ContainerTarget):
+            return container_fault.pause(ctx, container_fault.container(ctx, self.target))
         target = _signalable(ctx, self.target)
         stopped: list[int] = []
         # The revert goes on the stack first and sees the list grow, so that an interrupt or
@@ -74,13 +85,17 @@ class Resume(StepConfig):
     needs: ClassVar[str | None] = SIGNAL
 
     def describe(self) -> str:
-        return f"resume {self.target} (SIGCONT)"
+        return f"resume {self.target}"
 
     def run(self, ctx: StepContext) -> str:
         revert = ctx.reverts.pop(f"pause:{self.target}")
         if revert is not None:
             revert.action()
             return revert.description
+        target = ctx.target(self.target)
+        if isinstance(target, ContainerTarget):
+            target.unpause()
+            return f"container {self.target} unpaused"
         pids = _signalable(ctx, self.target).signal(signal.SIGCONT)
         return f"SIGCONT sent to {len(pids)} processes"
 

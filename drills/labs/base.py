@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from drills.containers.engine import EngineSpec
 from drills.history import Event
 from drills.model import StrictModel
 from drills.network.control import LinkEnds, Network
@@ -45,6 +46,13 @@ class Lab(ABC):
         self.events = events
         # Set by the runner: records what the lab creates before it creates it (crash journal).
         self.journal: Callable[[dict[str, Any]], None] = lambda entry: None
+        self.engine = EngineSpec.default()  # set by the runner: the scenario's container engine
+        self.run_id = ""  # set by the runner: names what the lab creates
+
+    @classmethod
+    def nodes_for(cls, config: LabConfig) -> dict[str, str]:
+        """The nodes a lab with this configuration has (for validation)."""
+        return dict(cls.nodes)
 
     @classmethod
     def links_for(cls, config: LabConfig) -> dict[str, LinkEnds]:

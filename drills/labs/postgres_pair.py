@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -47,6 +48,9 @@ def _scalar(value: object) -> object:
     return value
 
 
+Settings = dict[str, Annotated[str | int | float | bool, BeforeValidator(_scalar)]]
+
+
 class PostgresPairConfig(LabConfig):
     kind: Literal["postgres-pair"]
     synchronous: bool = Field(False, description="synchronous replication to the standby")
@@ -55,7 +59,7 @@ class PostgresPairConfig(LabConfig):
     )
     bin_dir: str | None = Field(None, description="directory with initdb, postgres...")
     os_user: str = Field("postgres", description="OS user the servers run as under root")
-    settings: dict[str, Annotated[str | int | float | bool, BeforeValidator(_scalar)]] = Field(
+    settings: Settings = Field(
         default_factory=dict, description="extra postgresql.conf settings for both servers"
     )
 
@@ -326,9 +330,11 @@ class PostgresPairLab(Lab):
     def start(self) -> LabHandle:
         self.bin = find_bin_dir(self.cfg.bin_dir)
         self._resolve_user()
-        self.root = Path(tempfile.mkdtemp(prefix=LAB_PREFIX))
+        # Journalled before it exists: a crash in between leaves nothing unrecorded.
+        self.root = Path(tempfile.gettempdir()) / f"{LAB_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.journal({"op": "lab-dir", "path": str(self.root), "bin": str(self.bin)})
+        self.root.mkdir(mode=0o700)
         self._created = True
-        self.journal({"op": "lab-dir", "path": str(self.root)})
         try:
             return self._start()
         except BaseException:

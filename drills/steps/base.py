@@ -73,6 +73,7 @@ class StepContext:
     progress: Callable[[str], None]
     network: Network | None = None
     journal: Callable[[dict[str, object]], None] = lambda entry: None
+    run_id: str = ""
     _serial: int = 0
 
     def serial(self) -> int:
@@ -109,6 +110,16 @@ class StepConfig(StrictModel):
     def target_name(self) -> str | None:
         value = getattr(self, "target", None)
         return value if isinstance(value, str) else None
+
+    @property
+    def target_names(self) -> list[str]:
+        """Every target this step acts on, for validation."""
+        return [self.target_name] if self.target_name is not None else []
+
+    @property
+    def required_ability(self) -> str | None:
+        """The ability this step's targets must have."""
+        return self.needs
 
     @property
     def link_names(self) -> list[str]:

@@ -78,7 +78,15 @@ def test_sigkill_during_pause_then_recover(sandbox: Path, tmp_path: Path) -> Non
     refused = _drills(["run", "scenarios/db-failover.yaml", "--reports-dir", str(reports)], env)
     assert refused.returncode == 2
     assert "run `drills recover` first" in refused.stderr
-    recovered = _drills(["recover"], env)
+    # An operator's shell in the lab's directory is not a lab server: recover leaves it be.
+    lab_dir = next(sandbox.glob("drills-lab-*"))
+    shell = subprocess.Popen(["sleep", "120"], cwd=lab_dir)
+    try:
+        recovered = _drills(["recover"], env)
+        assert shell.poll() is None, "recover killed a process that is not a lab server"
+    finally:
+        shell.kill()
+        shell.wait()
     assert recovered.returncode == 0, recovered.stderr
     assert "resumed site-a" in recovered.stdout and "removed lab" in recovered.stdout
     assert stopped_postgres() == []

@@ -68,7 +68,15 @@ CASES: dict[str, Expect] = {
     "write-probe-not-writing.yaml": Expect(39, "write_probe", "probe 'site-a-port' does not write"),
     "target-no-such-node.yaml": Expect(19, "targets.site-b.lab", "no node 'c'"),
     "target-neither-lab-nor-pid-file.yaml": Expect(
-        19, "targets.site-b", "a target is either `lab: NODE` or `pid_file: PATH`"
+        19, "targets.site-b", "a target is one of: `lab: NODE`, `pid_file: PATH`, `container:"
+    ),
+    "target-container-and-pid-file.yaml": Expect(5, "targets.db", "a target is one of:"),
+    "container-step-on-process.yaml": Expect(
+        15, "steps[1].stop", "cannot be used with stop: it is not a container"
+    ),
+    "partition-two-forms.yaml": Expect(12, "steps[1].partition", "give one of: sites"),
+    "partition-bad-address.yaml": Expect(
+        11, "steps[1].partition", "'10.1.2.300' is not an IP address or CIDR"
     ),
     "lab-target-without-lab.yaml": Expect(5, "targets.db.lab", "the scenario has no lab"),
     "unknown-lab-variable.yaml": Expect(24, "probes.reads.dsn", "unknown lab variable 'nope'"),

@@ -1,0 +1,77 @@
+"""`drills.yaml`: the operator's configuration, kept apart from scenarios.
+
+Today it holds the blast-radius allow-list: a fault touches a container only if the container
+matches an entry (a name glob, labels, or both). Containers a drill's own lab created are
+always allowed; every other container is refused before anything is injected, and with no
+configuration at all, every one is.
+
+Found at `--config PATH`, else `$DRILLS_CONFIG`, else `./drills.yaml`, else
+`~/.config/drills/drills.yaml` (`$XDG_CONFIG_HOME`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from drills.configfile import load_model
+from drills.model import StrictModel
+
+ENV = "DRILLS_CONFIG"
+FILE = "drills.yaml"
+
+
+class AllowEntry(StrictModel):
+    name: str | None = Field(None, description="container name, shell glob (shop-db-*)")
+    labels: dict[str, str] | None = Field(None, description="labels the container must carry")
+
+    @model_validator(mode="after")
+    def _something(self) -> AllowEntry:
+        if self.name is None and not self.labels:
+            raise ValueError("an allow entry gives a name (glob), labels, or both")
+        return self
+
+    def matches(self, name: str, labels: dict[str, str]) -> bool:
+        if self.name is not None and not fnmatch.fnmatchcase(name, self.name):
+            return False
+        return all(labels.get(key) == value for key, value in (self.labels or {}).items())
+
+    def describe(self) -> str:
+        parts = [f"name {self.name}"] if self.name else []
+        parts += [f"{k}={v}" for k, v in sorted((self.labels or {}).items())]
+        return " and ".join(parts)
+
+
+class Containers(StrictModel):
+    allow: list[AllowEntry] = Field(default_factory=list, description="containers faults may touch")
+
+
+class Config(StrictModel):
+    version: int = Field(1, ge=1, le=1)
+    containers: Containers = Field(default_factory=Containers)
+
+
+def config_path(explicit: Path | None = None) -> Path | None:
+    """The configuration file in effect, or None when there is none."""
+    if explicit is not None:
+        return explicit
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV])
+    local = Path(FILE)
+    if local.is_file():
+        return local
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    user = Path(base) / "drills" / FILE
+    return user if user.is_file() else None
+
+
+def load_config(path: Path | None) -> Config:
+    return Config.model_validate({}) if path is None else load_model(path, Config, "drills.yaml")
+
+
+def allowed(config: Config, name: str, labels: dict[str, str]) -> AllowEntry | None:
+    """The first entry that lets faults touch this container, if any."""
+    return next((e for e in config.containers.allow if e.matches(name, labels)), None)

@@ -1,0 +1,160 @@
+"""A container as a target: found by name, id or labels on an engine; acted on through the API.
+
+Compose stacks are selected by the labels compose puts on every container
+(`com.docker.compose.project`, `com.docker.compose.service`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from drills.containers.engine import EngineSpec, engine_error
+from drills.errors import EngineError, TargetError
+from drills.targets import promote_postgres
+
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+
+
+def find_container(
+    client: docker.DockerClient, name: str | None, labels: dict[str, str]
+) -> Container:
+    """The one container with this name or id, or the one carrying all these labels."""
+    try:
+        if name is not None:
+            return client.containers.get(name)
+        filters: dict[str, str | list[str] | bool] = {
+            "label": [f"{key}={value}" for key, value in sorted(labels.items())]
+        }
+        found = client.containers.list(all=True, filters=filters)
+    except docker.errors.NotFound:
+        raise TargetError(f"no container named {name!r} on the engine") from None
+    except docker.errors.DockerException as exc:
+        raise engine_error("cannot list containers", exc) from exc
+    wanted = ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+    if not found:
+        raise TargetError(f"no container has the labels {wanted}")
+    if len(found) > 1:
+        names = ", ".join(sorted(str(c.name) for c in found))
+        raise TargetError(
+            f"{len(found)} containers have the labels {wanted} ({names}): add a label "
+            "(e.g. com.docker.compose.container-number) or name the container"
+        )
+    return found[0]
+
+
+class ContainerTarget:
+    """Every ability through the engine: kill with a signal, stop/start, pause, restart,
+    networks; promote through `dsn` when it is a PostgreSQL standby."""
+
+    def __init__(
+        self,
+        name: str,
+        client: docker.DockerClient,
+        container: Container,
+        dsn: str | None = None,
+        stop_timeout_s: int = 10,
+        engine: EngineSpec | None = None,
+    ) -> None:
+        self.name = name
+        self.client = client
+        self.engine = engine or EngineSpec.default()
+        self.container = container
+        self.id = str(container.id)
+        self.dsn = dsn
+        self.stop_timeout_s = stop_timeout_s
+
+    def _call(self, what: str, action: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return action(*args, **kwargs)
+        except docker.errors.DockerException as exc:
+            raise engine_error(f"{self.name}: cannot {what}", exc) from exc
+
+    def refresh(self) -> Container:
+        self._call("inspect the container", self.container.reload)
+        return self.container
+
+    def status(self) -> str:
+        return str(self.refresh().status)
+
+    def describe(self) -> dict[str, Any]:
+        """Identity for the record: the container and the image it runs."""
+        container = self.refresh()
+        return {
+            "name": container.name,
+            "id": self.id,
+            "image": container.attrs.get("Config", {}).get("Image"),
+            "image_id": container.attrs.get("Image"),
+        }
+
+    def journal_entry(self, op: str, **details: Any) -> dict[str, Any]:
+        """A crash-journal entry naming this container on its engine."""
+        return {
+            "op": op,
+            "target": self.name,
+            "engine": self.engine.model_dump(exclude_none=True),
+            "id": self.id,
+            **details,
+        }
+
+    def kill(self, signal_name: str) -> None:
+        self._call(f"send {signal_name}", self.container.kill, signal=signal_name)
+
+    def pause(self) -> None:
+        self._call("pause", self.container.pause)
+
+    def unpause(self) -> None:
+        if self.status() == "paused":
+            self._call("unpause", self.container.unpause)
+
+    def stop(self, timeout_s: int | None = None) -> None:
+        timeout = self.stop_timeout_s if timeout_s is None else timeout_s
+        self._call("stop", self.container.stop, timeout=timeout)
+
+    def start(self) -> None:
+        if self.status() != "running":
+            self._call("start", self.container.start)
+
+    def restart(self) -> None:
+        self._call("restart", self.container.restart, timeout=self.stop_timeout_s)
+
+    def networks(self) -> dict[str, dict[str, Any]]:
+        found = self.refresh().attrs.get("NetworkSettings", {}).get("Networks") or {}
+        return dict(found)
+
+    def addresses(self) -> list[str]:
+        return [n["IPAddress"] for n in self.networks().values() if n.get("IPAddress")]
+
+    def disconnect(self, network: str) -> dict[str, Any]:
+        """Disconnect from `network`; return what reconnecting needs (aliases)."""
+        settings = self.networks().get(network)
+        if settings is None:
+            attached = ", ".join(self.networks()) or "none"
+            raise TargetError(f"{self.name} is not on network {network!r} (networks: {attached})")
+        net = self._call("find its network", self.client.networks.get, network)
+        self._call(f"disconnect from {network}", net.disconnect, self.container, force=True)
+        aliases = [a for a in settings.get("Aliases") or [] if not self.id.startswith(a)]
+        return {"network": network, "aliases": aliases}
+
+    def connect(self, network: str, aliases: list[str] | None = None) -> None:
+        if network in self.networks():
+            return
+        net = self._call("find its network", self.client.networks.get, network)
+        self._call(f"connect to {network}", net.connect, self.container, aliases=aliases or None)
+
+    def promote(self, timeout_s: float) -> None:
+        if not self.dsn:
+            raise TargetError(f"{self.name}: no dsn to promote it through")
+        promote_postgres(self.dsn, timeout_s, self.name)
+
+    def wait_status(self, wanted: str, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.status() != wanted:
+            if time.monotonic() > deadline:
+                raise EngineError(f"{self.name} is not {wanted} after {timeout_s:g}s")
+            time.sleep(0.05)

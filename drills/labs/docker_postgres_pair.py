@@ -1,0 +1,417 @@
+"""`docker-postgres-pair`: site A primary and site B streaming standby, each in a container.
+
+Both run on a network of their own, with PostgreSQL's port published on 127.0.0.1 for the
+probes. Any image with PostgreSQL server binaries on its PATH and a `postgres` user works: the
+official `postgres` image (the default), or the one `python -m drills.containers.local_image`
+builds from this host. The lab runs its own start script (initdb, or pg_basebackup -R for the
+standby) as user `postgres`, so nothing depends on an image's entrypoint. Extra containers the
+drill needs (`containers:`) join the same network. Every container and the network carry the
+label `org.drills.lab`; stop removes them all.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+import uuid
+from typing import Any, ClassVar, Literal
+
+import docker
+import docker.errors
+import psycopg
+from docker.models.containers import Container
+from pydantic import Field
+
+from drills.containers.engine import address, connect, engine_error
+from drills.containers.iptables import remove_helpers
+from drills.containers.target import ContainerTarget
+from drills.errors import LabError
+from drills.labs.base import LABS, Lab, LabConfig, LabHandle
+from drills.labs.postgres_pair import Settings
+from drills.model import StrictModel
+from drills.targets import CONTAINER, PROMOTE, RESTART, SIGNAL
+
+IMAGE_ENV = "DRILLS_POSTGRES_IMAGE"
+DEFAULT_IMAGE = "postgres:16"
+LAB_LABEL = "org.drills.lab"
+RUN_LABEL = "org.drills.run"
+PGDATA = "/tmp/drills-pgdata"
+READY_TIMEOUT_S = 60.0
+
+
+class ContainerSpec(StrictModel):
+    image: str
+    command: list[str] | str | None = Field(None, description="arguments (or a shell command)")
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    volumes: list[str] = Field(default_factory=list, description="SOURCE:DEST[:ro]")
+    ports: list[str] = Field(
+        default_factory=list, description="HOST_PORT:CONTAINER_PORT, published on 127.0.0.1"
+    )
+    user: str | None = None
+
+
+class DockerPostgresPairConfig(LabConfig):
+    kind: Literal["docker-postgres-pair"]
+    image: str | None = Field(
+        None, description=f"PostgreSQL image (default: ${IMAGE_ENV}, else {DEFAULT_IMAGE})"
+    )
+    pull: bool = Field(True, description="pull the image when the engine does not have it")
+    synchronous: bool = Field(False, description="synchronous replication to the standby")
+    environment: dict[str, str] = Field(default_factory=dict, description="for both servers")
+    volumes: list[str] = Field(default_factory=list, description="for both servers")
+    settings: Settings = Field(
+        default_factory=dict, description="extra postgresql.conf settings for both servers"
+    )
+    containers: dict[str, ContainerSpec] = Field(
+        default_factory=dict, description="more containers on the drill's network (lab nodes)"
+    )
+
+    def image_name(self) -> str:
+        return self.image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+
+
+def _volumes(specs: list[str]) -> list[str]:
+    for spec in specs:
+        if len(spec.split(":")) not in (2, 3):
+            raise LabError(f"volume {spec!r}: expected SOURCE:DEST or SOURCE:DEST:ro")
+    return specs
+
+
+def _ports(specs: list[str]) -> dict[str, tuple[str, int]]:
+    published: dict[str, tuple[str, int]] = {}
+    for spec in specs:
+        host, _, inside = spec.rpartition(":")
+        if not host.isdigit() or not inside.split("/")[0].isdigit():
+            raise LabError(f"port {spec!r}: expected HOST_PORT:CONTAINER_PORT")
+        key = inside if "/" in inside else f"{inside}/tcp"
+        published[key] = ("127.0.0.1", int(host))
+    return published
+
+
+@LABS.register("docker-postgres-pair")
+class DockerPostgresPairLab(Lab):
+    Config = DockerPostgresPairConfig
+    nodes: ClassVar[dict[str, str]] = {
+        "a": "site A's container: the primary when the drill starts",
+        "b": "site B's container: a streaming standby of A (pg_basebackup -R)",
+    }
+    node_abilities = frozenset({SIGNAL, RESTART, PROMOTE, CONTAINER})
+    variables: ClassVar[dict[str, str]] = {
+        "dsn": "host=127.0.0.1,127.0.0.1 port=32768,32769 user=postgres dbname=postgres "
+        "target_session_attrs=read-write",
+        "a.dsn": "host=127.0.0.1 port=32768 user=postgres dbname=postgres",
+        "b.dsn": "host=127.0.0.1 port=32769 user=postgres dbname=postgres",
+        "a.host": "127.0.0.1",
+        "b.host": "127.0.0.1",
+        "a.port": "32768",
+        "b.port": "32769",
+        "a.container": "drills-0123abcd-a",
+        "b.container": "drills-0123abcd-b",
+        "a.address": "172.18.0.2",
+        "b.address": "172.18.0.3",
+        "network": "drills-0123abcd",
+        "gateway": "172.18.0.1",
+    }
+
+    @classmethod
+    def nodes_for(cls, config: LabConfig) -> dict[str, str]:
+        assert isinstance(config, DockerPostgresPairConfig)
+        extra = {
+            name: f"container {name} ({spec.image})" for name, spec in config.containers.items()
+        }
+        return {**cls.nodes, **extra}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.config, DockerPostgresPairConfig)
+        self.cfg = self.config
+        self.client: docker.DockerClient | None = None
+        self.lab_id = ""
+
+    # -- start -------------------------------------------------------------------------------
+
+    def start(self) -> LabHandle:
+        self.client = connect(self.engine)
+        image = self._image(self.cfg.image_name())
+        self.lab_id = f"drills-{uuid.uuid4().hex[:8]}"
+        self.journal(
+            {
+                "op": "docker-lab",
+                "engine": self.engine.model_dump(exclude_none=True),
+                "label": self.lab_id,
+            }
+        )
+        try:
+            return self._start(image)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _image(self, name: str) -> Any:
+        assert self.client is not None
+        try:
+            return self.client.images.get(name)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.DockerException as exc:
+            raise engine_error(f"cannot inspect image {name}", exc) from exc
+        if not self.cfg.pull:
+            raise LabError(f"image {name} is not on the engine (and lab.pull is false)")
+        self.progress(f"lab: pulling {name}")
+        try:
+            return self.client.images.pull(name)
+        except docker.errors.DockerException as exc:
+            reason = " ".join(str(exc).split())[:200]
+            raise LabError(
+                f"image {name} is not on the engine and could not be pulled ({reason}); without "
+                "a registry, build one from this host's PostgreSQL with `python -m "
+                f"drills.containers.local_image` and set lab.image or {IMAGE_ENV} to "
+                "drills/postgres:local"
+            ) from exc
+
+    def _labels(self) -> dict[str, str]:
+        return {LAB_LABEL: self.lab_id, RUN_LABEL: self.run_id or "unknown"}
+
+    def _run(self, name: str, **kwargs: Any) -> Container:
+        assert self.client is not None
+        try:
+            return self.client.containers.run(
+                name=f"{self.lab_id}-{name}",
+                network=self.lab_id,
+                labels=self._labels(),
+                detach=True,
+                **kwargs,
+            )
+        except docker.errors.DockerException as exc:
+            raise engine_error(f"lab: cannot start container {name}", exc) from exc
+
+    def _settings(self, primary: bool) -> list[str]:
+        settings: dict[str, object] = {
+            "listen_addresses": "*",
+            "unix_socket_directories": "/tmp",
+            "max_connections": 60,
+            "shared_buffers": "32MB",
+            "wal_level": "replica",
+            "max_wal_senders": 5,
+            "wal_keep_size": "128MB",
+            "hot_standby": "on",
+            "wal_receiver_status_interval": "1s",
+            "log_min_messages": "warning",
+        }
+        if primary and self.cfg.synchronous:
+            settings["synchronous_standby_names"] = "*"
+        settings |= self.cfg.settings
+        return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+
+    def _server(self, name: str, image: Any, prepare: str, primary: bool) -> Container:
+        script = "\n".join(
+            [
+                "set -e",
+                prepare,
+                f"exec postgres -D {PGDATA} {shlex.join(self._settings(primary))}",
+            ]
+        )
+        return self._run(
+            name,
+            image=image.id,
+            entrypoint=["/bin/sh", "-c"],
+            command=[script],
+            user="postgres",
+            environment=self.cfg.environment,
+            volumes=_volumes(self.cfg.volumes),
+            ports={"5432/tcp": ("127.0.0.1", None)},
+        )
+
+    def _start(self, image: Any) -> LabHandle:
+        assert self.client is not None
+        try:
+            network = self.client.networks.create(
+                self.lab_id, driver="bridge", labels=self._labels()
+            )
+        except docker.errors.DockerException as exc:
+            raise engine_error("lab: cannot create its network", exc) from exc
+        image_name = self.cfg.image_name()
+        self.progress(f"lab: site A primary in a container ({image_name}) on network {self.lab_id}")
+        # A restarted container keeps its files: prepare the data directory only once.
+        initdb = (
+            f"if [ ! -s {PGDATA}/PG_VERSION ]; then\n"
+            f"  initdb -D {PGDATA} -U postgres --auth=trust --no-locale -E UTF8 -N >/dev/null\n"
+            f"  printf 'host all all all trust\\nhost replication all all trust\\n' "
+            f">> {PGDATA}/pg_hba.conf\n"
+            "fi"
+        )
+        a = self._server("a", image, initdb, primary=True)
+        a_port = self._published(a)
+        self._wait_ready(a, a_port)
+        basebackup = (
+            f"if [ ! -s {PGDATA}/PG_VERSION ]; then\n"
+            "  tries=0\n"
+            f"  until pg_basebackup -h {a.name} -U postgres -D {PGDATA} -R -X stream -c fast; do\n"
+            f"    rm -rf {PGDATA}; tries=$((tries+1)); [ $tries -lt 150 ] || exit 1; sleep 0.2\n"
+            "  done\n"
+            "fi"
+        )
+        self.progress("lab: site B standby: base backup from A")
+        b = self._server("b", image, basebackup, primary=False)
+        b_port = self._published(b)
+        self._wait_ready(b, b_port)
+        self._wait_streaming(a_port)
+        mode = "synchronous" if self.cfg.synchronous else "asynchronous"
+        self.progress(
+            f"lab: site B standby streaming ({mode}); published on 127.0.0.1:{a_port} (A), "
+            f"127.0.0.1:{b_port} (B)"
+        )
+        extras = {name: self._extra(name, spec) for name, spec in self.cfg.containers.items()}
+        network.reload()
+        config = network.attrs.get("IPAM", {}).get("Config") or [{}]
+        gateway = str(config[0].get("Gateway", ""))
+
+        def node_dsn(port: int) -> str:
+            return f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+
+        targets = {
+            "a": ContainerTarget("a", self.client, a, node_dsn(a_port), engine=self.engine),
+            "b": ContainerTarget("b", self.client, b, node_dsn(b_port), engine=self.engine),
+        } | {
+            name: ContainerTarget(name, self.client, c, engine=self.engine)
+            for name, c in extras.items()
+        }
+        variables = {
+            "dsn": f"host=127.0.0.1,127.0.0.1 port={a_port},{b_port} user=postgres "
+            "dbname=postgres target_session_attrs=read-write",
+            "network": self.lab_id,
+            "gateway": gateway,
+        }
+        for node, port in (("a", a_port), ("b", b_port)):
+            target = targets[node]
+            variables |= {
+                f"{node}.dsn": node_dsn(port),
+                f"{node}.host": "127.0.0.1",
+                f"{node}.port": str(port),
+                f"{node}.container": str(target.container.name),
+                f"{node}.address": (target.addresses() or [""])[0],
+            }
+        with psycopg.connect(node_dsn(a_port), connect_timeout=5) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+        host, _ = address(self.engine)
+        facts = {
+            "kind": "docker-postgres-pair",
+            "backend": "docker",
+            "engine": host or "local (unix:///var/run/docker.sock)",
+            "image": image_name,
+            "image_id": image.id,
+            "postgres": f"PostgreSQL {row[0]}" if row else "",
+            "replication": mode,
+            "network": self.lab_id,
+            "containers": {name: t.describe() for name, t in targets.items()},
+        }
+        return LabHandle(variables=variables, targets=dict(targets), facts=facts)
+
+    def _extra(self, name: str, spec: ContainerSpec) -> Container:
+        self.progress(f"lab: container {name} ({spec.image})")
+        self._image(spec.image)
+        kwargs: dict[str, Any] = {
+            "image": spec.image,
+            "environment": spec.environment,
+            "volumes": _volumes(spec.volumes),
+            "ports": _ports(spec.ports),
+        }
+        if spec.command is not None:
+            kwargs["command"] = spec.command
+        if spec.entrypoint is not None:
+            kwargs["entrypoint"] = spec.entrypoint
+        if spec.user is not None:
+            kwargs["user"] = spec.user
+        return self._run(name, **kwargs)
+
+    def _published(self, container: Container) -> int:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            container.reload()
+            bindings = (container.ports or {}).get("5432/tcp") or []
+            if bindings:
+                return int(bindings[0]["HostPort"])
+            if container.status == "exited":
+                break
+            time.sleep(0.05)
+        raise LabError(f"{container.name}: port 5432 not published: {self._logs(container)}")
+
+    def _logs(self, container: Container) -> str:
+        try:
+            text = container.logs(tail=3).decode(errors="replace")
+        except docker.errors.DockerException:
+            return "(no logs)"
+        return " | ".join(text.strip().splitlines()) or "(no output)"
+
+    def _wait_ready(self, container: Container, port: int) -> None:
+        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(dsn, connect_timeout=2):
+                    return
+            except psycopg.Error as exc:
+                last = " ".join(str(exc).split())
+            container.reload()
+            if container.status in ("exited", "dead"):
+                raise LabError(f"{container.name} exited: {self._logs(container)}")
+            time.sleep(0.1)
+        raise LabError(f"{container.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
+
+    def _wait_streaming(self, port: int) -> None:
+        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with psycopg.connect(dsn, connect_timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+                    " AND (sync_state = 'sync' OR NOT %s)",
+                    (self.cfg.synchronous,),
+                ).fetchone()
+            if row and int(str(row[0])) > 0:
+                return
+            time.sleep(0.05)
+        raise LabError(f"site B did not start streaming within {READY_TIMEOUT_S:g}s")
+
+    # -- stop --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if self.client is None or not self.lab_id:
+            return
+        try:
+            remove_lab(self.client, self.lab_id)
+            if self.run_id:
+                remove_helpers(self.client, self.run_id)
+        except docker.errors.DockerException as exc:
+            raise engine_error(f"lab: could not remove {self.lab_id}", exc) from exc
+        self.lab_id = ""
+
+    def keep(self) -> str:
+        lab_id, self.lab_id = self.lab_id, ""
+        return (
+            f"lab kept: containers and network labelled {LAB_LABEL}={lab_id}; remove them with: "
+            f"docker rm -f $(docker ps -aq --filter label={LAB_LABEL}={lab_id}); "
+            f"docker network rm {lab_id}"
+        )
+
+
+def remove_lab(client: docker.DockerClient, lab_id: str) -> list[str]:
+    """Remove every container and network labelled as lab `lab_id`; return their names."""
+    removed = []
+    label: dict[str, str | list[str] | bool] = {"label": [f"{LAB_LABEL}={lab_id}"]}
+    for container in client.containers.list(all=True, filters=label):
+        try:
+            container.remove(force=True, v=True)
+            removed.append(str(container.name))
+        except docker.errors.NotFound:
+            pass
+    for network in client.networks.list(filters=label):
+        try:
+            network.remove()
+            removed.append(f"network {network.name}")
+        except docker.errors.NotFound:
+            pass
+    return removed
