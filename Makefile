@@ -34,6 +34,7 @@ docker: setup
 
 drill: setup postgres
 	@if $(CONTAINER_SCENARIO) scenarios/$(SCENARIO).yaml; then tools/ensure-docker $(BIN)/python; fi
+	@if grep -q 'kind: dual-active' scenarios/$(SCENARIO).yaml; then tools/ensure-packages --required haproxy=haproxy; fi
 	$(BIN)/drills run scenarios/$(SCENARIO).yaml $(ARGS)
 
 validate: setup

@@ -14,6 +14,14 @@ from enum import StrEnum
 
 from drills.history import History, Op, Outcome, ProbeInfo
 from drills.quarters import Quarter
+from drills.sites import (
+    Disruption,
+    SplitBrain,
+    disruptions,
+    has_lineages,
+    served_by,
+    split_brain,
+)
 
 DEFAULT_STABLE = 3
 
@@ -78,6 +86,7 @@ class ProbeSummary:
     recovered_ns: int | None
     window_s: float
     peaks: dict[str, float] = field(default_factory=dict)  # largest recorded value per key
+    served_by: dict[str, dict[str, int]] = field(default_factory=dict)  # phase -> site -> ok
     crashed: int = 0  # samples whose probe raised (left out of every figure)
 
 
@@ -118,6 +127,8 @@ class CheckResult:
     error_budget_share: float | None
     results: list[ObjectiveResult]
     verdict: Overall
+    split_brain: SplitBrain | None = None
+    disruptions: list[Disruption] = field(default_factory=list)
 
     @property
     def by_name(self) -> dict[str, ObjectiveResult]:
@@ -269,6 +280,8 @@ def check(history: History, config: CheckConfig) -> CheckResult:
     }
     disruptive = [s.start_ns for s in history.steps if s.disruptive]
     disruption_start = min(disruptive) if disruptive else None
+    for summary in summaries.values():
+        summary.served_by = served_by(history.ops_of(summary.name), disruption_start)
 
     service = summaries.get(config.service_probe or "")
     rto: float | None = None
@@ -286,7 +299,20 @@ def check(history: History, config: CheckConfig) -> CheckResult:
             rto = elapsed  # a lower bound, already longer than the objective: certainly missed
             rto_reason += "; the RTO is at least this"
     else:
-        rto = max(0.0, (service.recovered_ns - disruption_start) / 1e9)
+        recovered = service.recovered_ns
+        later = sorted(s for s in disruptive if s > disruption_start)
+        if later:
+            # A later disruptive step (a failback) is a disruption of its own: the RTO is the
+            # recovery from the first, if the service recovered before the next began.
+            info = history.probe(service.name)
+            assert info is not None
+            before = [
+                op
+                for op in history.ops_of(service.name)
+                if op.invoke_ns < later[0] and not op.crashed
+            ]
+            recovered = recovered_ns(before, info, config.stable) or recovered
+        rto = max(0.0, (recovered - disruption_start) / 1e9)
 
     writes: WriteClassification | None = None
     writes_reason = ""
@@ -348,6 +374,39 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         )
     results.append(availability_result)
 
+    # Split brain: judged when the write probe says which database lineage acked each write.
+    brain = None
+    write_ops = history.ops_of(config.write_probe) if config.write_probe else []
+    if has_lineages(write_ops):
+        brain = split_brain(write_ops)
+        if brain is None:
+            results.append(
+                ObjectiveResult(
+                    "split_brain", 0, 0, Verdict.MET, "one database acknowledged writes at a time"
+                )
+            )
+        else:
+            window = (brain.end_ns - brain.start_ns) / 1e9
+            results.append(
+                ObjectiveResult(
+                    "split_brain",
+                    0,
+                    brain.conflicting,
+                    Verdict.MISSED,
+                    f"{' and '.join(sorted(brain.ids))} both acknowledged writes for "
+                    f"{window:.3f}s ({brain.conflicting} writes)",
+                )
+            )
+    found_disruptions: list[Disruption] = []
+    if service is not None and service.samples:
+        info = history.probe(service.name)
+        assert info is not None
+        spans = []
+        for outage in service.outages:
+            lower, upper = outage.bounds_s(info.stopped_ns)
+            spans.append((outage.first_fail_invoke_ns, outage.end_ns, lower, upper))
+        found_disruptions = disruptions(history, spans, info.stopped_ns)
+
     verdicts = {r.verdict for r in results}
     if Verdict.MISSED in verdicts:
         overall = Overall.FAIL
@@ -368,4 +427,6 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         error_budget_share=share,
         results=results,
         verdict=overall,
+        split_brain=brain,
+        disruptions=found_disruptions,
     )

@@ -54,6 +54,7 @@ class Op:
     wall_ns: int = 0
     detail: str = ""
     values: dict[str, float] | None = None
+    tags: dict[str, str] | None = None  # e.g. the site that served a request
 
     @property
     def crashed(self) -> bool:

@@ -229,6 +229,7 @@ class ProbeRunner:
                 wall_ns=self.clock.wall_ns_at(pending.due_ns),
                 detail=detail,
                 values=sample.values,
+                tags=sample.tags,
             )
         )
 

@@ -66,6 +66,23 @@ def _rel(history: History, ns: int | None) -> float | None:
     return None if ns is None else round((ns - history.clock.mono_ns) / 1e9, 6)
 
 
+def _split_brain_record(history: History, result: CheckResult) -> dict[str, Any] | None:
+    """None when the writes say nothing about database lineages."""
+    verdict = next((r for r in result.results if r.name == "split_brain"), None)
+    if verdict is None:
+        return None
+    brain = result.split_brain
+    if brain is None:
+        return {"detected": False}
+    return {
+        "detected": True,
+        "start_s": _rel(history, brain.start_ns),
+        "end_s": _rel(history, brain.end_ns),
+        "window_s": round((brain.end_ns - brain.start_ns) / 1e9, 6),
+        "conflicting_ids": brain.ids,
+    }
+
+
 def _probe_record(history: History, summary: ProbeSummary) -> dict[str, Any]:
     info = history.probe(summary.name)
     assert info is not None
@@ -97,6 +114,7 @@ def _probe_record(history: History, summary: ProbeSummary) -> dict[str, Any]:
         "fail": summary.fail,
         "unknown": summary.unknown,
         "slow": summary.slow,
+        "served_by": summary.served_by,
         "latency_p50_ms": summary.latency_p50_ms,
         "latency_p99_ms": summary.latency_p99_ms,
         "latency_max_ms": summary.latency_max_ms,
@@ -192,6 +210,21 @@ def build_record(
             "replication_lag_peak_bytes": _peak(result, "lag_bytes"),
             "replication_lag_peak_s": _peak(result, "lag_s"),
         },
+        "split_brain": _split_brain_record(history, result),
+        "disruptions": [
+            {
+                "step": d.step,
+                "kind": d.kind,
+                "at_s": _rel(history, d.start_ns),
+                "downtime_s": round(d.downtime_s, 6),
+                "downtime_lower_s": round(d.downtime_lower_s, 6),
+                "outages": d.outages,
+                "recovered_after_s": None
+                if d.recovered_ns is None
+                else round(max(0, d.recovered_ns - d.start_ns) / 1e9, 6),
+            }
+            for d in result.disruptions
+        ],
         "verdicts": {
             r.name: {
                 "verdict": r.verdict.value,

@@ -111,6 +111,7 @@ class Drill:
         self.monitor: threading.Thread | None = None
         self.target_facts: dict[str, Any] = {}
         self.containers: dict[str, ContainerTarget] = {}
+        self.sites: dict[str, list[Target]] = {}
         self.run_id = ""
 
     def run(self) -> RunResult:
@@ -224,6 +225,10 @@ class Drill:
             self.lab_facts = handle.facts
             self.lab_vars = handle.variables
             lab_targets = handle.targets
+            self.sites = {
+                site: [handle.targets[node] for node in nodes]
+                for site, nodes in handle.sites.items()
+            }
             # Fill ${lab.*} with the real values; the file was fully validated before.
             reloaded = load_scenario(self.loaded.path, handle.variables)
             self.redactor.add(reloaded.secrets)  # a ${file:...} may have changed meanwhile
@@ -259,6 +264,7 @@ class Drill:
             network=self.network,
             journal=self.journal.append,
             run_id=self.run_id,
+            sites=self.sites,
         )
         for index, step in enumerate(scenario.steps):
             self._step(index, len(scenario.steps), step, ctx, log)

@@ -24,7 +24,7 @@ from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
 from drills.steps import STEPS, StepConfig
-from drills.targets import CONTAINER, PROMOTE, RESTART, SIGNAL, signal_name
+from drills.targets import CONTAINER, PROMOTE, REJOIN, RESTART, SIGNAL, signal_name
 from drills.yamlsource import Source, YamlSyntaxError, load
 from probes import PROBES, ProbeConfig
 
@@ -33,6 +33,7 @@ ABILITY_HINTS = {
     RESTART: "give the target a `start:` command",
     PROMOTE: "give the target a `dsn:` to promote it through",
     SIGNAL: "it has no processes to signal",
+    REJOIN: "only a lab's PostgreSQL server can rejoin as a standby",
     CONTAINER: "it is not a container (select one with `container:`, `labels:` or `compose:`, "
     "or use a docker lab's node)",
 }

@@ -63,6 +63,19 @@ def render(record: dict[str, Any]) -> str:
             v["availability"]["verdict"],
         ],
     ]
+    if "split_brain" in v:
+        brain = record.get("split_brain") or {}
+        rows.append(
+            [
+                "Split brain",
+                "none",
+                f"{v['split_brain']['measured']} writes acked by two databases at once in "
+                f"{brain.get('window_s', 0):.3f}s"
+                if brain.get("detected")
+                else "none: one database acknowledged writes at a time",
+                v["split_brain"]["verdict"],
+            ]
+        )
     out = [
         tabulate(rows, headers=["objective", "target", "measured", "verdict"], tablefmt="github")
     ]
@@ -70,10 +83,40 @@ def render(record: dict[str, Any]) -> str:
     if reasons:
         out.append("unknown because:\n" + "\n".join(reasons))
     if m.get("lost_writes"):
+        ranges = [f"{a}-{b}" if a != b else str(a) for a, b in m["lost_ranges"]]
+        if len(ranges) > 8:
+            ranges = [*ranges[:4], f"... {len(ranges) - 6} more ...", *ranges[-2:]]
         out.append(
-            f"lost writes: ids {m['lost_ranges']} ({m['holes']} holes); recovered (unknown but "
+            f"lost writes: ids {', '.join(ranges)} ({m['holes']} holes); recovered (unknown but "
             f"present): {m['writes_recovered']}; unexpected: {m['unexpected_writes']}; "
             f"duplicated: {m['duplicated_writes']}"
+        )
+    brain = record.get("split_brain")
+    if brain and brain.get("detected"):
+        sides = "; ".join(
+            f"{lineage}: {len(ids)} writes (ids {ids[0]}..{ids[-1]})"
+            for lineage, ids in brain["conflicting_ids"].items()
+        )
+        out.append(
+            f"SPLIT BRAIN: two databases acknowledged writes at once for {brain['window_s']:.3f}s "
+            f"({brain['start_s']:.3f}s to {brain['end_s']:.3f}s into the drill): {sides}"
+        )
+    served = [
+        f"{name} {phase.replace('_', ' ')}: "
+        + ", ".join(f"site {site} {n}" for site, n in counts.items())
+        for name, p in record["probes"].items()
+        for phase, counts in (p.get("served_by") or {}).items()
+    ]
+    if served:
+        out.append("served by: " + "; ".join(served))
+    disruptions = record.get("disruptions") or []
+    if len(disruptions) > 1:
+        out.append(
+            "disruptions: "
+            + "; ".join(
+                f"after step {d['step'] + 1} ({d['kind']}) {d['downtime_s']:.3f}s down"
+                for d in disruptions
+            )
         )
     if m.get("replication_lag_peak_bytes") is not None:
         out.append(

@@ -23,6 +23,7 @@ SIGNAL = "signal"
 RESTART = "restart"
 PROMOTE = "promote"
 CONTAINER = "container"
+REJOIN = "rejoin"
 
 
 class Target(Protocol):
@@ -55,6 +56,15 @@ class Promotable(Protocol):
     name: str
 
     def promote(self, timeout_s: float) -> None: ...
+
+
+@runtime_checkable
+class Rejoinable(Protocol):
+    name: str
+
+    def rejoin(self, primary: object) -> str:
+        """Come back as a streaming standby of `primary`; say how."""
+        ...
 
 
 def signal_name(value: str) -> str:

@@ -55,11 +55,13 @@ class ProbeConfig(StrictModel):
 
 
 class Sample(NamedTuple):
-    """What one sample found; `values` carries figures such as replication lag."""
+    """What one sample found; `values` carries figures such as replication lag, `tags` facts
+    such as the site that served it (`site`) and the database that committed it (`db`)."""
 
     outcome: Outcome
     detail: str = ""
     values: dict[str, float] | None = None
+    tags: dict[str, str] | None = None
 
 
 class Client(ABC):

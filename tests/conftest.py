@@ -32,6 +32,17 @@ def postgres_missing() -> str | None:
     return None
 
 
+def haproxy_missing() -> str | None:
+    from drills.errors import LabError
+    from drills.labs.dual_active import find_haproxy
+
+    try:
+        find_haproxy(None)
+    except LabError as exc:
+        return str(exc)
+    return None
+
+
 def docker_missing() -> str | None:
     """Why no Docker engine (with the local images) can be used here, or None when it can."""
     from drills.containers.engine import EngineSpec, connect
@@ -52,6 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     reasons = {
         "postgres": (postgres_missing, "PostgreSQL lab cannot run: {} (run `make postgres`)"),
         "docker": (docker_missing, "no Docker engine: {} (run `make docker` as root)"),
+        "haproxy": (haproxy_missing, "{} (run `make test` as root to install it)"),
     }
     for marker, (why, text) in reasons.items():
         if not any(marker in item.keywords for item in items):

@@ -28,6 +28,7 @@ class LabHandle:
     targets: dict[str, Target]  # by node name
     facts: dict[str, Any] = field(default_factory=dict)  # for the run record
     network: Network | None = None  # links between sites that faults can act on
+    sites: dict[str, list[str]] = field(default_factory=dict)  # site -> its nodes
 
 
 class Lab(ABC):

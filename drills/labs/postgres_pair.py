@@ -31,7 +31,7 @@ from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progres
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
 from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
-from drills.targets import PROMOTE, RESTART, SIGNAL, promote_postgres
+from drills.targets import PROMOTE, REJOIN, RESTART, SIGNAL, promote_postgres
 
 READY_TIMEOUT_S = 30.0
 LAB_PREFIX = "drills-lab-"
@@ -95,29 +95,29 @@ class _User:
     name: str
 
 
-class PostgresNode:
-    """One server of the lab; a target with every ability."""
+class LabProcess:
+    """A server process of a lab, started in the lab's directory and session; a target that
+    can be signalled, and killed with everything it ever started at teardown."""
 
-    def __init__(self, name: str, lab: PostgresPairLab, datadir: Path, port: int) -> None:
+    def __init__(self, name: str, lab: PostgresPairLab, port: int) -> None:
         self.name = name
         self.lab = lab
-        self.datadir = datadir
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
         # Every process the server had, with its start time, so that a pid reused by an
         # unrelated process is never signalled at teardown.
         self.known_pids: dict[int, int | None] = {}
 
-    @property
-    def dsn(self) -> str:
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def wait_ready(self) -> None:
+        raise NotImplementedError
 
     def start(self) -> None:
         log = (self.lab.root / f"{self.name}.log").open("ab")
         try:
-            self.proc = self.lab.popen(
-                [str(self.lab.bin / "postgres"), "-D", str(self.datadir)], log
-            )
+            self.proc = self.lab.popen(self.argv(), log, as_lab_user=self.as_lab_user)
         finally:
             log.close()
         self._remember([self.proc.pid])
@@ -126,21 +126,7 @@ class PostgresNode:
         )
         self.wait_ready()
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last = ""
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise LabError(
-                    f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}"
-                )
-            try:
-                with psycopg.connect(self.dsn, connect_timeout=2):
-                    return
-            except psycopg.Error as exc:
-                last = str(exc).strip()
-            time.sleep(0.05)
-        raise LabError(f"{self.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
+    as_lab_user = True  # PostgreSQL refuses root; other servers run as the harness does
 
     def log_tail(self, lines: int = 3) -> str:
         try:
@@ -183,6 +169,37 @@ class PostgresNode:
         while any(alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.01)
 
+
+class PostgresNode(LabProcess):
+    """One PostgreSQL server of the lab; a target with every ability."""
+
+    def __init__(self, name: str, lab: PostgresPairLab, datadir: Path, port: int) -> None:
+        super().__init__(name, lab, port)
+        self.datadir = datadir
+
+    @property
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def argv(self) -> list[str]:
+        return [str(self.lab.bin / "postgres"), "-D", str(self.datadir)]
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise LabError(
+                    f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}"
+                )
+            try:
+                with psycopg.connect(self.dsn, connect_timeout=2):
+                    return
+            except psycopg.Error as exc:
+                last = str(exc).strip()
+            time.sleep(0.05)
+        raise LabError(f"{self.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
+
     def restart(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.signal(signal.SIGCONT)
@@ -198,6 +215,30 @@ class PostgresNode:
     def promote(self, timeout_s: float) -> None:
         promote_postgres(self.dsn, timeout_s, self.name)
 
+    def rejoin(self, primary: object) -> str:
+        """Bring this server (failed, or an old primary) back as a streaming standby of
+        `primary`, from a fresh base backup (which, unlike pg_rewind, needs no clean shutdown)."""
+        if not isinstance(primary, PostgresNode) or primary.lab is not self.lab:
+            raise TargetError(f"{self.name} can rejoin only a server of its own lab")
+        self.kill_all()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        port = self.lab.replication_port(self.name, primary)
+        self.lab.run(
+            [
+                str(self.lab.bin / "pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(port), "-U", "postgres"),
+                *("-D", str(self.datadir), "-R", "-X", "stream", "-c", "fast", "-N"),
+            ],
+            f"pg_basebackup of {self.name} from {primary.name}",
+        )
+        with (self.datadir / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {self.port}\nsynchronous_standby_names = ''\n"
+                f"cluster_name = '{self.name}'\n"
+            )
+        self.start()
+        return f"{self.name} streams from {primary.name} (fresh base backup)"
+
 
 @LABS.register("postgres-pair")
 class PostgresPairLab(Lab):
@@ -206,7 +247,7 @@ class PostgresPairLab(Lab):
         "a": "site A: the primary when the drill starts",
         "b": "site B: a streaming standby of A (pg_basebackup -R)",
     }
-    node_abilities = frozenset({SIGNAL, RESTART, PROMOTE})
+    node_abilities = frozenset({SIGNAL, RESTART, PROMOTE, REJOIN})
     LINKS: ClassVar[dict[str, LinkEnds]] = {
         "clients-a": LinkEnds("clients", "a"),
         "clients-b": LinkEnds("clients", "b"),
@@ -244,12 +285,13 @@ class PostgresPairLab(Lab):
         self.user: _User | None = None
         self.servers: list[PostgresNode] = []
         self.proxy: Proxy | None = None
+        self.link_ports: dict[str, dict[str, Any]] = {}
         self._created = False
 
-    def popen(self, argv: list[str], log: Any) -> subprocess.Popen[bytes]:
+    def popen(self, argv: list[str], log: Any, as_lab_user: bool = True) -> subprocess.Popen[bytes]:
         # A session of its own: Ctrl-C in the terminal reaches the harness, not the servers,
         # so the harness decides what happens to them.
-        user = self.user
+        user = self.user if as_lab_user else None
         return subprocess.Popen(
             argv,
             stdout=log,
@@ -307,6 +349,8 @@ class PostgresPairLab(Lab):
 
     def _configure(self, datadir: Path, port: int, primary: bool) -> None:
         settings: dict[str, object] = {
+            "cluster_name": "'a'",  # names the server in answers and logs; B overrides it
+            "wal_log_hints": "on",  # lets pg_rewind bring a failed primary back as a standby
             "listen_addresses": "'127.0.0.1'",
             "port": port,
             "unix_socket_directories": f"'{self.root}'",
@@ -360,9 +404,9 @@ class PostgresPairLab(Lab):
             self.proxy = Proxy(self._link_changed)
             self.proxy.start()
             ports = {
-                "a": self.proxy.add_link("clients-a", ("127.0.0.1", a.port)),
-                "b": self.proxy.add_link("clients-b", ("127.0.0.1", b.port)),
-                "replication": self.proxy.add_link("replication", ("127.0.0.1", a.port)),
+                "a": self.add_link("clients-a", a.port),
+                "b": self.add_link("clients-b", b.port),
+                "replication": self.add_link("replication", a.port),
             }
             network = Network(self.proxy, dict(self.LINKS))
         self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
@@ -376,7 +420,7 @@ class PostgresPairLab(Lab):
             "pg_basebackup",
         )
         with (b.datadir / "postgresql.conf").open("a") as conf:
-            conf.write(f"port = {b.port}\nsynchronous_standby_names = ''\n")
+            conf.write(f"port = {b.port}\nsynchronous_standby_names = ''\ncluster_name = 'b'\n")
         self.servers.append(b)
         b.start()
         self._wait_streaming(a)
@@ -406,18 +450,26 @@ class PostgresPairLab(Lab):
             "postgres": version,
             "replication": mode,
             "ports": {"a": a.port, "b": b.port},
-            "links": {
-                name: {"port": ports[key], "client": ends.client, "server": ends.server}
-                for (name, ends), key in zip(
-                    self.LINKS.items(), ("a", "b", "replication"), strict=True
-                )
-            }
-            if self.proxy
-            else {},
+            "links": self.link_ports,
         }
         return LabHandle(
             variables=variables, targets={"a": a, "b": b}, facts=facts, network=network
         )
+
+    def replication_port(self, standby: str, primary: PostgresNode) -> int:
+        """Where `standby` reaches `primary` for streaming: a link if the lab has one."""
+        for name, ends in self.LINKS.items():
+            if (ends.client, ends.server) == (standby, primary.name) and name in self.link_ports:
+                return int(self.link_ports[name]["port"])
+        return primary.port
+
+    def add_link(self, name: str, upstream_port: int) -> int:
+        """A proxy link to a loopback port; return the port clients of the link use."""
+        assert self.proxy is not None
+        port = self.proxy.add_link(name, ("127.0.0.1", upstream_port))
+        ends = self.LINKS[name]
+        self.link_ports[name] = {"port": port, "client": ends.client, "server": ends.server}
+        return port
 
     def _link_changed(self, link: str, change: str, at_ns: int) -> None:
         if self.events is not None:

@@ -74,6 +74,7 @@ class StepContext:
     network: Network | None = None
     journal: Callable[[dict[str, object]], None] = lambda entry: None
     run_id: str = ""
+    sites: dict[str, list[Target]] = field(default_factory=dict)  # a lab's site -> its nodes
     _serial: int = 0
 
     def serial(self) -> int:

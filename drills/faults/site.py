@@ -1,0 +1,80 @@
+"""Whole-site faults for labs that declare sites (dual-active): lose a site, isolate it, and
+bring its database back as a standby of the survivor (failback)."""
+
+from __future__ import annotations
+
+import signal
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator
+
+from drills.errors import StepError
+from drills.faults.network import Isolate
+from drills.steps.base import STEPS, StepConfig, StepContext
+from drills.targets import REJOIN, Rejoinable, Signalable, signal_name
+
+
+@STEPS.register("site-down")
+class SiteDown(StepConfig):
+    """Every node of a site at once (its service and its database), like a power loss:
+    SIGKILL by default. Not reverted: recovering is what the drill measures."""
+
+    kind: Literal["site-down"]
+    site: str
+    signal: Annotated[str, AfterValidator(signal_name)] = "SIGKILL"
+    shorthand: ClassVar[str | None] = "site"
+    disruptive: ClassVar[bool] = True
+
+    @property
+    def site_names(self) -> list[str]:
+        return [self.site]
+
+    def describe(self) -> str:
+        return f"site {self.site} down ({self.signal} to every node)"
+
+    def run(self, ctx: StepContext) -> str:
+        nodes = ctx.sites.get(self.site)
+        if not nodes:
+            known = ", ".join(sorted(ctx.sites)) or "none: the lab declares no sites"
+            raise StepError(f"no site {self.site!r} with nodes (sites: {known})")
+        sent: list[str] = []
+        for node in nodes:
+            if isinstance(node, Signalable):
+                node.signal(signal.Signals[self.signal])
+                sent.append(node.name)
+        return f"{self.signal} sent to {', '.join(sent)}"
+
+
+@STEPS.register("site-isolate")
+class SiteIsolate(Isolate):
+    """Cut one site from its clients and from its peer: every link that touches it."""
+
+    kind: Literal["site-isolate"]  # type: ignore[assignment]
+
+    def describe(self) -> str:
+        return f"isolate site {self.site} from clients and peers"
+
+
+@STEPS.register("rejoin")
+class Rejoin(StepConfig):
+    """Bring a failed primary's database back as a streaming standby of the new primary
+    (fresh base backup), the first half of a failback."""
+
+    kind: Literal["rejoin"]
+    target: str
+    primary: str
+    needs: ClassVar[str | None] = REJOIN
+    disruptive: ClassVar[bool] = True  # its disruption is measured apart from the first fault
+
+    @property
+    def target_names(self) -> list[str]:
+        return [self.target, self.primary]
+
+    def describe(self) -> str:
+        return f"rejoin {self.target} as a standby of {self.primary}"
+
+    def run(self, ctx: StepContext) -> str:
+        target, primary = ctx.target(self.target), ctx.target(self.primary)
+        if not isinstance(target, Rejoinable):
+            raise StepError(f"{self.target} cannot rejoin as a standby")
+        return target.rejoin(primary)

@@ -1,0 +1,1 @@
+"""Reference services the labs run as the system under test."""

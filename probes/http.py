@@ -1,0 +1,96 @@
+"""`http`: one request per sample; ok when the status is expected and the body matches.
+
+The site that served a request (response header `site_header`, default `X-Drills-Site`) is
+recorded with the sample, so a record shows which sites carried the traffic.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import requests
+from pydantic import BeforeValidator, Field, field_validator
+
+from drills.history import Outcome
+from probes.base import PROBES, Client, Probe, ProbeConfig, Sample
+
+
+def _codes(value: Any) -> Any:
+    return [value] if isinstance(value, int) else value
+
+
+class HttpConfig(ProbeConfig):
+    kind: Literal["http"]
+    url: str = Field(description="http:// or https:// URL")
+    method: Literal["GET", "HEAD", "POST", "PUT", "DELETE"] = "GET"
+    expect: Annotated[list[int], BeforeValidator(_codes)] = Field(
+        default_factory=lambda: [200], description="status codes that count as ok"
+    )
+    body: str | None = Field(None, description="regular expression the body must contain")
+    headers: dict[str, str] = Field(default_factory=dict)
+    site_header: str = Field("X-Drills-Site", description="response header naming the site")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("body")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"body is not a regular expression: {exc}") from None
+        return value
+
+
+def site_tags(answer: requests.Response, header: str) -> dict[str, str] | None:
+    site = answer.headers.get(header)
+    return {"site": site} if site else None
+
+
+def describe_error(exc: requests.RequestException) -> str:
+    text = " ".join(str(exc).split())
+    reason = re.search(r"(\[Errno \d+\] [^')\"]+|Read timed out|timed out)", text)
+    return f"{type(exc).__name__}: {reason.group(1) if reason else text[:120]}"
+
+
+class HttpClient(Client):
+    def __init__(self, config: HttpConfig) -> None:
+        self.config = config
+        self.session = requests.Session()
+        self.pattern = re.compile(config.body) if config.body else None
+
+    def sample(self, seq: int) -> Sample:
+        cfg = self.config
+        try:
+            answer = self.session.request(
+                cfg.method, cfg.url, headers=cfg.headers, timeout=cfg.timeout
+            )
+        except requests.RequestException as exc:
+            self.session.close()
+            self.session = requests.Session()
+            return Sample(Outcome.FAIL, describe_error(exc))
+        tags = site_tags(answer, cfg.site_header)
+        if answer.status_code not in cfg.expect:
+            return Sample(Outcome.FAIL, f"HTTP {answer.status_code}: {answer.text[:80]}", tags=tags)
+        if self.pattern is not None and not self.pattern.search(answer.text):
+            return Sample(Outcome.FAIL, f"body does not match {cfg.body!r}", tags=tags)
+        return Sample(Outcome.OK, "", tags=tags)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@PROBES.register("http")
+class HttpProbe(Probe):
+    Config = HttpConfig
+
+    def client(self) -> Client:
+        assert isinstance(self.config, HttpConfig)
+        return HttpClient(self.config)

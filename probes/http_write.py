@@ -1,0 +1,157 @@
+"""`http-write`: POST an order with a unique increasing id; a 2xx answer is the acknowledgment.
+
+The body is `{"id": SEQ, "run": RUN_ID, "probe": NAME}` (the dual-active lab's order API).
+After recovery every write is looked up again, in the database (`verify_dsn`, table `orders`)
+or through the service (`GET verify_url/ID?run=...&probe=...`), and the checker classifies
+each one as it does SQL writes. The answer's `site` and `db` (the site that served it and the
+database that committed it) are recorded: they show both sites serving, and two databases
+accepting writes at once (split brain).
+
+Outcomes: 2xx ok. Certainly not done (fail): the connection was refused, a 4xx, HAProxy's 503
+when no site is up, or the service's 503 saying `"outcome": "fail"`. Anything else after the
+request was sent (a timeout, a reset, 502, 504) may have been committed: unknown.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import psycopg
+import requests
+from pydantic import Field, model_validator
+
+from drills.errors import ProbeError
+from drills.history import Outcome
+from probes.base import PROBES, Client, ProbeConfig, Sample, WriteProbe
+from probes.http import describe_error
+from probes.pg import connect, short
+
+
+class HttpWriteConfig(ProbeConfig):
+    kind: Literal["http-write"]
+    url: str = Field(description="where orders are POSTed, e.g. ${lab.url}/orders")
+    verify_dsn: str | None = Field(
+        None, description="read every write back from this database (table `orders`)"
+    )
+    verify_url: str | None = Field(
+        None, description="or through the service: GET VERIFY_URL/ID?run=...&probe=..."
+    )
+    site_header: str = Field("X-Drills-Site", description="response header naming the site")
+
+    @model_validator(mode="after")
+    def _one_verification(self) -> HttpWriteConfig:
+        if (self.verify_dsn is None) == (self.verify_url is None):
+            raise ValueError("give exactly one of verify_dsn and verify_url")
+        return self
+
+
+def _certainly_not_done(answer: requests.Response) -> bool:
+    if 400 <= answer.status_code < 500:
+        return True
+    if answer.status_code != 503:
+        return False
+    try:
+        body = answer.json()
+    except ValueError:
+        return "No server is available" in answer.text  # HAProxy: nothing was forwarded
+    return isinstance(body, dict) and body.get("outcome") == "fail"
+
+
+class HttpWriteClient(Client):
+    def __init__(self, probe: HttpWriteProbe) -> None:
+        self.probe = probe
+        self.session = requests.Session()
+
+    def sample(self, seq: int) -> Sample:
+        cfg = self.probe.cfg
+        self.probe.issued(seq)
+        body = {"id": seq, "run": self.probe.run_id, "probe": self.probe.name}
+        try:
+            answer = self.session.post(cfg.url, json=body, timeout=cfg.timeout)
+        except requests.RequestException as exc:
+            self.session.close()
+            self.session = requests.Session()
+            refused = isinstance(exc, requests.ConnectTimeout) or (
+                isinstance(exc, requests.ConnectionError) and "NewConnectionError" in str(exc)
+            )
+            return Sample(Outcome.FAIL if refused else Outcome.UNKNOWN, describe_error(exc))
+        tags: dict[str, str] = {}
+        if answer.headers.get(cfg.site_header):
+            tags["site"] = answer.headers[cfg.site_header]
+        if 200 <= answer.status_code < 300:
+            try:
+                data = answer.json()
+                if isinstance(data, dict) and data.get("db"):
+                    tags["db"] = str(data["db"])
+                if isinstance(data, dict) and data.get("timeline") is not None:
+                    tags["timeline"] = str(data["timeline"])
+            except ValueError:
+                pass
+            return Sample(Outcome.OK, "", tags=tags or None)
+        outcome = Outcome.FAIL if _certainly_not_done(answer) else Outcome.UNKNOWN
+        detail = f"HTTP {answer.status_code}: {' '.join(answer.text.split())[:80]}"
+        return Sample(outcome, detail, tags=tags or None)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@PROBES.register("http-write")
+class HttpWriteProbe(WriteProbe):
+    Config = HttpWriteConfig
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._lock = threading.Lock()
+        self._issued: set[int] = set()
+
+    @property
+    def cfg(self) -> HttpWriteConfig:
+        assert isinstance(self.config, HttpWriteConfig)
+        return self.config
+
+    def issued(self, seq: int) -> None:
+        with self._lock:
+            self._issued.add(seq)
+
+    def client(self) -> Client:
+        return HttpWriteClient(self)
+
+    def final_read(self) -> dict[int, int]:
+        if self.cfg.verify_dsn is not None:
+            return self._read_database(self.cfg.verify_dsn)
+        return self._read_service(str(self.cfg.verify_url))
+
+    def _read_database(self, dsn: str) -> dict[int, int]:
+        query = "SELECT id, count(*) FROM orders WHERE run_id = %s AND probe = %s GROUP BY id"
+        try:
+            with connect(dsn, max(self.cfg.timeout, 5.0)) as conn:
+                rows = conn.execute(query, (self.run_id, self.name)).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return {}  # no order was ever committed
+        except psycopg.Error as exc:
+            raise ProbeError(f"final read of {self.name} failed: {short(exc)}") from exc
+        return {int(str(row[0])): int(str(row[1])) for row in rows}
+
+    def _read_service(self, base: str) -> dict[int, int]:
+        found: dict[int, int] = {}
+        with self._lock:
+            issued = sorted(self._issued)
+        with requests.Session() as session:
+            for seq in issued:
+                url = f"{base.rstrip('/')}/{seq}"
+                params = {"run": self.run_id, "probe": self.name}
+                try:
+                    answer = session.get(url, params=params, timeout=max(self.cfg.timeout, 5.0))
+                except requests.RequestException as exc:
+                    raise ProbeError(
+                        f"final read of {self.name} failed: {describe_error(exc)}"
+                    ) from exc
+                if answer.status_code == 200:
+                    found[seq] = 1
+                elif answer.status_code != 404:
+                    raise ProbeError(
+                        f"final read of {self.name}: {url} answered HTTP {answer.status_code}"
+                    )
+        return found
