@@ -51,7 +51,7 @@ PUSHGATEWAY_ENV = "DRILLS_PUSHGATEWAY"
 PUSH_TIMEOUT_S = 10.0
 
 VERDICTS = ("pass", "fail", "error", "aborted")
-OBJECTIVES = ("rto", "rpo", "availability")
+OBJECTIVES = ("rto", "rpo", "availability", "split_brain")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("drills_rpo_seconds", "gauge", _S, "Measured data-loss window (RPO)."),
     Spec("drills_downtime_seconds", "gauge", _S, "Service probe downtime, upper bound."),
     Spec("drills_lost_writes", "gauge", _S, "Acknowledged writes missing after recovery."),
+    Spec(
+        "drills_split_brain_writes",
+        "gauge",
+        _S,
+        "Writes two databases acknowledged at once (0: none); absent when not judged.",
+    ),
     Spec("drills_availability_ratio", "gauge", _S, "Availability over the drill window."),
     Spec("drills_error_budget_seconds", "gauge", _S, "Quarterly error budget of the objective."),
     Spec(
@@ -309,6 +315,9 @@ def run_samples(record: dict[str, Any]) -> list[Sample]:
             value = _number(values.get(key))
             if value is not None:
                 samples.append((name, value, only))
+    split = _number(_mapping(verdicts.get("split_brain")).get("measured"))
+    if split is not None:
+        samples.append(("drills_split_brain_writes", split, only))
     for key, name in (
         ("started_at", "drills_run_start_timestamp_seconds"),
         ("finished_at", "drills_run_end_timestamp_seconds"),

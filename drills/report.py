@@ -78,8 +78,18 @@ def _row(run: Run) -> dict[str, str]:
         "lost writes": "n/a" if m.get("lost_writes") is None else str(m["lost_writes"]),
         "availability": f"{_pct(m.get('availability'), 2)} "
         f"(budget {_pct(m.get('error_budget_share'), 2)}) {v['availability']['verdict']}",
+        "split brain": _split_brain(v),
         "verdict": run.verdict,
     }
+
+
+def _split_brain(verdicts: dict[str, Any]) -> str:
+    judged = verdicts.get("split_brain")
+    if not judged:
+        return "n/a"
+    if judged["verdict"] == "met":
+        return "none"
+    return f"{judged['measured']} writes, missed"
 
 
 def _timeline_chart(run: Run) -> tuple[Chart | None, str]:

@@ -166,3 +166,79 @@ def test_sigterm_leaves_no_service_balancer_or_database(sandbox: Path, tmp_path:
     assert "reverted: resume db-a" in err
     # The sandbox fixture checks that no process (HAProxy, services, PostgreSQL) is left
     # running with its files under the lab directory, and that the directory is gone.
+
+
+ONE_SERVICE = """
+version: 1
+name: one-service-lost
+lab: {kind: dual-active}
+targets:
+  service-a: {lab: a-service}
+probes:
+  orders:
+    kind: http-write
+    url: ${lab.url}/orders
+    verify_dsn: ${lab.dsn}
+    interval: 20ms
+    timeout: 1s
+service_probe: orders
+write_probe: orders
+steps:
+  - wait: 1s
+  - kill: service-a      # one service; its database stays the primary
+  - wait: 2s
+"""
+
+
+def test_losing_one_service_is_absorbed_by_the_balancer(sandbox: Path, tmp_path: Path) -> None:
+    scenario = tmp_path / "one-service.yaml"
+    scenario.write_text(ONE_SERVICE)
+    reports = tmp_path / "runs"
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 0, run.stderr + run.stdout
+    record = run.record()
+    orders = record["probes"]["orders"]
+    # HAProxy retries a refused connection on the other site: clients see (almost) nothing.
+    assert orders["downtime_s"] < 0.5, orders["outages"]
+    assert set(orders["served_by"]["after_fault"]) == {"b"}
+    assert record["measurements"]["lost_writes"] == 0
+
+
+ISOLATE = """
+version: 1
+name: site-isolated
+lab: {kind: dual-active}
+targets:
+  db-b: {lab: b}
+probes:
+  orders:
+    kind: http-write
+    url: ${lab.url}/orders
+    verify_dsn: ${lab.b.dsn}    # B is the primary after the drill
+    interval: 20ms
+    timeout: 1s
+service_probe: orders
+write_probe: orders
+steps:
+  - wait: 1s
+  - site-isolate: a      # site A cut from clients and from site B, still running
+  - wait: 1s
+  - promote: db-b
+  - wait-until: {probe: orders, timeout: 30s}
+  - wait: 1s
+"""
+
+
+def test_an_isolated_site_is_failed_over_without_split_brain(sandbox: Path, tmp_path: Path) -> None:
+    scenario = tmp_path / "isolate.yaml"
+    scenario.write_text(ISOLATE)
+    reports = tmp_path / "runs"
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 0, run.stderr + run.stdout
+    record = run.record()
+    steps = _steps(record)
+    floor = steps["promote"]["end_s"] - steps["site-isolate"]["start_s"]
+    assert floor - 0.05 <= record["measurements"]["rto_s"] <= floor + 2 * INTERVAL + 0.5
+    assert set(record["probes"]["orders"]["served_by"]["after_fault"]) == {"b"}
+    assert record["split_brain"] == {"detected": False}  # A still runs, but no client reaches it
+    assert "reverted: link lb-a up" in run.stderr
