@@ -68,7 +68,7 @@ def split_brain(ops: list[Op]) -> SplitBrain | None:
         for other in names[i + 1 :]:
             start = max(spans[one][0], spans[other][0])
             end = min(spans[one][1], spans[other][1])
-            if start < end:
+            if start <= end:  # a lineage with one ack inside the other's period counts
                 windows.append((start, end, one, other))
     if not windows:
         return None

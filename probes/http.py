@@ -16,6 +16,12 @@ from drills.history import Outcome
 from probes.base import PROBES, Client, Probe, ProbeConfig, Sample
 
 
+def http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
 def _codes(value: Any) -> Any:
     return [value] if isinstance(value, int) else value
 
@@ -34,9 +40,7 @@ class HttpConfig(ProbeConfig):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http:// or https:// URL")
-        return value
+        return http_url(value)
 
     @field_validator("body")
     @classmethod

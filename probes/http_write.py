@@ -19,12 +19,12 @@ from typing import Literal
 
 import psycopg
 import requests
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from drills.errors import ProbeError
 from drills.history import Outcome
 from probes.base import PROBES, Client, ProbeConfig, Sample, WriteProbe
-from probes.http import describe_error
+from probes.http import describe_error, http_url
 from probes.pg import connect, short
 
 
@@ -38,6 +38,11 @@ class HttpWriteConfig(ProbeConfig):
         None, description="or through the service: GET VERIFY_URL/ID?run=...&probe=..."
     )
     site_header: str = Field("X-Drills-Site", description="response header naming the site")
+
+    @field_validator("url", "verify_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
     @model_validator(mode="after")
     def _one_verification(self) -> HttpWriteConfig:

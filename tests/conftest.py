@@ -213,3 +213,16 @@ def stopped_postgres() -> list[int]:
         if name.startswith("postgres") and state == "T":
             stopped.append(int(entry.name))
     return stopped
+
+
+def failover_bounds(record: dict[str, Any], fault: str, interval_s: float) -> tuple[float, float]:
+    """Where a failover's RTO must lie, from the record's own timeline (ground truth).
+
+    No request can succeed before the promotion begins; one must succeed soon after the
+    promotion returns (pg_promote polls every 100 ms, so the server may accept writes a little
+    before the step ends): two probe intervals plus reconnecting."""
+    steps = {s["kind"]: s for s in record["timeline"]}
+    start = steps[fault]["start_s"]
+    return steps["promote"]["start_s"] - start, steps["promote"][
+        "end_s"
+    ] - start + 2 * interval_s + 0.5

@@ -7,13 +7,14 @@ environment as the docker CLI reads it: `DOCKER_HOST` (unix://, tcp://, ssh://us
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import docker
 import docker.errors
-from docker.context import ContextAPI
+from docker.tls import TLSConfig
 from pydantic import Field
 
 from drills.errors import EngineError
@@ -45,10 +46,14 @@ class EngineSpec(StrictModel):
         return self.helper_image or os.environ.get(HELPER_IMAGE_ENV) or DEFAULT_HELPER_IMAGE
 
 
+def _config_dir() -> Path:
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
 def _current_context() -> str | None:
     if os.environ.get("DOCKER_CONTEXT"):
         return os.environ["DOCKER_CONTEXT"]
-    config_dir = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    config_dir = _config_dir()
     try:
         current = json.loads((config_dir / "config.json").read_text()).get("currentContext")
     except (OSError, ValueError, AttributeError):
@@ -62,11 +67,31 @@ def address(spec: EngineSpec) -> tuple[str | None, object]:
         return spec.host, None
     name = spec.context or (None if os.environ.get("DOCKER_HOST") else _current_context())
     if name and name != "default":
-        context = ContextAPI.get_context(name)
-        if context is None:
-            raise EngineError(f"no docker context named {name!r} (see `docker context ls`)")
-        return context.Host, context.TLSConfig
+        return _context(name)
     return os.environ.get("DOCKER_HOST"), None
+
+
+def _context(name: str) -> tuple[str | None, object]:
+    """A docker context's engine address and TLS settings, read where the docker CLI keeps
+    them ($DOCKER_CONFIG or ~/.docker, contexts/meta/<sha256 of the name>/meta.json)."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = _config_dir() / "contexts" / "meta" / digest / "meta.json"
+    try:
+        endpoint = json.loads(meta.read_text())["Endpoints"]["docker"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EngineError(f"no docker context named {name!r} (see `docker context ls`)") from None
+    tls_dir = _config_dir() / "contexts" / "tls" / digest / "docker"
+    tls: object = None
+    if tls_dir.is_dir():
+        files = {p.stem: str(p) for p in tls_dir.glob("*.pem")}
+        tls = TLSConfig(
+            client_cert=(files["cert"], files["key"])
+            if "cert" in files and "key" in files
+            else None,
+            ca_cert=files.get("ca"),
+            verify=not endpoint.get("SkipTLSVerify", False),
+        )
+    return endpoint.get("Host"), tls
 
 
 def connect(spec: EngineSpec) -> docker.DockerClient:

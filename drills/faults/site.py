@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, model_validator
 
 from drills.errors import StepError
 from drills.faults.network import Isolate
@@ -65,6 +65,12 @@ class Rejoin(StepConfig):
     primary: str
     needs: ClassVar[str | None] = REJOIN
     disruptive: ClassVar[bool] = True  # its disruption is measured apart from the first fault
+
+    @model_validator(mode="after")
+    def _two_servers(self) -> Rejoin:
+        if self.target == self.primary:
+            raise ValueError("a server cannot rejoin as a standby of itself")
+        return self
 
     @property
     def target_names(self) -> list[str]:

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import psycopg
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from drills.durations import Duration
 from drills.errors import LabError
 from drills.labs.base import LABS, LabConfig, LabHandle
 from drills.labs.postgres_pair import (
@@ -45,12 +46,26 @@ HAPROXY_HINT = "HAProxy not found: install it (Debian/Ubuntu: apt-get install ha
 
 class DualActiveConfig(PostgresPairConfig):
     kind: Literal["dual-active"]  # type: ignore[assignment]
-    check_interval: int = Field(
-        200, ge=50, le=10000, description="HAProxy health-check interval, milliseconds"
-    )
+    check_interval: Duration = Field(0.2, description="HAProxy health-check interval, e.g. 200ms")
     fall: int = Field(2, ge=1, description="failed checks before a site is taken out")
     rise: int = Field(2, ge=1, description="passed checks before a site is put back")
     haproxy: str | None = Field(None, description="path of the haproxy binary")
+
+    @field_validator("check_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if not 0.05 <= value <= 10:
+            raise ValueError("check_interval must be between 50ms and 10s")
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _links(cls, value: bool) -> bool:
+        if not value:
+            raise ValueError(
+                "the dual-active lab's paths between sites are proxy links: keep it true"
+            )
+        return value
 
 
 def find_haproxy(configured: str | None) -> str:
@@ -150,7 +165,8 @@ def haproxy_config(port: int, servers: dict[str, int], cfg: DualActiveConfig) ->
         "backend sites",
         "    balance roundrobin",
         "    option httpchk GET /health",
-        f"    default-server inter {cfg.check_interval}ms fall {cfg.fall} rise {cfg.rise}",
+        f"    default-server inter {round(cfg.check_interval * 1000)}ms fall {cfg.fall} "
+        f"rise {cfg.rise}",
         *(f"    server {site} 127.0.0.1:{p} check" for site, p in servers.items()),
     ]
     return "\n".join(lines) + "\n"
@@ -232,7 +248,8 @@ class DualActiveLab(PostgresPairLab):
         self._wait_both_sites_serve(lb_port)
         self.progress(
             f"lab: HAProxy on 127.0.0.1:{lb_port} over site A and site B services "
-            f"(checks every {self.da.check_interval}ms, fall {self.da.fall}, rise {self.da.rise})"
+            f"(checks every {round(self.da.check_interval * 1000)}ms, fall {self.da.fall}, "
+            f"rise {self.da.rise})"
         )
         handle.targets |= {"a-service": services["a"], "b-service": services["b"], "lb": lb}
         handle.variables |= {
@@ -244,7 +261,7 @@ class DualActiveLab(PostgresPairLab):
             "kind": "dual-active",
             "haproxy": {
                 "port": lb_port,
-                "check_interval_ms": self.da.check_interval,
+                "check_interval_s": self.da.check_interval,
                 "fall": self.da.fall,
                 "rise": self.da.rise,
             },

@@ -457,9 +457,11 @@ class PostgresPairLab(Lab):
         )
 
     def replication_port(self, standby: str, primary: PostgresNode) -> int:
-        """Where `standby` reaches `primary` for streaming: a link if the lab has one."""
+        """Where `standby` reaches `primary` for streaming: a replication link if the lab has
+        one, so that partitions between the sites cut it too."""
         for name, ends in self.LINKS.items():
-            if (ends.client, ends.server) == (standby, primary.name) and name in self.link_ports:
+            wanted = (ends.client, ends.server) == (standby, primary.name)
+            if wanted and name.startswith("replication") and name in self.link_ports:
                 return int(self.link_ports[name]["port"])
         return primary.port
 

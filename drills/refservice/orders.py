@@ -1,8 +1,13 @@
 """The `dual-active` lab's reference service: a small order API, one instance per site.
 
-    GET  /health          200 {"site": "a"} while the process runs
-    POST /orders          {"id": 7, "run": R, "probe": P} -> 201 {"id": 7, "site": "a", "db": "a"}
-    GET  /orders/ID?run=R&probe=P   200 {"id": ..., "site": ..., "db": ...} or 404
+    GET  /health      200 {"site": "a", "status": "ok"} while the process runs (the database
+                      is not consulted: a site stays in rotation and answers 503 to writes
+                      while it cannot reach a primary)
+    POST /orders      {"id": 7, "run": R, "probe": P}
+                      -> 201 {"id": 7, "site": "a", "db": "a", "timeline": 1}
+    GET  /orders/ID?run=R&probe=P
+                      -> 200 {"id", "site" (answering), "db", "served_by" (site that took
+                         the order)} or 404
 
 Orders are committed to PostgreSQL through a multi-host DSN (`target_session_attrs=read-write`:
 whichever database is the primary). The answer names the site that served the request and the
@@ -21,6 +26,7 @@ import contextlib
 import json
 import queue
 import signal
+import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,8 +112,12 @@ class Service:
             row = conn.execute(INSERT, (run, probe, order, self.site)).fetchone()
         except psycopg.Error as exc:
             conn.close()
-            # Sent and then broken: the insert may have committed.
-            return 503, {"error": _short(exc), "outcome": "unknown", "site": self.site}
+            # A lost connection or a shutdown after sending (SQLSTATE classes 08, 57, 58, or
+            # none) may have committed; a definite error (read-only, constraint) did not.
+            state = exc.sqlstate or ""
+            broken = not state or state.startswith(("08", "57", "58"))
+            outcome = "unknown" if broken else "fail"
+            return 503, {"error": _short(exc), "outcome": outcome, "site": self.site}
         self.pool.put(conn)
         db, walfile = (str(row[0]), str(row[1])) if row else ("", "0")
         return 201, {"id": order, "site": self.site, "db": db, "timeline": int(walfile[:8], 16)}
@@ -134,6 +144,12 @@ def handler(service: Service) -> type[BaseHTTPRequestHandler]:
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per request would drown the lab's log
+
+        def setup(self) -> None:
+            super().setup()
+            # Headers and body go out in separate writes: without this, Nagle's algorithm and
+            # the client's delayed ACK add about 40 ms to every answer on a kept-alive link.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _answer(self, status: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -170,6 +172,7 @@ def test_selection_by_compose_labels() -> None:
     with postgres_container(labels=labels) as (container, _):
         found = find_container(client(), None, labels)
         assert found.id == container.id
+        assert find_container(client(), str(container.id)[:12], {}).id == container.id  # by id
         with pytest.raises(TargetError, match="no container has the labels"):
             find_container(client(), None, {**labels, "com.docker.compose.service": "web"})
         with (
@@ -203,3 +206,33 @@ def test_engine_errors_are_one_line() -> None:
 
 
 _ = docker  # the SDK is what these tests exercise
+
+
+def test_engine_from_a_docker_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from drills.containers.engine import address, connect
+    from drills.errors import EngineError
+
+    # A context made by the docker CLI itself, in a config directory of the test's own.
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    made = subprocess.run(
+        [
+            "docker",
+            "context",
+            "create",
+            "drills-test",
+            "--docker",
+            "host=unix:///var/run/docker.sock",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"docker CLI cannot create a context here: {made.stderr.strip()}")
+    spec = EngineSpec.model_validate({"context": "drills-test"})
+    assert address(spec)[0] == "unix:///var/run/docker.sock"
+    assert connect(spec).ping()
+    monkeypatch.setenv("DOCKER_CONTEXT", "drills-test")  # the environment's context
+    assert address(EngineSpec.default())[0] == "unix:///var/run/docker.sock"
+    with pytest.raises(EngineError, match="no docker context named 'missing'"):
+        connect(EngineSpec.model_validate({"context": "missing"}))

@@ -71,6 +71,9 @@ CASES: dict[str, Expect] = {
         19, "targets.site-b", "a target is one of: `lab: NODE`, `pid_file: PATH`, `container:"
     ),
     "target-container-and-pid-file.yaml": Expect(5, "targets.db", "a target is one of:"),
+    "dual-active-without-proxy.yaml": Expect(6, "lab.proxy", "proxy links: keep it true"),
+    "rejoin-itself.yaml": Expect(13, "steps[1].rejoin", "cannot rejoin as a standby of itself"),
+    "http-write-not-a-url.yaml": Expect(6, "probes.orders.url", "'orders' is not an http://"),
     "container-step-on-process.yaml": Expect(
         15, "steps[1].stop", "cannot be used with stop: it is not a container"
     ),

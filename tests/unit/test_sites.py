@@ -79,3 +79,10 @@ def test_disruptions_are_grouped_by_the_step_they_follow() -> None:
     assert abs(found[1].downtime_s - 0.2) < 1e-9 and found[1].recovered_ns == 5900 * MS
     still_down = disruptions(history, [(5500 * MS, None, 1.0, 1.0)], stop_ns=9000 * MS)
     assert still_down[1].recovered_ns is None and still_down[0].outages == 0
+
+
+def test_one_write_on_the_other_side_is_split_brain_too() -> None:
+    ops = [ack(i, 20 * i, "a", 1) for i in range(50)]
+    ops.append(ack(99, 500, "b", 2, site="b"))  # a single order committed on B meanwhile
+    found = split_brain(ops)
+    assert found is not None and found.ids["b/2"] == [99]
