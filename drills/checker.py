@@ -290,29 +290,28 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         rto_reason = "the service probe recorded no samples"
     elif disruption_start is None:
         rto_reason = "the timeline has no disruptive step"
-    elif service.recovered_ns is None:
+    else:
         info = history.probe(service.name)
         assert info is not None
-        elapsed = (info.stopped_ns - disruption_start) / 1e9
-        rto_reason = f"the service had not recovered when the drill ended ({elapsed:.3f}s in)"
-        if elapsed > config.objectives.rto_s:
-            rto = elapsed  # a lower bound, already longer than the objective: certainly missed
-            rto_reason += "; the RTO is at least this"
-    else:
         recovered = service.recovered_ns
         later = sorted(s for s in disruptive if s > disruption_start)
         if later:
             # A later disruptive step (a failback) is a disruption of its own: the RTO is the
             # recovery from the first, if the service recovered before the next began.
-            info = history.probe(service.name)
-            assert info is not None
             before = [
                 op
                 for op in history.ops_of(service.name)
                 if op.invoke_ns < later[0] and not op.crashed
             ]
             recovered = recovered_ns(before, info, config.stable) or recovered
-        rto = max(0.0, (recovered - disruption_start) / 1e9)
+        if recovered is None:
+            elapsed = (info.stopped_ns - disruption_start) / 1e9
+            rto_reason = f"the service had not recovered when the drill ended ({elapsed:.3f}s in)"
+            if elapsed > config.objectives.rto_s:
+                rto = elapsed  # a lower bound, already longer than the objective: missed
+                rto_reason += "; the RTO is at least this"
+        else:
+            rto = max(0.0, (recovered - disruption_start) / 1e9)
 
     writes: WriteClassification | None = None
     writes_reason = ""

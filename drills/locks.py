@@ -107,12 +107,9 @@ class Locks:
 def target_keys(scenario: Any) -> list[str]:
     """What a scenario's drill acts on outside its own lab."""
     keys = []
-    engine = scenario.engine.host or scenario.engine.context if scenario.engine else None
     for spec in scenario.targets.values():
         if spec.pid_file is not None:
             keys.append(f"process:{os.path.realpath(spec.pid_file)}")
-        elif spec.is_container:
-            keys.append(f"container:{engine or 'default'}:{spec.describe_selector()}")
     if scenario.network is not None:
         for name, link in scenario.network.links.items():
             if scenario.network.toxiproxy:

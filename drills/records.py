@@ -219,6 +219,7 @@ def build_record(
                 "downtime_s": round(d.downtime_s, 6),
                 "downtime_lower_s": round(d.downtime_lower_s, 6),
                 "outages": d.outages,
+                "down_already": d.down_already,
                 "recovered_after_s": None
                 if d.recovered_ns is None
                 else round(max(0, d.recovered_ns - d.start_ns) / 1e9, 6),
@@ -304,16 +305,18 @@ def chained_files(directory: Path) -> list[Path]:
 
 
 def _head(directory: Path) -> tuple[Path | None, int]:
-    """The last record chained, and its sequence number."""
-    head = directory / CHAIN_HEAD
-    try:
-        name, seq = head.read_text(encoding="utf-8").split()
-        if (directory / name).is_file():
-            return directory / name, int(seq)
-    except (OSError, ValueError):
-        pass
-    files = chained_files(directory)  # no head yet, or it was lost: find it
+    """The last record chained, and its sequence number: the highest on disk, so that a crash
+    between writing a record and updating `.chain-head` cannot fork the chain."""
+    files = chained_files(directory)
     return (files[-1], _sequence(files[-1])) if files else (None, 0)
+
+
+def _head_file(directory: Path) -> tuple[str, int] | None:
+    try:
+        name, seq = (directory / CHAIN_HEAD).read_text(encoding="utf-8").split()
+        return name, int(seq)
+    except (OSError, ValueError):
+        return None
 
 
 def write_chained(path: Path, record: dict[str, Any]) -> None:
@@ -373,6 +376,17 @@ def verify_chain(directory: Path) -> tuple[int, list[str]]:
             elif sha256_file(history) != chain["history_sha256"]:
                 problems.append(f"{path}: its history {history.name} changed")
         previous = path
+    head = _head_file(directory)
+    if head is not None and files:
+        name, seq = head
+        last = files[-1]
+        if not (directory / name).is_file():
+            problems.append(
+                f"{directory / name}: the newest record ({CHAIN_HEAD}, #{seq}) is missing "
+                "(removed?)"
+            )
+        elif name != last.name and _sequence(last) <= seq:
+            problems.append(f"{last}: {CHAIN_HEAD} says the newest record is {name}")
     return len(files), problems
 
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from drills.checker import CheckConfig, Objectives, check
 from drills.config import config_path, load_config
-from drills.containers.engine import EngineSpec
+from drills.containers.engine import EngineSpec, resolved_engine
 from drills.containers.resolve import container_targets
 from drills.containers.target import ContainerTarget
-from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, StepError, TargetError
+from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, StepError
 from drills.history import Clock, FinalRead, HistoryLog, StepEvent
 from drills.journal import Journal, refuse_if_orphaned
 from drills.labs import LABS, Lab
@@ -126,7 +126,12 @@ class Drill:
         )
         for target in self.containers.values():
             self.target_facts[target.name] = target.describe()
-        locks = Locks(target_keys(self.scenario), self.scenario.name, self.options.state_dir)
+        # A container is locked by its id on its engine, however the scenario selects it.
+        keys = target_keys(self.scenario) + [
+            f"container:{resolved_engine(t.engine).get('host') or t.engine.context}:{t.id}"
+            for t in self.containers.values()
+        ]
+        locks = Locks(keys, self.scenario.name, self.options.state_dir)
         locks.acquire()  # before anything is touched; Locked names the holder
         try:
             return self._run_locked(run_id, clock)
@@ -317,7 +322,10 @@ class Drill:
 
         try:
             detail = step.run(ctx)
-        except (StepError, TargetError) as exc:
+        except (Interrupted, Aborted):
+            record(False, "interrupted")
+            raise
+        except DrillsError as exc:  # StepError, TargetError, EngineError...
             record(False, str(exc))
             raise StepError(f"step {index + 1} ({description}) failed: {exc}") from exc
         except BaseException:

@@ -70,3 +70,29 @@ def deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """An engine request that must not be cut in half: the engine finishes it even if the
+    harness stops waiting, so a signal arriving meanwhile is acted on once it returns (as if
+    it came just after), and the revert then sees the fault really in place."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        arrived.append(signum)
+
+    watched = (*HANDLED, signal.SIGUSR1)
+    previous = {sig: signal.signal(sig, note) for sig in watched}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if arrived:
+        handler = previous[signal.Signals(arrived[0])]
+        if callable(handler):
+            handler(arrived[0], None)

@@ -52,34 +52,44 @@ class SplitBrain:
 
 
 def split_brain(ops: list[Op]) -> SplitBrain | None:
-    """Overlapping acknowledgment periods of two write lineages, or None."""
-    acks = sorted(
-        (op.complete_ns, name, op.seq)
-        for op in ops
-        if op.outcome is Outcome.OK and (name := lineage(op)) is not None
+    """Two write lineages accepting writes at once, or None.
+
+    Once a lineage has acknowledged its first write, a write *sent* after that moment and
+    acknowledged by another lineage means both were taking writes. Only writes sent after it
+    count: a write the old primary committed before the failover may be acknowledged late (a
+    held connection released), and that is not a split brain."""
+    acked = sorted(
+        (op for op in ops if op.outcome is Outcome.OK and lineage(op) is not None),
+        key=lambda op: op.complete_ns,
     )
-    spans: dict[str, tuple[int, int]] = {}
-    for at, name, _ in acks:
-        first, _last = spans.get(name, (at, at))
-        spans[name] = (first, at)
-    windows = []
-    names = sorted(spans, key=lambda n: spans[n][0])
-    for i, one in enumerate(names):
-        for other in names[i + 1 :]:
-            start = max(spans[one][0], spans[other][0])
-            end = min(spans[one][1], spans[other][1])
-            if start <= end:  # a lineage with one ack inside the other's period counts
-                windows.append((start, end, one, other))
-    if not windows:
+    first: dict[str, int] = {}
+    for op in acked:
+        first.setdefault(lineage(op) or "", op.complete_ns)
+    conflicts: dict[str, set[int]] = {}
+    start: int | None = None
+    end: int | None = None
+    for newer, live_ns in first.items():
+        # Older lineages (live before this one) still acknowledging writes sent after it.
+        others = [
+            op
+            for op in acked
+            if lineage(op) != newer
+            and first[lineage(op) or ""] < live_ns
+            and op.invoke_ns > live_ns
+        ]
+        if not others:
+            continue
+        window_end = max(op.complete_ns for op in others)
+        start = live_ns if start is None else min(start, live_ns)
+        end = window_end if end is None else max(end, window_end)
+        for op in others:
+            conflicts.setdefault(lineage(op) or "", set()).add(op.seq)
+        for op in acked:
+            if lineage(op) == newer and live_ns <= op.complete_ns <= window_end:
+                conflicts.setdefault(newer, set()).add(op.seq)
+    if start is None or end is None:
         return None
-    start = min(w[0] for w in windows)
-    end = max(w[1] for w in windows)
-    involved = {n for w in windows for n in w[2:]}
-    found = SplitBrain(start, end)
-    for at, name, seq in acks:
-        if name in involved and start <= at <= end:
-            found.ids.setdefault(name, []).append(seq)
-    return found
+    return SplitBrain(start, end, {name: sorted(ids) for name, ids in sorted(conflicts.items())})
 
 
 def has_lineages(ops: list[Op]) -> bool:
@@ -95,6 +105,7 @@ class Disruption:
     downtime_lower_s: float
     recovered_ns: int | None  # end of its last outage; None: still down at the end
     outages: int
+    down_already: bool = False  # an earlier disruption's outage still ran when this began
 
 
 def disruptions(
@@ -108,6 +119,9 @@ def disruptions(
     for index, step in enumerate(steps):
         until = steps[index + 1].start_ns if index + 1 < len(steps) else stop_ns
         mine = [o for o in outages if step.start_ns <= o[0] < until]
+        ongoing = any(
+            o[0] < step.start_ns and (o[1] is None or o[1] > step.start_ns) for o in outages
+        )
         ends = [o[1] for o in mine]
         recovered = (
             None
@@ -123,6 +137,7 @@ def disruptions(
                 downtime_lower_s=sum(o[2] for o in mine),
                 recovered_ns=recovered,
                 outages=len(mine),
+                down_already=ongoing,
             )
         )
     return found

@@ -114,7 +114,12 @@ def render(record: dict[str, Any]) -> str:
         out.append(
             "disruptions: "
             + "; ".join(
-                f"after step {d['step'] + 1} ({d['kind']}) {d['downtime_s']:.3f}s down"
+                f"after step {d['step'] + 1} ({d['kind']}) "
+                + (
+                    "still down from the step before"
+                    if d.get("down_already")
+                    else f"{d['downtime_s']:.3f}s down"
+                )
                 for d in disruptions
             )
         )

@@ -94,6 +94,18 @@ def _context(name: str) -> tuple[str | None, object]:
     return endpoint.get("Host"), tls
 
 
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+
+def resolved_engine(spec: EngineSpec) -> dict[str, object]:
+    """The spec with its address pinned, for a journal read back in another environment."""
+    pinned = spec.model_dump(exclude_none=True)
+    if not spec.context:
+        host, _ = address(spec)
+        pinned["host"] = host or DEFAULT_SOCKET
+    return pinned
+
+
 def connect(spec: EngineSpec) -> docker.DockerClient:
     """A client for the engine, checked with a ping; EngineError saying where and why if not."""
     host, tls = address(spec)

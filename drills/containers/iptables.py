@@ -16,6 +16,7 @@ import docker.errors
 
 from drills.containers.engine import engine_error
 from drills.errors import EngineError
+from drills.signals import held
 
 HELPER_LABEL = "org.drills.helper"
 HELPER_TIMEOUT_S = 60
@@ -50,7 +51,17 @@ def _script(action: str, rules: list[list[str]]) -> str:
 def run_helper(
     client: docker.DockerClient, image: str, container_id: str, script: str, run_id: str
 ) -> str:
-    """Run `script` in a helper sharing the container's network namespace; return its output."""
+    """Run `script` in a helper sharing the container's network namespace; return its output.
+
+    A signal waits until the helper is done and removed (`held`): cut short, it could still
+    apply its rules after the revert had removed them."""
+    with held():
+        return _run_helper(client, image, container_id, script, run_id)
+
+
+def _run_helper(
+    client: docker.DockerClient, image: str, container_id: str, script: str, run_id: str
+) -> str:
     name = f"drills-helper-{uuid.uuid4().hex[:12]}"
     helper = None
     try:

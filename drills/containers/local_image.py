@@ -209,6 +209,7 @@ def ensure(client: docker.DockerClient, rebuild: bool = False) -> dict[str, str]
                 continue
             except docker.errors.ImageNotFound:
                 pass
+        print(f"drills: building image {tag} from this host's binaries", file=sys.stderr)
         ids[tag] = build(client, tag, make_tree(), path)
     return ids
 

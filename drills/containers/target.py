@@ -11,10 +11,12 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 from docker.models.containers import Container
 
-from drills.containers.engine import EngineSpec, engine_error
+from drills.containers.engine import EngineSpec, engine_error, resolved_engine
 from drills.errors import EngineError, TargetError
+from drills.signals import held
 from drills.targets import promote_postgres
 
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -71,8 +73,9 @@ class ContainerTarget:
 
     def _call(self, what: str, action: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return action(*args, **kwargs)
-        except docker.errors.DockerException as exc:
+            with held():
+                return action(*args, **kwargs)
+        except (docker.errors.DockerException, requests.RequestException) as exc:
             raise engine_error(f"{self.name}: cannot {what}", exc) from exc
 
     def refresh(self) -> Container:
@@ -93,17 +96,21 @@ class ContainerTarget:
         }
 
     def journal_entry(self, op: str, **details: Any) -> dict[str, Any]:
-        """A crash-journal entry naming this container on its engine."""
+        """A crash-journal entry naming this container on its engine (resolved, so that
+        `drills recover` reaches the same engine whatever its own environment says)."""
         return {
             "op": op,
             "target": self.name,
-            "engine": self.engine.model_dump(exclude_none=True),
+            "engine": resolved_engine(self.engine),
             "id": self.id,
             **details,
         }
 
     def kill(self, signal_name: str) -> None:
         self._call(f"send {signal_name}", self.container.kill, signal=signal_name)
+
+    def network_mode(self) -> str:
+        return str(self.refresh().attrs.get("HostConfig", {}).get("NetworkMode") or "default")
 
     def pause(self) -> None:
         self._call("pause", self.container.pause)
@@ -130,16 +137,17 @@ class ContainerTarget:
     def addresses(self) -> list[str]:
         return [n["IPAddress"] for n in self.networks().values() if n.get("IPAddress")]
 
-    def disconnect(self, network: str) -> dict[str, Any]:
-        """Disconnect from `network`; return what reconnecting needs (aliases)."""
+    def network_settings(self, network: str) -> dict[str, Any]:
+        """The container's settings on `network`; TargetError if it is not attached."""
         settings = self.networks().get(network)
         if settings is None:
             attached = ", ".join(self.networks()) or "none"
             raise TargetError(f"{self.name} is not on network {network!r} (networks: {attached})")
+        return dict(settings)
+
+    def disconnect(self, network: str) -> None:
         net = self._call("find its network", self.client.networks.get, network)
         self._call(f"disconnect from {network}", net.disconnect, self.container, force=True)
-        aliases = [a for a in settings.get("Aliases") or [] if not self.id.startswith(a)]
-        return {"network": network, "aliases": aliases}
 
     def connect(self, network: str, aliases: list[str] | None = None) -> None:
         if network in self.networks():

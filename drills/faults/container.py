@@ -28,6 +28,9 @@ def container(ctx: StepContext, name: str) -> ContainerTarget:
 
 
 def pause(ctx: StepContext, target: ContainerTarget) -> str:
+    status = target.status()
+    if status != "running":
+        raise StepError(f"{target.name} is {status}, not running: nothing to pause")
     ctx.reverts.push(Revert(f"pause:{target.name}", f"unpause {target.name}", target.unpause))
     ctx.journal(target.journal_entry("container-pause"))
     target.pause()
@@ -36,6 +39,13 @@ def pause(ctx: StepContext, target: ContainerTarget) -> str:
 
 def partition(ctx: StepContext, target: ContainerTarget, peers: list[str], label: str) -> str:
     """Drop traffic between `target` and each peer address or CIDR, until reverted."""
+    mode = target.network_mode()
+    if mode == "host" or mode.startswith("container:"):
+        # The rules would land in the host's (or another container's) tables.
+        raise StepError(
+            f"{target.name} shares the network namespace {mode!r}: partitioning it would cut "
+            "more than the container; give it a network of its own"
+        )
     tag = f"drills:{ctx.run_id or 'run'}:{ctx.serial()}"
     rules = [rule for peer in peers for rule in iptables.drop_rules(peer, tag)]
     image = target.engine.helper()
@@ -68,6 +78,9 @@ class Stop(ContainerFault):
 
     def run(self, ctx: StepContext) -> str:
         target = container(ctx, self.target)
+        status = target.status()
+        if status not in ("running", "paused"):
+            raise StepError(f"{self.target} is {status}: nothing to stop")
         ctx.reverts.push(Revert(f"stop:{self.target}", f"start {self.target}", target.start))
         ctx.journal(target.journal_entry("container-stop"))
         target.stop(max(0, round(self.timeout)))
@@ -82,9 +95,8 @@ class Start(ContainerFault):
         return f"start container {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        target = container(ctx, self.target)
-        ctx.reverts.pop(f"stop:{self.target}")
-        target.start()
+        if ctx.reverts.undo(f"stop:{self.target}") is None:
+            container(ctx, self.target).start()
         return f"container {self.target} started"
 
 
@@ -96,9 +108,8 @@ class Unpause(ContainerFault):
         return f"unpause container {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        target = container(ctx, self.target)
-        ctx.reverts.pop(f"pause:{self.target}")
-        target.unpause()
+        if ctx.reverts.undo(f"pause:{self.target}") is None:
+            container(ctx, self.target).unpause()
         return f"container {self.target} unpaused"
 
 
@@ -115,7 +126,7 @@ class Disconnect(ContainerFault):
 
     def run(self, ctx: StepContext) -> str:
         target = container(ctx, self.target)
-        settings = target.networks().get(self.network) or {}
+        settings = target.network_settings(self.network)  # refuses a network it is not on
         aliases = [a for a in settings.get("Aliases") or [] if not target.id.startswith(a)]
         ctx.journal(target.journal_entry("disconnect", network=self.network, aliases=aliases))
 
@@ -142,9 +153,6 @@ class Connect(ContainerFault):
         return f"connect {self.target} to network {self.network}"
 
     def run(self, ctx: StepContext) -> str:
-        revert = ctx.reverts.pop(f"disconnect:{self.target}:{self.network}")
-        if revert is not None:
-            revert.action()
-        else:
+        if ctx.reverts.undo(f"disconnect:{self.target}:{self.network}") is None:
             container(ctx, self.target).connect(self.network)
         return f"{self.target} connected to {self.network}"

@@ -295,10 +295,7 @@ class Heal(StepConfig):
     def run(self, ctx: StepContext) -> str:
         healed = ""
         if self.link == "all":
-            partitions = [r for r in ctx.reverts.items if r.key.startswith("iptables:")]
-            for revert in reversed(partitions):
-                ctx.reverts.items.remove(revert)
-                revert.action()
+            partitions = ctx.reverts.undo_all("iptables:")
             healed = f"{len(partitions)} container partitions removed" if partitions else ""
             if ctx.network is None:
                 if not partitions:

@@ -88,9 +88,8 @@ class Resume(StepConfig):
         return f"resume {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        revert = ctx.reverts.pop(f"pause:{self.target}")
+        revert = ctx.reverts.undo(f"pause:{self.target}")
         if revert is not None:
-            revert.action()
             return revert.description
         target = ctx.target(self.target)
         if isinstance(target, ContainerTarget):
@@ -115,6 +114,8 @@ class Restart(StepConfig):
         target = ctx.target(self.target)
         if not isinstance(target, Restartable):
             raise StepError(f"{self.target} cannot be restarted")
-        ctx.reverts.pop(f"pause:{self.target}")  # a restart also ends a pause
+        if isinstance(target, ContainerTarget):
+            ctx.reverts.undo(f"pause:{self.target}")  # the engine refuses to restart it paused
         target.restart()
+        ctx.reverts.pop(f"pause:{self.target}")  # a restart also ends a pause
         return ""

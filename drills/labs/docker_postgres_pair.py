@@ -23,7 +23,7 @@ import psycopg
 from docker.models.containers import Container
 from pydantic import Field
 
-from drills.containers.engine import address, connect, engine_error
+from drills.containers.engine import address, connect, engine_error, resolved_engine
 from drills.containers.iptables import remove_helpers
 from drills.containers.target import ContainerTarget
 from drills.errors import LabError
@@ -139,7 +139,7 @@ class DockerPostgresPairLab(Lab):
         self.journal(
             {
                 "op": "docker-lab",
-                "engine": self.engine.model_dump(exclude_none=True),
+                "engine": resolved_engine(self.engine),
                 "label": self.lab_id,
             }
         )

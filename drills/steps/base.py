@@ -50,6 +50,25 @@ class RevertStack:
                 return self.items.pop(index)
         return None
 
+    def undo(self, key: str) -> Revert | None:
+        """Undo the newest fault with this key now, and forget it only once that worked: if
+        undoing fails, the final cleanup tries again."""
+        for revert in reversed(self.items):
+            if revert.key == key:
+                revert.action()
+                self.items.remove(revert)
+                return revert
+        return None
+
+    def undo_all(self, prefix: str) -> list[Revert]:
+        """`undo` every fault whose key starts with `prefix`, newest first."""
+        done = []
+        for revert in reversed([r for r in self.items if r.key.startswith(prefix)]):
+            revert.action()
+            self.items.remove(revert)
+            done.append(revert)
+        return done
+
     def revert_all(self, report: Callable[[str], None]) -> list[str]:
         """Undo everything, newest first; carry on past failures and return them."""
         errors: list[str] = []

@@ -236,3 +236,35 @@ def test_engine_from_a_docker_context(tmp_path: Path, monkeypatch: pytest.Monkey
     assert address(EngineSpec.default())[0] == "unix:///var/run/docker.sock"
     with pytest.raises(EngineError, match="no docker context named 'missing'"):
         connect(EngineSpec.model_validate({"context": "missing"}))
+
+
+def test_faults_refuse_what_they_would_get_wrong() -> None:
+    from drills.errors import StepError
+
+    with postgres_container() as (container, _port):
+        journal: list[dict[str, object]] = []
+        ctx = context(victim=target(container))
+        ctx.journal = journal.append
+        # Not on that network: nothing is journalled, nothing to revert (no reconnect later).
+        with pytest.raises(TargetError, match="is not on network 'bridge-of-nobody'"):
+            step("disconnect", target="victim", network="bridge-of-nobody").run(ctx)
+        assert journal == [] and ctx.reverts.items == []
+        # Already paused before the drill: not the drill's to unpause afterwards.
+        container.pause()
+        try:
+            with pytest.raises(StepError, match="is paused, not running"):
+                step("pause", target="victim").run(ctx)
+            assert ctx.reverts.items == []
+        finally:
+            container.unpause()
+    # A container in the host's network namespace: rules would land in the host's tables.
+    host = client().containers.run(
+        NETUTILS_IMAGE, ["sleep", "60"], network_mode="host", detach=True, labels={TEST_LABEL: "1"}
+    )
+    try:
+        ctx = context(victim=target(host))
+        with pytest.raises(StepError, match="shares the network namespace 'host'"):
+            step("partition", target="victim", **{"from": "10.9.9.9"}).run(ctx)
+        assert ctx.reverts.items == []
+    finally:
+        host.remove(force=True)

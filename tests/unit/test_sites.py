@@ -86,3 +86,12 @@ def test_one_write_on_the_other_side_is_split_brain_too() -> None:
     ops.append(ack(99, 500, "b", 2, site="b"))  # a single order committed on B meanwhile
     found = split_brain(ops)
     assert found is not None and found.ids["b/2"] == [99]
+
+
+def test_a_late_answer_from_the_old_primary_is_not_split_brain() -> None:
+    # Order 49 was committed on A before the failover; its answer was held (a blackhole that
+    # healed) and arrived after B's first acknowledgment. It was sent before B was live.
+    ops = [ack(i, 20 * i, "a", 1) for i in range(49)]
+    ops.append(Op("orders", 49, 975 * MS, 2500 * MS, Outcome.OK, tags={"db": "a", "timeline": "1"}))
+    ops += [ack(i, 20 * i, "b", 2, site="b") for i in range(100, 150)]  # B live at 2000 ms
+    assert split_brain(ops) is None

@@ -108,3 +108,18 @@ def test_a_lost_head_file_is_rebuilt_from_the_records(tmp_path: Path) -> None:
     second = _write(tmp_path, "20261123T200005Z")
     assert json.loads(second.read_text())["chain"]["previous"] == first.name
     assert _verify(tmp_path)[0] == 0
+
+
+def test_removing_the_newest_record_is_caught(chain: list[Path]) -> None:
+    chain[-1].unlink()
+    code, _out, err = _verify(chain[-1].parent)
+    assert code == 1
+    assert f"{chain[-1]}: the newest record (.chain-head, #4) is missing" in err
+
+
+def test_a_crash_before_the_head_moved_does_not_fork_the_chain(tmp_path: Path) -> None:
+    first = _write(tmp_path, "20261123T200001Z")
+    (tmp_path / ".chain-head").write_text("nonexistent.json 0\n")  # as if never updated
+    second = _write(tmp_path, "20261123T200002Z")
+    assert json.loads(second.read_text())["chain"]["previous"] == first.name
+    assert _verify(tmp_path)[0] == 0
