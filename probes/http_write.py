@@ -15,6 +15,7 @@ request was sent (a timeout, a reset, 502, 504) may have been committed: unknown
 from __future__ import annotations
 
 import threading
+import time
 from typing import Literal
 
 import psycopg
@@ -145,18 +146,24 @@ class HttpWriteProbe(WriteProbe):
             issued = sorted(self._issued)
         with requests.Session() as session:
             for seq in issued:
-                url = f"{base.rstrip('/')}/{seq}"
-                params = {"run": self.run_id, "probe": self.name}
-                try:
-                    answer = session.get(url, params=params, timeout=max(self.cfg.timeout, 5.0))
-                except requests.RequestException as exc:
-                    raise ProbeError(
-                        f"final read of {self.name} failed: {describe_error(exc)}"
-                    ) from exc
-                if answer.status_code == 200:
+                if self._look_up(session, f"{base.rstrip('/')}/{seq}"):
                     found[seq] = 1
-                elif answer.status_code != 404:
-                    raise ProbeError(
-                        f"final read of {self.name}: {url} answered HTTP {answer.status_code}"
-                    )
         return found
+
+    def _look_up(self, session: requests.Session, url: str, attempts: int = 3) -> bool:
+        """Whether the service has the order; a busy or unreachable service is asked again
+        (a few times, briefly) before the final read is given up."""
+        params = {"run": self.run_id, "probe": self.name}
+        problem = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(0.2 * attempt)
+            try:
+                answer = session.get(url, params=params, timeout=max(self.cfg.timeout, 5.0))
+            except requests.RequestException as exc:
+                problem = describe_error(exc)
+                continue
+            if answer.status_code in (200, 404):
+                return answer.status_code == 200
+            problem = f"HTTP {answer.status_code}"
+        raise ProbeError(f"final read of {self.name}: {url} failed {attempts} times: {problem}")
