@@ -28,7 +28,7 @@ from drills.containers.iptables import remove_helpers
 from drills.containers.target import ContainerTarget
 from drills.errors import LabError
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
-from drills.labs.postgres_pair import Settings
+from drills.labs.postgres_pair import Settings, wait_streaming
 from drills.model import StrictModel
 from drills.targets import CONTAINER, PROMOTE, RESTART, SIGNAL
 
@@ -363,18 +363,7 @@ class DockerPostgresPairLab(Lab):
 
     def _wait_streaming(self, port: int) -> None:
         dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            with psycopg.connect(dsn, connect_timeout=2) as conn:
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
-                    " AND (sync_state = 'sync' OR NOT %s)",
-                    (self.cfg.synchronous,),
-                ).fetchone()
-            if row and int(str(row[0])) > 0:
-                return
-            time.sleep(0.05)
-        raise LabError(f"site B did not start streaming within {READY_TIMEOUT_S:g}s")
+        wait_streaming(dsn, self.cfg.synchronous, READY_TIMEOUT_S)
 
     # -- stop --------------------------------------------------------------------------------
 

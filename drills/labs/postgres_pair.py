@@ -82,6 +82,23 @@ def find_bin_dir(configured: str | None) -> Path:
     raise LabError(INSTALL_HINT)
 
 
+def wait_streaming(primary_dsn: str, synchronous: bool, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Until the primary has a streaming standby (a synchronous one once it has reported a
+    flush position)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with psycopg.connect(primary_dsn, connect_timeout=2) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+                " AND (sync_state = 'sync' OR NOT %s)",
+                (synchronous,),
+            ).fetchone()
+        if row and int(str(row[0])) > 0:
+            return
+        time.sleep(0.05)
+    raise LabError(f"site B did not start streaming within {timeout_s:g}s")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -478,19 +495,7 @@ class PostgresPairLab(Lab):
             self.events(Event("proxy", link, change, at_ns))
 
     def _wait_streaming(self, primary: PostgresNode) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            with psycopg.connect(primary.dsn, connect_timeout=2) as conn:
-                # A synchronous standby counts only once it has reported a flush position.
-                row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
-                    " AND (sync_state = 'sync' OR NOT %s)",
-                    (self.cfg.synchronous,),
-                ).fetchone()
-            if row and int(str(row[0])) > 0:
-                return
-            time.sleep(0.05)
-        raise LabError(f"site B did not start streaming within {READY_TIMEOUT_S:g}s")
+        wait_streaming(primary.dsn, self.cfg.synchronous)
 
     def stop(self) -> None:
         if self.proxy is not None:
