@@ -226,3 +226,30 @@ def failover_bounds(record: dict[str, Any], fault: str, interval_s: float) -> tu
     return steps["promote"]["start_s"] - start, steps["promote"][
         "end_s"
     ] - start + 2 * interval_s + 0.5
+
+
+def sigkill_drill_at(scenario: Path, env: dict[str, str], reports: Path, marker: str) -> None:
+    """Run a drill until its output shows `marker` (bounded), then SIGKILL it: no cleanup can
+    run, so whatever it injected stays for `drills recover`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if marker in line or not line:
+                break
+        time.sleep(0.3)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

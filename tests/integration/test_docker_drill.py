@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, drills_env, failover_bounds, run_drills, signal_drill_at
+from tests.conftest import (
+    REPO,
+    drills_env,
+    failover_bounds,
+    run_drills,
+    sigkill_drill_at,
+    signal_drill_at,
+)
 from tests.docker_helpers import (
     allow_all,
     client,
@@ -160,28 +166,7 @@ def test_sigkill_of_the_harness_then_recover(
         scenario = _mixed(tmp_path, victim, port)
         env = drills_env(sandbox)
         reports = tmp_path / "runs"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=REPO,
-        )
-        try:
-            assert proc.stderr is not None
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                line = proc.stderr.readline()
-                if "step 5/5" in line or not line:
-                    break
-            time.sleep(0.3)
-            os.kill(proc.pid, signal.SIGKILL)  # no cleanup can run
-            proc.wait(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        sigkill_drill_at(scenario, env, reports, "step 5/5")
         victim.reload()
         assert victim.status == "paused"
         assert any("DROP" in rule for rule in _rules_when_paused(victim))

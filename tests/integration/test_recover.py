@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, drills_env, leftover_processes, stopped_postgres
+from tests.conftest import (
+    REPO,
+    drills_env,
+    leftover_processes,
+    sigkill_drill_at,
+    stopped_postgres,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -49,28 +52,7 @@ def test_sigkill_during_pause_then_recover(sandbox: Path, tmp_path: Path) -> Non
     scenario.write_text(PAUSED)
     env = drills_env(sandbox) | {"DRILLS_STATE_DIR": str(tmp_path / "state")}
     reports = tmp_path / "runs"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=REPO,
-    )
-    try:
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stderr.readline()
-            if "step 3/3" in line or not line:
-                break
-        time.sleep(0.3)
-        os.kill(proc.pid, signal.SIGKILL)  # no cleanup can run
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    sigkill_drill_at(scenario, env, reports, "step 3/3")
     # What the dead harness left: a frozen primary and a lab.
     assert stopped_postgres(), "the primary should still be stopped"
     assert leftover_processes(sandbox)
