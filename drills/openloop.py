@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
-from probes.base import Client, Probe, Sample
+from drills.probe import Client, Probe, Sample
 
 
 @dataclass
