@@ -57,13 +57,13 @@ def test_kinds_load_the_first_time_they_are_looked_up(
     module(
         plugins,
         "home_things",
-        "from tests.unit.test_registry import KINDS, Kind\n"
+        "from tests.unit.drills.test_registry import KINDS, Kind\n"
         "@KINDS.register('one')\nclass One(Kind): pass\n",
     )
     module(
         plugins,
         "more_things",
-        "from tests.unit.test_registry import KINDS, Kind\n"
+        "from tests.unit.drills.test_registry import KINDS, Kind\n"
         "@KINDS.register('two')\nclass Two(Kind): pass\n",
     )
     use(
@@ -105,7 +105,7 @@ def test_a_plugin_may_not_take_a_kind_already_registered(
 ) -> None:
     things: Registry[Kind] = Registry("thing", group="test.things")
     monkeypatch.setattr(sys.modules[__name__], "KINDS", things)
-    text = "from tests.unit.test_registry import KINDS, Kind\n@KINDS.register('one')\n"
+    text = "from tests.unit.drills.test_registry import KINDS, Kind\n@KINDS.register('one')\n"
     module(plugins, "first_things", text + "class One(Kind): pass\n")
     module(plugins, "other_things", text + "class Other(Kind): pass\n")
     use(
