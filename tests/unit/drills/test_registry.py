@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import EntryPoint, EntryPoints, PathDistribution
 from pathlib import Path
 
@@ -155,3 +157,19 @@ def test_the_command_line_reports_a_broken_plugin_in_one_line(tmp_path: Path) ->
         "drills: cannot load probe plugin: entry point 'broken = broken_probe' (group "
         "drills.probes) of distribution broken-probe 1.0: RuntimeError: boom\n"
     )
+
+
+REGISTRY_GROUPS = {"PROBES": "drills.probes", "STEPS": "drills.steps", "LABS": "drills.labs"}
+
+
+def test_every_built_in_module_that_registers_kinds_is_declared_as_an_entry_point() -> None:
+    """A module left out of pyproject.toml would silently lose its kinds."""
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    missing = []
+    for path in sorted([*REPO.glob("drills/**/*.py"), *REPO.glob("probes/*.py")]):
+        module_name = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for registry_name in re.findall(r"^@(\w+)\.register\(", path.read_text(), re.M):
+            group = REGISTRY_GROUPS[registry_name]
+            if module_name not in declared.get(group, {}).values():
+                missing.append(f"{module_name} ({group})")
+    assert missing == []
