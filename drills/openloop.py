@@ -14,7 +14,14 @@ import time
 from dataclasses import dataclass, field
 
 from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
-from probes.base import Client, Probe, Sample
+from drills.probe import Client, Probe, Sample
+
+
+def missed_due_times(now_ns: int, next_due_ns: int, interval_ns: int) -> int:
+    """Due times to skip: when the harness was descheduled for more than two intervals, the
+    samples it never issued say nothing about the targets (they are counted, not recorded)."""
+    late = now_ns - next_due_ns
+    return late // interval_ns if late > 2 * interval_ns else 0
 
 
 @dataclass
@@ -155,11 +162,9 @@ class ProbeRunner:
                 wake = min(next_due, self._earliest_deadline())
                 time.sleep(max(0, min(wake - now, self.interval_ns)) / 1e9)
                 continue
-            if now - next_due > 2 * self.interval_ns:
-                # The harness was descheduled; samples it never issued say nothing about targets.
-                missed = (now - next_due) // self.interval_ns
-                self.skipped += int(missed)
-                next_due += missed * self.interval_ns
+            missed = missed_due_times(now, next_due, self.interval_ns)
+            self.skipped += missed
+            next_due += missed * self.interval_ns
             seq += 1
             due = next_due
             next_due += self.interval_ns

@@ -31,13 +31,13 @@ from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner, ProbeState
+from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, build_record, utc_basic, write_chained
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
 from drills.signals import abort, deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
 from drills.targets import ProcessTarget, Target
-from probes import PROBES, Probe, WriteProbe
 
 
 @dataclass

@@ -23,10 +23,10 @@ from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
+from drills.probe import PROBES, ProbeConfig
 from drills.steps import STEPS, StepConfig
 from drills.targets import CONTAINER, PROMOTE, REJOIN, RESTART, SIGNAL, signal_name
 from drills.yamlsource import Source, YamlSyntaxError, load
-from probes import PROBES, ProbeConfig
 
 NAME = r"^[a-z0-9][a-z0-9_.-]*$"
 ABILITY_HINTS = {

@@ -1,12 +1,12 @@
-"""Probe kinds. Each module registers one kind in `PROBES`; see `probes.base` for the contract."""
+"""The built-in probe kinds: a plugin package like any other.
+
+Each module registers its kinds in `drills.probe.PROBES` and is declared as a `drills.probes`
+entry point in pyproject.toml; the core never imports these modules by name. The contract is
+re-exported here for code written against `probes` before it moved to `drills.probe`.
+"""
 
 from __future__ import annotations
 
-import sys
-
-from drills.registry import import_all
-from probes.base import PROBES, Client, Probe, ProbeConfig, Sample, WriteProbe
-
-import_all(sys.modules[__name__])
+from drills.probe import PROBES, Client, Probe, ProbeConfig, Sample, WriteProbe
 
 __all__ = ["PROBES", "Client", "Probe", "ProbeConfig", "Sample", "WriteProbe"]

@@ -13,7 +13,7 @@ import requests
 from pydantic import BeforeValidator, Field, field_validator
 
 from drills.history import Outcome
-from probes.base import PROBES, Client, Probe, ProbeConfig, Sample
+from drills.probe import PROBES, Client, Probe, ProbeConfig, Sample
 
 
 def http_url(value: str) -> str:

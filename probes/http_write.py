@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from drills.errors import ProbeError
 from drills.history import Outcome
-from probes.base import PROBES, Client, ProbeConfig, Sample, WriteProbe
+from drills.probe import PROBES, Client, ProbeConfig, Sample, WriteProbe
 from probes.http import describe_error, http_url
 from probes.pg import connect, short
 

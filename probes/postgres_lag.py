@@ -15,7 +15,7 @@ import psycopg
 from pydantic import Field
 
 from drills.history import Outcome
-from probes.base import PROBES, Client, Probe, ProbeConfig, Sample
+from drills.probe import PROBES, Client, Probe, ProbeConfig, Sample
 from probes.pg import connect, short
 
 

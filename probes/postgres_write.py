@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from drills.errors import ProbeError
 from drills.history import Outcome
-from probes.base import PROBES, Client, ProbeConfig, Sample, WriteProbe
+from drills.probe import PROBES, Client, ProbeConfig, Sample, WriteProbe
 from probes.pg import connect, outcome_of_error, short
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from drills.history import Outcome
-from probes.base import PROBES, Client, Probe, ProbeConfig, Sample
+from drills.probe import PROBES, Client, Probe, ProbeConfig, Sample
 
 
 class TcpConfig(ProbeConfig):

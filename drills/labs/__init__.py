@@ -1,12 +1,13 @@
-"""Labs: systems under test that the harness starts before a drill and removes after it."""
+"""Labs: systems under test that the harness starts before a drill and removes after it.
+
+Every module that registers lab kinds is a `drills.labs` entry point (pyproject.toml); `LABS`
+imports them the first time a kind is looked up.
+"""
 
 from __future__ import annotations
 
-import sys
-
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
-from drills.registry import import_all
 
-import_all(sys.modules[__name__])
+LABS.discover("drills.labs")
 
 __all__ = ["LABS", "Lab", "LabConfig", "LabHandle"]

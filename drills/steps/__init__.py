@@ -1,13 +1,13 @@
-"""Step kinds: actions (wait, wait-until, promote, exec) here, faults in `drills.faults`."""
+"""Step kinds: actions (wait, wait-until, promote, exec) here, faults in `drills.faults`.
+
+Every module that registers step kinds, faults and plugins included, is a `drills.steps` entry
+point (pyproject.toml); `STEPS` imports them the first time a kind is looked up.
+"""
 
 from __future__ import annotations
 
-import sys
-
-import drills.faults  # noqa: F401 - registers the fault steps
-from drills.registry import import_all
 from drills.steps.base import STEPS, Revert, RevertStack, StepConfig, StepContext
 
-import_all(sys.modules[__name__])
+STEPS.discover("drills.steps")
 
 __all__ = ["STEPS", "Revert", "RevertStack", "StepConfig", "StepContext"]

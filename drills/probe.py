@@ -1,7 +1,9 @@
 """The probe contract: a probe makes clients, and a client takes one sample.
 
 The open-loop scheduling, deadlines and history recording are the harness's job
-(`drills.openloop`); a probe only says how to take one sample and what it found.
+(`drills.openloop`); a probe only says how to take one sample and what it found. Probe kinds
+live outside the core (the `probes` package, or any installed distribution): each registers
+its class in `PROBES` and is declared as a `drills.probes` entry point.
 """
 
 from __future__ import annotations
@@ -107,4 +109,4 @@ class WriteProbe(Probe):
         """Read back every write of this run on the surviving primary: id -> rows found."""
 
 
-PROBES: Registry[Probe] = Registry("probe")
+PROBES: Registry[Probe] = Registry("probe", group="drills.probes")
