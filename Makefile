@@ -45,7 +45,7 @@ lint: setup
 	$(BIN)/mypy
 
 test-unit: setup
-	$(BIN)/pytest -m "not postgres and not prometheus and not browser" -q
+	$(BIN)/pytest tests/unit -q
 
 test-packages:
 	@tools/ensure-test-packages
