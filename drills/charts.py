@@ -13,6 +13,8 @@ matplotlib.use("Agg")  # headless; chosen before pyplot is imported
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from drills.records.model import StepRecord
+
 UP, DOWN, FAULT, LOSS, RTO = "#2e9d4f", "#d1342f", "#f2b84b", "#7b3fb5", "#1f5fbf"
 
 # A fault lasts from its step until the first later step of one of these kinds (else to the
@@ -52,21 +54,19 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def fault_intervals(timeline: Sequence[dict[str, object]], end: float) -> list[Interval]:
+def fault_intervals(timeline: Sequence[StepRecord], end: float) -> list[Interval]:
     intervals = []
     for index, step in enumerate(timeline):
-        kind = str(step["kind"])
-        if kind not in ENDED_BY:
+        if step.kind not in ENDED_BY or step.start_s is None:
             continue
-        start = float(str(step["start_s"]))
         stop = end
         for later in timeline[index + 1 :]:
-            if str(later["kind"]) in ENDED_BY[kind]:
-                stop = float(str(later["start_s"]))
+            if later.kind in ENDED_BY[step.kind] and later.start_s is not None:
+                stop = later.start_s
                 break
-        if kind == "restart":
-            stop = float(str(step["end_s"]))
-        intervals.append(Interval(start, stop, str(step["description"])))
+        if step.kind == "restart" and step.end_s is not None:
+            stop = step.end_s
+        intervals.append(Interval(step.start_s, stop, step.description))
     return intervals
 
 
