@@ -17,9 +17,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tabulate import tabulate
 
 from drills import charts
-from drills.checker import Overall, Verdict, is_up
+from drills.checker import Overall, Verdict
 from drills.errors import DrillsError, RecordError
-from drills.history import ProbeInfo, load_history
+from drills.history import load_history
 from drills.quarters import Quarter
 from drills.records import Run, in_quarter, load_runs, write_atomically
 from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict
@@ -135,41 +135,9 @@ def _timeline_chart(run: Run) -> tuple[Chart | None, str]:
         history = load_history(run.path.parent / r.history)
     except RecordError as exc:
         return None, f"no timeline: {exc}"
-    anchor = history.clock.mono_ns
-    samples = []
-    for name, probe in r.probes.items():
-        ops = history.ops_of(name)
-        # Up as the checker counts it, at the `slow` threshold the record was judged with.
-        info = ProbeInfo(name, probe.kind, probe.interval_s, probe.timeout_s, probe.slow_s, 0, 0)
-        samples.append(
-            charts.Samples(
-                name, [(op.invoke_ns - anchor) / 1e9 for op in ops], [is_up(op, info) for op in ops]
-            )
-        )
-    ends = [p.stopped_s for p in r.probes.values() if p.stopped_s is not None]
-    end = max(ends) if ends else 0.0
-    png = charts.drill_timeline(
-        samples,
-        charts.fault_intervals(r.timeline, end),
-        _rto_interval(r.measurements),
-        _loss_interval(r.measurements),
-        f"{run.scenario}, {run.started:%Y-%m-%d %H:%M} UTC: {run.verdict}",
-    )
+    title = f"{run.scenario}, {run.started:%Y-%m-%d %H:%M} UTC: {run.verdict}"
+    png = charts.record_timeline(r, history, title)
     return Chart(f"timeline-{r.run_id}", f"Timeline of {r.run_id}", png), ""
-
-
-def _rto_interval(m: Measurements) -> charts.Interval | None:
-    if m.rto_s is None or m.disruption_start_s is None:
-        return None
-    start = m.disruption_start_s
-    return charts.Interval(start, start + m.rto_s, f"RTO {m.rto_s:.3f}s")
-
-
-def _loss_interval(m: Measurements) -> charts.Interval | None:
-    if not m.rpo_s or m.recovery_point_s is None:
-        return None
-    start = m.recovery_point_s
-    return charts.Interval(start, start + m.rpo_s, f"data-loss window {m.rpo_s:.3f}s")
 
 
 def _summary(runs: list[Run]) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
