@@ -13,6 +13,10 @@ matplotlib.use("Agg")  # headless; chosen before pyplot is imported
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from drills.checker import is_up
+from drills.history import History, ProbeInfo
+from drills.records.model import Measurements, RunRecord, StepRecord
+
 UP, DOWN, FAULT, LOSS, RTO = "#2e9d4f", "#d1342f", "#f2b84b", "#7b3fb5", "#1f5fbf"
 
 # A fault lasts from its step until the first later step of one of these kinds (else to the
@@ -52,21 +56,19 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def fault_intervals(timeline: Sequence[dict[str, object]], end: float) -> list[Interval]:
+def fault_intervals(timeline: Sequence[StepRecord], end: float) -> list[Interval]:
     intervals = []
     for index, step in enumerate(timeline):
-        kind = str(step["kind"])
-        if kind not in ENDED_BY:
+        if step.kind not in ENDED_BY or step.start_s is None:
             continue
-        start = float(str(step["start_s"]))
         stop = end
         for later in timeline[index + 1 :]:
-            if str(later["kind"]) in ENDED_BY[kind]:
-                stop = float(str(later["start_s"]))
+            if later.kind in ENDED_BY[step.kind] and later.start_s is not None:
+                stop = later.start_s
                 break
-        if kind == "restart":
-            stop = float(str(step["end_s"]))
-        intervals.append(Interval(start, stop, str(step["description"])))
+        if step.kind == "restart" and step.end_s is not None:
+            stop = step.end_s
+        intervals.append(Interval(step.start_s, stop, step.description))
     return intervals
 
 
@@ -109,6 +111,37 @@ def drill_timeline(
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
+
+
+def record_timeline(record: RunRecord, history: History, title: str) -> bytes:
+    """`drill_timeline` of a run from its record and its history."""
+    anchor = history.clock.mono_ns
+    samples = []
+    for name, probe in record.probes.items():
+        ops = history.ops_of(name)
+        # Up as the checker counts it, at the `slow` threshold the record was judged with.
+        info = ProbeInfo(name, probe.kind, probe.interval_s, probe.timeout_s, probe.slow_s, 0, 0)
+        times = [(op.invoke_ns - anchor) / 1e9 for op in ops]
+        samples.append(Samples(name, times, [is_up(op, info) for op in ops]))
+    ends = [p.stopped_s for p in record.probes.values() if p.stopped_s is not None]
+    end = max(ends) if ends else 0.0
+    m = record.measurements
+    faults = fault_intervals(record.timeline, end)
+    return drill_timeline(samples, faults, _rto_interval(m), _loss_interval(m), title)
+
+
+def _rto_interval(m: Measurements) -> Interval | None:
+    if m.rto_s is None or m.disruption_start_s is None:
+        return None
+    start = m.disruption_start_s
+    return Interval(start, start + m.rto_s, f"RTO {m.rto_s:.3f}s")
+
+
+def _loss_interval(m: Measurements) -> Interval | None:
+    if not m.rpo_s or m.recovery_point_s is None:
+        return None
+    start = m.recovery_point_s
+    return Interval(start, start + m.rpo_s, f"data-loss window {m.rpo_s:.3f}s")
 
 
 def against_objective(

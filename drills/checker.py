@@ -38,6 +38,7 @@ class Overall(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ERROR = "error"
+    ABORTED = "aborted"
 
 
 @dataclass(frozen=True)

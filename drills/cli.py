@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from drills import __version__, metrics, schedule_cli
-from drills.checker import check
+from drills.checker import Overall, check
 from drills.durations import parse_duration
 from drills.errors import (
     EXIT_ABORTED,
@@ -22,12 +21,11 @@ from drills.errors import (
     EXIT_MISSED,
     EXIT_OK,
     DrillsError,
-    RecordError,
     ScenarioError,
     report_error,
 )
 from drills.history import load_history
-from drills.records import RunInfo, check_config_of, load_record
+from drills.records import RunInfo, RunRecord, load_record
 
 EPILOG = """\
 exit status:
@@ -277,7 +275,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     if result.aborted:
         return EXIT_ABORTED
-    return {"pass": EXIT_OK, "fail": EXIT_MISSED}.get(result.record["verdict"], EXIT_ERROR)
+    return _exit_status(result.record)
+
+
+def _exit_status(record: RunRecord) -> int:
+    return {Overall.PASS: EXIT_OK, Overall.FAIL: EXIT_MISSED}.get(record.verdict, EXIT_ERROR)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -287,37 +289,38 @@ def _check(args: argparse.Namespace) -> int:
     from drills.summary import render
 
     record = load_record(args.record)
-    config = check_config_of(record, args.record)
-    history_path = args.record.parent / str(record.get("history", ""))
+    config = record.check_config()
+    history_path = args.record.parent / record.history
     history = load_history(history_path)
     result = check(history, config)
-    try:
-        info = _run_info(record, history.clock.wall_ns)
-        started, finished = record["started_at"], record["finished_at"]
-    except (KeyError, TypeError) as exc:
-        raise RecordError(f"{args.record}: record lacks {exc}") from exc
-    rebuilt = build_record(info, history, config, result, history_path.name)
-    rebuilt["started_at"], rebuilt["finished_at"] = started, finished
-    rebuilt["host"] = record.get("host")
+    rebuilt = build_record(
+        _run_info(record, history.clock.wall_ns), history, config, result, history_path.name
+    ).model_copy(
+        update={
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "host": record.host,
+        }
+    )
     if args.json:
-        print(json.dumps(rebuilt, indent=2))
+        print(json.dumps(rebuilt.data(), indent=2))
     else:
         print(render(rebuilt))
-    return {"pass": EXIT_OK, "fail": EXIT_MISSED}.get(rebuilt["verdict"], EXIT_ERROR)
+    return _exit_status(rebuilt)
 
 
-def _run_info(record: dict[str, Any], wall_ns: int) -> RunInfo:
+def _run_info(record: RunRecord, wall_ns: int) -> RunInfo:
     return RunInfo(
-        run_id=record["run_id"],
-        scenario_name=record["scenario"]["name"],
-        scenario_file=record["scenario"]["file"],
-        scenario_sha256=record["scenario"]["sha256"],
-        description=record["scenario"].get("description", ""),
+        run_id=record.run_id,
+        scenario_name=record.scenario.name,
+        scenario_file=record.scenario.file,
+        scenario_sha256=record.scenario.sha256,
+        description=record.scenario.description,
         started_wall_ns=wall_ns,
         finished_wall_ns=wall_ns,
         phases_s={},
-        lab=record.get("lab", {}),
-        error=record.get("error"),
+        lab=record.lab,
+        error=record.error,
     )
 
 
@@ -366,8 +369,8 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _list() -> int:
     from drills.labs import LABS
+    from drills.probe import PROBES
     from drills.steps import STEPS
-    from probes import PROBES
 
     print(
         "steps (faults marked *): "

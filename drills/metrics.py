@@ -30,17 +30,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Literal
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway
 from prometheus_client.exposition import start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from drills.errors import EXIT_OK, DrillsError, RecordError
+from drills.checker import Overall, Verdict
+from drills.errors import EXIT_OK, DrillsError
 from drills.quarters import Quarter, parse_time
-from drills.records import load_record, write_atomically
-from drills.runs import Run, load_runs
+from drills.records import Run, RunRecord, load_record, load_runs, read_runs, write_atomically
+from drills.records.model import Measurements, ObjectivesRecord
 from drills.schedule import State, load_schedule, status
 
 log = logging.getLogger("drills.metrics")
@@ -50,7 +51,7 @@ SUCCESS_GROUP = "last_success"
 PUSHGATEWAY_ENV = "DRILLS_PUSHGATEWAY"
 PUSH_TIMEOUT_S = 10.0
 
-VERDICTS = ("pass", "fail", "error", "aborted")
+VERDICTS = tuple(Overall)
 OBJECTIVES = ("rto", "rpo", "availability", "split_brain")
 
 
@@ -197,22 +198,22 @@ SPECS: tuple[Spec, ...] = (
 )
 METRICS: dict[str, Spec] = {spec.name: spec for spec in SPECS}
 
-# record key -> metric, for `measurements` and `objectives`
-_MEASUREMENTS = (
-    ("rto_s", "drills_rto_seconds"),
-    ("rpo_s", "drills_rpo_seconds"),
-    ("downtime_s", "drills_downtime_seconds"),
-    ("lost_writes", "drills_lost_writes"),
-    ("availability", "drills_availability_ratio"),
-    ("error_budget_s", "drills_error_budget_seconds"),
-    ("error_budget_share", "drills_error_budget_used_ratio"),
-    ("probe_interval_s", "drills_probe_interval_seconds"),
-    ("write_interval_s", "drills_write_interval_seconds"),
+# record figure -> metric, for `measurements` and `objectives`
+_MEASUREMENTS: tuple[tuple[Callable[[Measurements], float | None], str], ...] = (
+    (lambda m: m.rto_s, "drills_rto_seconds"),
+    (lambda m: m.rpo_s, "drills_rpo_seconds"),
+    (lambda m: m.downtime_s, "drills_downtime_seconds"),
+    (lambda m: m.lost_writes, "drills_lost_writes"),
+    (lambda m: m.availability, "drills_availability_ratio"),
+    (lambda m: m.error_budget_s, "drills_error_budget_seconds"),
+    (lambda m: m.error_budget_share, "drills_error_budget_used_ratio"),
+    (lambda m: m.probe_interval_s, "drills_probe_interval_seconds"),
+    (lambda m: m.write_interval_s, "drills_write_interval_seconds"),
 )
-_OBJECTIVES = (
-    ("rto_s", "drills_objective_rto_seconds"),
-    ("rpo_s", "drills_objective_rpo_seconds"),
-    ("availability", "drills_objective_availability_ratio"),
+_OBJECTIVES: tuple[tuple[Callable[[ObjectivesRecord], float], str], ...] = (
+    (lambda o: o.rto_s, "drills_objective_rto_seconds"),
+    (lambda o: o.rpo_s, "drills_objective_rpo_seconds"),
+    (lambda o: o.availability, "drills_objective_availability_ratio"),
 )
 
 Sample = tuple[str, float, dict[str, str]]
@@ -262,18 +263,8 @@ def _registry(samples: Iterable[Sample]) -> CollectorRegistry:
     return registry
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _mapping(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _timestamp(value: Any) -> float | None:
-    if not isinstance(value, str):
+def _timestamp(value: str | None) -> float | None:
+    if value is None:
         return None
     try:
         return parse_time(value).timestamp()
@@ -281,62 +272,52 @@ def _timestamp(value: Any) -> float | None:
         return None
 
 
-def scenario_of(record: dict[str, Any]) -> str:
-    name = _mapping(record.get("scenario")).get("name")
-    if not isinstance(name, str) or not name:
-        raise RecordError(f"run record {record.get('run_id')!r} has no scenario name")
-    return name
-
-
-def end_of(record: dict[str, Any]) -> float | None:
+def end_of(record: RunRecord) -> float | None:
     """When the run ended (`finished_at`, else `started_at`), Unix time."""
-    return _timestamp(record.get("finished_at")) or _timestamp(record.get("started_at"))
+    return _timestamp(record.finished_at) or _timestamp(record.started_at)
 
 
-def run_samples(record: dict[str, Any]) -> list[Sample]:
+def run_samples(record: RunRecord) -> list[Sample]:
     """Every per-run sample of `record` except the last success."""
-    scenario = scenario_of(record)
+    scenario = record.scenario.name
     only = {"scenario": scenario}
     samples: list[Sample] = []
-    verdict = record.get("verdict")
     for candidate in VERDICTS:
-        hot = 1.0 if verdict == candidate else 0.0
-        samples.append(("drills_verdict", hot, {"scenario": scenario, "verdict": candidate}))
-    verdicts = _mapping(record.get("verdicts"))
+        hot = 1.0 if record.verdict is candidate else 0.0
+        samples.append(("drills_verdict", hot, {"scenario": scenario, "verdict": candidate.value}))
     for objective in OBJECTIVES:
-        state = _mapping(verdicts.get(objective)).get("verdict")
-        if state in ("met", "missed"):
-            met = 1.0 if state == "met" else 0.0
+        judged = record.verdicts.get(objective)
+        if judged is not None and judged.verdict is not Verdict.UNKNOWN:
+            met = 1.0 if judged.verdict is Verdict.MET else 0.0
             labels = {"scenario": scenario, "objective": objective}
             samples.append(("drills_objective_met", met, labels))
-    for source, keys in (("measurements", _MEASUREMENTS), ("objectives", _OBJECTIVES)):
-        values = _mapping(record.get(source))
-        for key, name in keys:
-            value = _number(values.get(key))
-            if value is not None:
-                samples.append((name, value, only))
-    split = _number(_mapping(verdicts.get("split_brain")).get("measured"))
-    if split is not None:
-        samples.append(("drills_split_brain_writes", split, only))
-    for key, name in (
-        ("started_at", "drills_run_start_timestamp_seconds"),
-        ("finished_at", "drills_run_end_timestamp_seconds"),
+    for measured, name in _MEASUREMENTS:
+        value = measured(record.measurements)
+        if value is not None:
+            samples.append((name, float(value), only))
+    for objective_of, name in _OBJECTIVES:
+        samples.append((name, float(objective_of(record.objectives)), only))
+    split = record.verdicts.get("split_brain")
+    if split is not None and split.measured is not None:
+        samples.append(("drills_split_brain_writes", float(split.measured), only))
+    for stamp, name in (
+        (_timestamp(record.started_at), "drills_run_start_timestamp_seconds"),
+        (_timestamp(record.finished_at), "drills_run_end_timestamp_seconds"),
     ):
-        stamp = _timestamp(record.get(key))
         if stamp is not None:
             samples.append((name, stamp, only))
     info = {
         "scenario": scenario,
-        "run_id": str(record.get("run_id", "")),
-        "drills_version": str(_mapping(record.get("host")).get("drills_version", "")),
+        "run_id": record.run_id,
+        "drills_version": (record.host.drills_version if record.host else None) or "",
     }
     samples.append(("drills_run_info", 1.0, info))
     return samples
 
 
-def _last_success(record: dict[str, Any], known: float | None) -> float | None:
+def _last_success(record: RunRecord, known: float | None) -> float | None:
     """The later of `known` and this run's end when it passed."""
-    found = [known, end_of(record) if record.get("verdict") == "pass" else None]
+    found = [known, end_of(record) if record.passed else None]
     times = [t for t in found if t is not None]
     return max(times) if times else None
 
@@ -345,7 +326,7 @@ def _success_sample(scenario: str, when: float) -> Sample:
     return ("drills_last_success_timestamp_seconds", when, {"scenario": scenario})
 
 
-def registry_for(record: dict[str, Any], last_success: float | None = None) -> CollectorRegistry:
+def registry_for(record: RunRecord, last_success: float | None = None) -> CollectorRegistry:
     """A registry holding the metrics of one run record.
 
     `drills_last_success_timestamp_seconds` is the end of this run when it passed, or
@@ -355,7 +336,7 @@ def registry_for(record: dict[str, Any], last_success: float | None = None) -> C
     samples = run_samples(record)
     when = _last_success(record, last_success)
     if when is not None:
-        samples.append(_success_sample(scenario_of(record), when))
+        samples.append(_success_sample(record.scenario.name, when))
     return _registry(samples)
 
 
@@ -378,7 +359,7 @@ def _push_error(url: str, exc: Exception) -> DrillsError:
     return DrillsError(f"cannot push metrics to {url}: {' '.join(reason.split())}")
 
 
-def push(record: dict[str, Any], url: str, last_success: float | None = None) -> str:
+def push(record: RunRecord, url: str, last_success: float | None = None) -> str:
     """Push one run's metrics to the Pushgateway at `url`; return a line for the user.
 
     Group `job="drills", scenario=<name>` gets every metric of `registry_for` except the last
@@ -386,7 +367,7 @@ def push(record: dict[str, Any], url: str, last_success: float | None = None) ->
     group="last_success"` gets `drills_last_success_timestamp_seconds`, pushed only when this
     run passed (or `last_success` is given), so a failing run leaves the previous one's.
     """
-    scenario = scenario_of(record)
+    scenario = record.scenario.name
     scheme, sep, _ = url.partition("://")
     if sep and scheme.lower() not in ("http", "https"):
         raise DrillsError(f"cannot push metrics to {url}: a Pushgateway URL is http or https")
@@ -411,12 +392,10 @@ def push(record: dict[str, Any], url: str, last_success: float | None = None) ->
             pushed.append(f"group={SUCCESS_GROUP}")
     except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
         raise _push_error(url, exc) from exc
-    return f"metrics of {record.get('run_id')} pushed to {url} ({', '.join(pushed)})"
+    return f"metrics of {record.run_id} pushed to {url} ({', '.join(pushed)})"
 
 
-def write_textfile(
-    record: dict[str, Any], path: Path | str, last_success: float | None = None
-) -> None:
+def write_textfile(record: RunRecord, path: Path | str, last_success: float | None = None) -> None:
     """Write one run's metrics for node_exporter's textfile collector, atomically.
 
     Temp file in the same directory, fsync, rename (`records.write_atomically`):
@@ -432,7 +411,7 @@ def write_textfile(
         raise DrillsError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def after_drill(record: dict[str, Any], pushgateway: str | None = None) -> str | None:
+def after_drill(record: RunRecord, pushgateway: str | None = None) -> str | None:
     """Called by the runner after each drill: push when a Pushgateway is configured
     (`pushgateway`, else the DRILLS_PUSHGATEWAY environment variable). Returns a line for the
     user, or None when there is nowhere to push; raises DrillsError when the push fails."""
@@ -443,32 +422,6 @@ def after_drill(record: dict[str, Any], pushgateway: str | None = None) -> str |
 
 
 # --- the exporter ---------------------------------------------------------------------------
-
-
-def read_runs(directory: Path) -> tuple[list[Run], list[str]]:
-    """Like `runs.load_runs`, but a broken record is reported and skipped, not fatal: the
-    exporter keeps serving the others. Returns the runs, oldest first, and one line per error."""
-    runs: list[Run] = []
-    errors: list[str] = []
-    if not directory.is_dir():
-        return runs, errors
-    for path in sorted(directory.glob("*.json")):
-        try:
-            record = load_record(path)
-            started = parse_time(str(record["started_at"]))
-            scenario_of(record)
-            str(record["verdict"])
-        except RecordError as exc:
-            errors.append(f"{path}: {exc}" if str(path) not in str(exc) else str(exc))
-            continue
-        except KeyError as exc:
-            errors.append(f"{path}: record lacks {exc}")
-            continue
-        except (TypeError, ValueError) as exc:
-            errors.append(f"{path}: not a valid run record: {exc}")
-            continue
-        runs.append(Run(path, record, started))
-    return sorted(runs, key=lambda r: r.started), errors
 
 
 class RecordsCollector:
@@ -491,7 +444,8 @@ class RecordsCollector:
         began = time.monotonic()
         now = self._now()
         out = _Families()
-        runs, errors = read_runs(self.reports_dir)
+        runs, problems = read_runs(self.reports_dir)  # a broken record is reported, not fatal
+        errors = [str(problem) for problem in problems]
         latest: dict[str, Run] = {}
         last_success: dict[str, float] = {}
         for run in runs:
@@ -683,10 +637,10 @@ def run_metrics(args: argparse.Namespace) -> int:
             raise DrillsError(f"no run records in {args.reports_dir}")
         record = runs[-1].record
         directory = args.reports_dir
-    known = last_success_in(directory, scenario_of(record))
+    known = last_success_in(directory, record.scenario.name)
     if args.textfile is not None:
         write_textfile(record, args.textfile, known)
-        print(f"{args.textfile}: metrics of {record.get('run_id')}")
+        print(f"{args.textfile}: metrics of {record.run_id}")
     else:
         print(push(record, args.pushgateway, known))
     return EXIT_OK

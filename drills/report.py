@@ -7,6 +7,7 @@ histories (for the timeline charts), and the rehearsal schedule (for coverage).
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,11 +17,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tabulate import tabulate
 
 from drills import charts
+from drills.checker import Overall, Verdict
 from drills.errors import DrillsError, RecordError
 from drills.history import load_history
 from drills.quarters import Quarter
-from drills.records import write_atomically
-from drills.runs import Run, in_quarter, load_runs
+from drills.records import Run, in_quarter, load_runs, write_atomically
+from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict
 from drills.schedule import State, Status, load_schedule, status
 
 
@@ -33,6 +35,36 @@ class Chart:
     @property
     def data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A measured figure judged against an objective, read from a run's record."""
+
+    label: str
+    measured: Callable[[Measurements], float | None]
+    objective: Callable[[ObjectivesRecord], float]
+
+    def of(self, run: Run) -> float | None:
+        value = self.measured(run.record.measurements)
+        return None if value is None else float(value)
+
+
+FIGURES = (
+    Figure("RTO", lambda m: m.rto_s, lambda o: o.rto_s),
+    Figure("RPO", lambda m: m.rpo_s, lambda o: o.rpo_s),
+)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The quarter's downtime in drills against the error budget of the strictest objective."""
+
+    objective: float
+    budget_s: float
+    used_s: float
+    share: float | None
+    runs: int
 
 
 @dataclass
@@ -52,7 +84,7 @@ class Report:
     worst: list[list[str]]
     rows: list[dict[str, str]]
     drills: list[DrillSection]
-    budget: dict[str, Any]
+    budget: Budget
     coverage: list[list[str]]
     coverage_note: str
     charts: list[Chart] = field(default_factory=list)
@@ -66,76 +98,51 @@ def _pct(value: object, digits: int = 4) -> str:
     return "n/a" if value is None else f"{float(str(value)) * 100:.{digits}f}%"
 
 
+def _judged(verdicts: dict[str, ObjectiveVerdict], name: str) -> str:
+    judged = verdicts.get(name)
+    return "n/a" if judged is None else judged.verdict.value
+
+
 def _row(run: Run) -> dict[str, str]:
     r = run.record
-    m, o, v = r["measurements"], r["objectives"], r["verdicts"]
+    m, o, v = r.measurements, r.objectives, r.verdicts
     return {
         "date": run.started.strftime("%Y-%m-%d %H:%M"),
         "scenario": run.scenario,
-        "RTO": f"{_s(m.get('rto_s'))} / {_s(o['rto_s'], 0)} {v['rto']['verdict']}",
-        "RPO": f"{_s(m.get('rpo_s'))} / {_s(o['rpo_s'], 0)} {v['rpo']['verdict']}",
-        "downtime": _s(m.get("downtime_s")),
-        "lost writes": "n/a" if m.get("lost_writes") is None else str(m["lost_writes"]),
-        "availability": f"{_pct(m.get('availability'), 2)} "
-        f"(budget {_pct(m.get('error_budget_share'), 2)}) {v['availability']['verdict']}",
+        "RTO": f"{_s(m.rto_s)} / {_s(o.rto_s, 0)} {_judged(v, 'rto')}",
+        "RPO": f"{_s(m.rpo_s)} / {_s(o.rpo_s, 0)} {_judged(v, 'rpo')}",
+        "downtime": _s(m.downtime_s),
+        "lost writes": "n/a" if m.lost_writes is None else str(m.lost_writes),
+        "availability": f"{_pct(m.availability, 2)} "
+        f"(budget {_pct(m.error_budget_share, 2)}) {_judged(v, 'availability')}",
         "split brain": _split_brain(v),
-        "verdict": run.verdict,
+        "verdict": run.verdict.value,
     }
 
 
-def _split_brain(verdicts: dict[str, Any]) -> str:
+def _split_brain(verdicts: dict[str, ObjectiveVerdict]) -> str:
     judged = verdicts.get("split_brain")
-    if not judged:
+    if judged is None:
         return "n/a"
-    if judged["verdict"] == "met":
+    if judged.verdict is Verdict.MET:
         return "none"
-    return f"{judged['measured']} writes, missed"
+    return f"{judged.measured} writes, missed"
 
 
 def _timeline_chart(run: Run) -> tuple[Chart | None, str]:
     r = run.record
-    history_path = run.path.parent / str(r.get("history", ""))
     try:
-        history = load_history(history_path)
+        history = load_history(run.path.parent / r.history)
     except RecordError as exc:
         return None, f"no timeline: {exc}"
-    anchor = history.clock.mono_ns
-    samples = []
-    for name, probe in r["probes"].items():
-        ops = history.ops_of(name)
-        slow = float(probe["slow_s"])
-        samples.append(
-            charts.Samples(
-                name,
-                [(op.invoke_ns - anchor) / 1e9 for op in ops],
-                [op.outcome.value == "ok" and op.latency_s <= slow for op in ops],
-            )
-        )
-    ends = [float(p["stopped_s"]) for p in r["probes"].values() if p.get("stopped_s") is not None]
-    end = max(ends) if ends else 0.0
-    m = r["measurements"]
-    rto = None
-    if m.get("rto_s") is not None and m.get("disruption_start_s") is not None:
-        start = float(m["disruption_start_s"])
-        rto = charts.Interval(start, start + float(m["rto_s"]), f"RTO {float(m['rto_s']):.3f}s")
-    loss = None
-    if m.get("rpo_s") and m.get("recovery_point_s") is not None:
-        start = float(m["recovery_point_s"])
-        rpo = float(m["rpo_s"])
-        loss = charts.Interval(start, start + rpo, f"data-loss window {rpo:.3f}s")
-    png = charts.drill_timeline(
-        samples,
-        charts.fault_intervals(r["timeline"], end),
-        rto,
-        loss,
-        f"{run.scenario}, {run.started:%Y-%m-%d %H:%M} UTC: {run.verdict}",
-    )
-    return Chart(f"timeline-{r['run_id']}", f"Timeline of {r['run_id']}", png), ""
+    title = f"{run.scenario}, {run.started:%Y-%m-%d %H:%M} UTC: {run.verdict}"
+    png = charts.record_timeline(r, history, title)
+    return Chart(f"timeline-{r.run_id}", f"Timeline of {r.run_id}", png), ""
 
 
 def _summary(runs: list[Run]) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     passed = sum(r.passed for r in runs)
-    failed = sum(r.verdict == "fail" for r in runs)
+    failed = sum(r.verdict is Overall.FAIL for r in runs)
     errors = len(runs) - passed - failed
     summary = [
         ["drills run", str(len(runs))],
@@ -151,72 +158,63 @@ def _summary(runs: list[Run]) -> tuple[list[list[str]], list[list[str]], list[li
                 scenario,
                 str(len(mine)),
                 str(sum(r.passed for r in mine)),
-                str(sum(r.verdict == "fail" for r in mine)),
+                str(sum(r.verdict is Overall.FAIL for r in mine)),
             ]
         )
-    worst = []
-    for key, label in (("rto_s", "RTO"), ("rpo_s", "RPO")):
-        measured = [r for r in runs if r.record["measurements"].get(key) is not None]
-        if not measured:
-            worst.append([f"worst {label}", "n/a", "", ""])
-            continue
-        top = max(measured, key=lambda r: float(r.record["measurements"][key]))
-        value = float(top.record["measurements"][key])
-        objective = float(top.record["objectives"][key])
-        worst.append(
-            [
-                f"worst {label}",
-                f"{value:.3f}s",
-                f"{objective:g}s" + (f" ({value / objective:.2%})" if objective else ""),
-                f"{top.scenario}, {top.started:%Y-%m-%d}",
-            ]
-        )
-    return summary, by_scenario, worst
+    return summary, by_scenario, [_worst(runs, figure) for figure in FIGURES]
+
+
+def _worst(runs: list[Run], figure: Figure) -> list[str]:
+    measured = [(value, r) for r in runs if (value := figure.of(r)) is not None]
+    if not measured:
+        return [f"worst {figure.label}", "n/a", "", ""]
+    value, top = max(measured, key=lambda pair: pair[0])
+    objective = float(figure.objective(top.record.objectives))
+    return [
+        f"worst {figure.label}",
+        f"{value:.3f}s",
+        f"{objective:g}s" + (f" ({value / objective:.2%})" if objective else ""),
+        f"{top.scenario}, {top.started:%Y-%m-%d}",
+    ]
 
 
 def _series(
-    runs: list[Run], key: str
+    runs: list[Run], figure: Figure
 ) -> tuple[dict[str, list[tuple[str, float]]], dict[str, float]]:
     series: dict[str, list[tuple[str, float]]] = {}
     objectives: dict[str, float] = {}
     for run in runs:
-        value = run.record["measurements"].get(key)
+        value = figure.of(run)
         if value is None:
             continue
-        series.setdefault(run.scenario, []).append((f"{run.started:%m-%d %H:%M}", float(value)))
-        objectives[run.scenario] = float(run.record["objectives"][key])
+        series.setdefault(run.scenario, []).append((f"{run.started:%m-%d %H:%M}", value))
+        objectives[run.scenario] = float(figure.objective(run.record.objectives))
     return series, objectives
 
 
 def _trend(
-    runs: list[Run], quarters: list[Quarter], key: str
+    runs: list[Run], quarters: list[Quarter], figure: Figure
 ) -> dict[str, list[tuple[str, float]]]:
     """Worst value per scenario per quarter."""
     series: dict[str, list[tuple[str, float]]] = {}
     for quarter in quarters:
         for scenario in sorted({r.scenario for r in runs}):
             values = [
-                float(r.record["measurements"][key])
+                value
                 for r in in_quarter(runs, quarter)
-                if r.scenario == scenario and r.record["measurements"].get(key) is not None
+                if r.scenario == scenario and (value := figure.of(r)) is not None
             ]
             if values:
                 series.setdefault(scenario, []).append((str(quarter), max(values)))
     return series
 
 
-def _budget(runs: list[Run], quarter: Quarter) -> dict[str, Any]:
-    downtime = sum(float(r.record["measurements"].get("downtime_s") or 0) for r in runs)
-    objectives = [float(r.record["objectives"]["availability"]) for r in runs]
+def _budget(runs: list[Run], quarter: Quarter) -> Budget:
+    downtime = sum(float(r.record.measurements.downtime_s or 0) for r in runs)
+    objectives = [float(r.record.objectives.availability) for r in runs]
     objective = max(objectives) if objectives else 0.9999
     budget = (1 - objective) * quarter.seconds
-    return {
-        "objective": objective,
-        "budget_s": budget,
-        "used_s": downtime,
-        "share": downtime / budget if budget > 0 else None,
-        "runs": len(runs),
-    }
+    return Budget(objective, budget, downtime, downtime / budget if budget > 0 else None, len(runs))
 
 
 def _coverage(statuses: list[Status]) -> list[list[str]]:
@@ -244,8 +242,9 @@ def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: 
         chart, note = _timeline_chart(run)
         sections.append(DrillSection(run, _row(run), chart, note))
     report_charts: list[Chart] = []
-    for key, what in (("rto_s", "RTO"), ("rpo_s", "RPO")):
-        series, objectives = _series(runs, key)
+    for figure in FIGURES:
+        what = figure.label
+        series, objectives = _series(runs, figure)
         if series:
             report_charts.append(
                 Chart(
@@ -254,7 +253,7 @@ def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: 
                     charts.against_objective(series, objectives, what),
                 )
             )
-        trend = _trend(all_runs, quarter.last(4), key)
+        trend = _trend(all_runs, quarter.last(4), figure)
         if trend:
             report_charts.append(
                 Chart(
@@ -269,10 +268,10 @@ def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: 
             "error-budget",
             "Error budget",
             charts.error_budget(
-                budget["used_s"],
-                budget["budget_s"],
-                f"{budget['used_s']:.1f}s of downtime in drills against the "
-                f"{budget['budget_s']:.1f}s budget of {budget['objective']:.4%} over {quarter}",
+                budget.used_s,
+                budget.budget_s,
+                f"{budget.used_s:.1f}s of downtime in drills against the "
+                f"{budget.budget_s:.1f}s budget of {budget.objective:.4%} over {quarter}",
             ),
         )
     )
@@ -305,7 +304,7 @@ def markdown(report: Report, chart_dir: str) -> str:
         return tabulate(rows, headers=headers, tablefmt="github") if rows else "_none_"
 
     b = report.budget
-    share = "n/a" if b["share"] is None else f"{b['share']:.2%}"
+    share = "n/a" if b.share is None else f"{b.share:.2%}"
     lines = [
         f"# Disaster-recovery drills, {report.quarter}",
         "",
@@ -325,8 +324,8 @@ def markdown(report: Report, chart_dir: str) -> str:
         "",
         "## Error budget",
         "",
-        f"Downtime measured in drills: {b['used_s']:.3f}s, {share} of the "
-        f"{b['budget_s']:.1f}s that {b['objective']:.4%} allows over the quarter.",
+        f"Downtime measured in drills: {b.used_s:.3f}s, {share} of the "
+        f"{b.budget_s:.1f}s that {b.objective:.4%} allows over the quarter.",
         "",
         f"![error budget]({chart_dir}/error-budget.png)",
         "",
@@ -349,7 +348,7 @@ def markdown(report: Report, chart_dir: str) -> str:
         if section.chart is not None:
             lines.append(f"![{section.chart.title}]({chart_dir}/{section.chart.name}.png)\n")
         else:
-            lines.append(f"{section.run.record['run_id']}: {section.note}\n")
+            lines.append(f"{section.run.record.run_id}: {section.note}\n")
     return "\n".join(lines) + "\n"
 
 

@@ -32,7 +32,7 @@ from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner, ProbeState
 from drills.probe import PROBES, Probe, WriteProbe
-from drills.records import RunInfo, build_record, utc_basic, write_chained
+from drills.records import RunInfo, RunRecord, build_record, utc_basic, write_record
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
 from drills.signals import abort, deferred, interruptible
@@ -52,7 +52,7 @@ class RunOptions:
 
 @dataclass
 class RunResult:
-    record: dict[str, Any]
+    record: RunRecord
     record_path: Path
     history_path: Path
     interrupted: str | None = None
@@ -207,13 +207,10 @@ class Drill:
             lab=self.lab_facts,
             targets=self.target_facts,
             error=error,
+            aborted=aborted,
         )
         record = build_record(info, log.history, config, result, history_path.name)
-        if aborted is not None:
-            record["verdict"] = "aborted"
-            record["aborted"] = aborted
-        record = self.redactor.deep(record)
-        write_chained(record_path, record)
+        record = write_record(record_path, record, self.redactor.deep)
         return RunResult(record, record_path, history_path, interrupted, self.notes, aborted)
 
     def _set_up(self, run_id: str, log: HistoryLog) -> Scenario:

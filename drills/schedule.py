@@ -26,7 +26,7 @@ from pydantic import Field, StrictInt, model_validator
 from drills.configfile import load_model
 from drills.model import StrictModel
 from drills.quarters import Quarter
-from drills.runs import Run
+from drills.records import Run
 from drills.yamlsource import YamlSyntaxError, load
 
 SCENARIO_NAME = r"^[a-z0-9][a-z0-9_.-]*$"  # as a scenario's `name:`

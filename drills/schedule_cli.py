@@ -30,7 +30,7 @@ from drills.errors import (
 from drills.quarters import Quarter
 
 if TYPE_CHECKING:
-    from drills.runs import Run
+    from drills.records import Run
     from drills.schedule import Requirement, Schedule, Status
 
 # `drills.cli` builds its parser on every start: what loads pydantic, YAML or tabulate is
@@ -181,7 +181,7 @@ def _schedule_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run_due(args: argparse.Namespace) -> int:
-    from drills.runs import load_runs
+    from drills.records import load_runs
     from drills.schedule import State, status
 
     try:
@@ -316,9 +316,9 @@ def _iso(when: datetime) -> str:
 
 def _run_json(run: Run) -> dict[str, Any]:
     return {
-        "run_id": str(run.record.get("run_id", run.path.stem)),
+        "run_id": run.record.run_id,
         "started_at": _iso(run.started),
-        "verdict": run.verdict,
+        "verdict": run.verdict.value,
         "record": str(run.path),
     }
 

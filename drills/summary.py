@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from tabulate import tabulate
 
+from drills.checker import Verdict
 from drills.durations import format_duration
+from drills.records.model import RunRecord
 
 
 def _seconds(value: float | None) -> str:
@@ -17,156 +17,152 @@ def _pct(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value * 100:.{digits}f}%"
 
 
-def render(record: dict[str, Any]) -> str:
-    if not record["probes"]:  # the drill never started: only the reason matters
-        return f"verdict: ERROR: {record.get('error') or 'no probe ran'}"
-    m = record["measurements"]
-    v = record["verdicts"]
-    o = record["objectives"]
-    interval = m.get("probe_interval_s")
+def render(record: RunRecord) -> str:
+    if not record.probes:  # the drill never started: only the reason matters
+        return f"verdict: ERROR: {record.error or 'no probe ran'}"
+    out = [
+        tabulate(
+            _objective_rows(record),
+            headers=["objective", "target", "measured", "verdict"],
+            tablefmt="github",
+        )
+    ]
+    out += _findings(record)
+    out.append(_probe_table(record))
+    if record.phases_s:
+        out.append("wall time: " + ", ".join(f"{k} {v:.1f}s" for k, v in record.phases_s.items()))
+    out.append(f"verdict: {_verdict_line(record)}")
+    return "\n\n".join(out)
+
+
+def _verdict(record: RunRecord, name: str) -> str:
+    judged = record.verdicts.get(name)
+    return "n/a" if judged is None else judged.verdict.value
+
+
+def _objective_rows(record: RunRecord) -> list[list[str]]:
+    m, o = record.measurements, record.objectives
+    interval = m.probe_interval_s
     resolution = f" (±{interval * 1000:.0f}ms)" if interval else ""
+    share = f", {m.rto_s / o.rto_s:.2%} of objective" if m.rto_s is not None and o.rto_s else ""
+    rpo = "n/a"
+    if m.rpo_s is not None:
+        rpo = f"{_seconds(m.rpo_s)}, {m.lost_writes} of {m.writes_acked} acked writes lost"
+    availability = "n/a"
+    if m.downtime_s is not None:
+        availability = (
+            f"downtime {_seconds(m.downtime_s)} "
+            f"(lower bound {_seconds(m.downtime_lower_s)}), "
+            f"{_pct(m.error_budget_share, 2)} of the quarter's "
+            f"{m.error_budget_s or 0:.1f}s error budget"
+        )
     rows = [
         [
             "RTO",
-            f"<= {format_duration(o['rto_s'])}",
-            _seconds(m["rto_s"])
-            + resolution
-            + (
-                f", {m['rto_s'] / o['rto_s']:.2%} of objective"
-                if m["rto_s"] is not None and o["rto_s"]
-                else ""
-            ),
-            v["rto"]["verdict"],
+            f"<= {format_duration(o.rto_s)}",
+            _seconds(m.rto_s) + resolution + share,
+            _verdict(record, "rto"),
         ],
-        [
-            "RPO (data-loss window)",
-            f"<= {format_duration(o['rpo_s'])}",
-            (
-                _seconds(m["rpo_s"])
-                + f", {m['lost_writes']} of {m['writes_acked']} acked writes lost"
-            )
-            if m["rpo_s"] is not None
-            else "n/a",
-            v["rpo"]["verdict"],
-        ],
+        ["RPO (data-loss window)", f"<= {format_duration(o.rpo_s)}", rpo, _verdict(record, "rpo")],
         [
             "Availability",
-            f">= {_pct(o['availability'], 2)}",
-            (
-                f"downtime {_seconds(m['downtime_s'])} "
-                f"(lower bound {_seconds(m['downtime_lower_s'])}), "
-                f"{_pct(m['error_budget_share'], 2)} of the quarter's "
-                f"{m['error_budget_s']:.1f}s error budget"
-            )
-            if m["downtime_s"] is not None
-            else "n/a",
-            v["availability"]["verdict"],
+            f">= {_pct(o.availability, 2)}",
+            availability,
+            _verdict(record, "availability"),
         ],
     ]
-    if "split_brain" in v:
-        brain = record.get("split_brain") or {}
-        rows.append(
-            [
-                "Split brain",
-                "none",
-                f"{v['split_brain']['measured']} writes acked by two databases at once in "
-                f"{brain.get('window_s', 0):.3f}s"
-                if brain.get("detected")
-                else "none: one database acknowledged writes at a time",
-                v["split_brain"]["verdict"],
-            ]
-        )
-    out = [
-        tabulate(rows, headers=["objective", "target", "measured", "verdict"], tablefmt="github")
+    judged = record.verdicts.get("split_brain")
+    if judged is not None:
+        brain = record.split_brain
+        measured = "none: one database acknowledged writes at a time"
+        if brain is not None and brain.detected:
+            measured = (
+                f"{judged.measured} writes acked by two databases at once in "
+                f"{brain.window_s or 0:.3f}s"
+            )
+        rows.append(["Split brain", "none", measured, judged.verdict.value])
+    return rows
+
+
+def _findings(record: RunRecord) -> list[str]:
+    """The paragraphs between the objectives and the probes, each only when it says something."""
+    m = record.measurements
+    out = []
+    reasons = [
+        f"  {name}: {r.reason}"
+        for name, r in record.verdicts.items()
+        if r.verdict is Verdict.UNKNOWN
     ]
-    reasons = [f"  {name}: {r['reason']}" for name, r in v.items() if r["verdict"] == "unknown"]
     if reasons:
         out.append("unknown because:\n" + "\n".join(reasons))
-    if m.get("lost_writes"):
-        ranges = [f"{a}-{b}" if a != b else str(a) for a, b in m["lost_ranges"]]
+    if m.lost_writes:
+        ranges = [f"{a}-{b}" if a != b else str(a) for a, b in m.lost_ranges or []]
         if len(ranges) > 8:
             ranges = [*ranges[:4], f"... {len(ranges) - 6} more ...", *ranges[-2:]]
         out.append(
-            f"lost writes: ids {', '.join(ranges)} ({m['holes']} holes); recovered (unknown but "
-            f"present): {m['writes_recovered']}; unexpected: {m['unexpected_writes']}; "
-            f"duplicated: {m['duplicated_writes']}"
+            f"lost writes: ids {', '.join(ranges)} ({m.holes} holes); recovered (unknown but "
+            f"present): {m.writes_recovered}; unexpected: {m.unexpected_writes}; "
+            f"duplicated: {m.duplicated_writes}"
         )
-    brain = record.get("split_brain")
-    if brain and brain.get("detected"):
+    brain = record.split_brain
+    if brain is not None and brain.detected:
         sides = "; ".join(
             f"{lineage}: {len(ids)} writes (ids {ids[0]}..{ids[-1]})"
-            for lineage, ids in brain["conflicting_ids"].items()
+            for lineage, ids in (brain.conflicting_ids or {}).items()
         )
         out.append(
-            f"SPLIT BRAIN: two databases acknowledged writes at once for {brain['window_s']:.3f}s "
-            f"({brain['start_s']:.3f}s to {brain['end_s']:.3f}s into the drill): {sides}"
+            f"SPLIT BRAIN: two databases acknowledged writes at once for {brain.window_s:.3f}s "
+            f"({brain.start_s:.3f}s to {brain.end_s:.3f}s into the drill): {sides}"
         )
     served = [
         f"{name} {phase.replace('_', ' ')}: "
         + ", ".join(f"site {site} {n}" for site, n in counts.items())
-        for name, p in record["probes"].items()
-        for phase, counts in (p.get("served_by") or {}).items()
+        for name, p in record.probes.items()
+        for phase, counts in p.served_by.items()
     ]
     if served:
         out.append("served by: " + "; ".join(served))
-    disruptions = record.get("disruptions") or []
-    if len(disruptions) > 1:
-        out.append(
-            "disruptions: "
-            + "; ".join(
-                f"after step {d['step'] + 1} ({d['kind']}) "
-                + (
-                    "still down from the step before"
-                    if d.get("down_already")
-                    else f"{d['downtime_s']:.3f}s down"
-                )
-                for d in disruptions
-            )
-        )
-    if m.get("replication_lag_peak_bytes") is not None:
+    if len(record.disruptions) > 1:
+        out.append(_disruptions(record))
+    if m.replication_lag_peak_bytes is not None:
         out.append(
             f"replication lag peak (RPO exposure before any failover): "
-            f"{m['replication_lag_peak_bytes']:.0f} bytes, {m['replication_lag_peak_s']:.3f}s"
+            f"{m.replication_lag_peak_bytes:.0f} bytes, {m.replication_lag_peak_s:.3f}s"
         )
-    probe_rows = []
-    for name, p in record["probes"].items():
-        probe_rows.append(
-            [
-                name,
-                p["kind"],
-                f"{p['interval_s'] * 1000:.0f}ms",
-                p["samples"],
-                p["ok"],
-                p["fail"],
-                p["unknown"],
-                f"{p['downtime_lower_s']:.3f}-{p['downtime_s']:.3f}s",
-                "n/a" if p["latency_p99_ms"] is None else f"{p['latency_p99_ms']:.1f}ms",
-            ]
-        )
-    out.append(
-        tabulate(
-            probe_rows,
-            headers=[
-                "probe",
-                "kind",
-                "every",
-                "samples",
-                "ok",
-                "fail",
-                "unknown",
-                "downtime",
-                "p99",
-            ],
-            tablefmt="github",
-        )
+    return out
+
+
+def _disruptions(record: RunRecord) -> str:
+    return "disruptions: " + "; ".join(
+        f"after step {d.step + 1} ({d.kind}) "
+        + ("still down from the step before" if d.down_already else f"{d.downtime_s:.3f}s down")
+        for d in record.disruptions
     )
-    phases = record.get("phases_s", {})
-    if phases:
-        out.append("wall time: " + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()))
-    verdict = record["verdict"].upper()
-    if record.get("aborted"):
-        verdict += f": {record['aborted']}"
-    if record.get("error"):
-        verdict += f": {record['error']}"
-    out.append(f"verdict: {verdict}")
-    return "\n\n".join(out)
+
+
+def _probe_table(record: RunRecord) -> str:
+    rows = [
+        [
+            name,
+            p.kind,
+            f"{p.interval_s * 1000:.0f}ms",
+            p.samples,
+            p.ok,
+            p.fail,
+            p.unknown,
+            f"{p.downtime_lower_s:.3f}-{p.downtime_s:.3f}s",
+            "n/a" if p.latency_p99_ms is None else f"{p.latency_p99_ms:.1f}ms",
+        ]
+        for name, p in record.probes.items()
+    ]
+    headers = ["probe", "kind", "every", "samples", "ok", "fail", "unknown", "downtime", "p99"]
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def _verdict_line(record: RunRecord) -> str:
+    verdict = record.verdict.value.upper()
+    if record.aborted:
+        verdict += f": {record.aborted}"
+    if record.error:
+        verdict += f": {record.error}"
+    return verdict

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from drills import metrics
 from tests.conftest import REPO, run_drills
-from tests.unit.test_metrics import synthetic_record, write_record
+from tests.unit.test_metrics import synthetic_record, typed, write_record
 
 BINARIES = ("prometheus", "prometheus-pushgateway", "promtool")
 MISSING = [name for name in BINARIES if shutil.which(name) is None]
@@ -213,7 +213,7 @@ def test_pushed_drill_rto_reaches_prometheus(stack: Stack, sandbox: Path, tmp_pa
     rto_s = record["measurements"]["rto_s"]
     assert isinstance(rto_s, float) and rto_s > 0
 
-    message = metrics.after_drill(record, stack.pushgateway.url)
+    message = metrics.after_drill(typed(record), stack.pushgateway.url)
     assert message is not None and stack.pushgateway.url in message
 
     query = 'drills_rto_seconds{job="drills", scenario="primary-hang"}'
@@ -231,10 +231,10 @@ def test_last_success_survives_a_failing_push(
     now = datetime.now(UTC)
     passed = synthetic_record("push-synthetic", "pass", now - timedelta(minutes=10))
     failed = synthetic_record("push-synthetic", "fail", now - timedelta(minutes=1), rpo_s=None)
-    assert metrics.after_drill(passed, None) is not None
-    success = metrics.end_of(passed)
+    assert metrics.after_drill(typed(passed), None) is not None
+    success = metrics.end_of(typed(passed))
     assert success is not None
-    assert metrics.after_drill(failed, None) is not None
+    assert metrics.after_drill(typed(failed), None) is not None
 
     selector = '{job="drills", scenario="push-synthetic"}'
     stack.wait_for(f'drills_run_info{selector[:-1]}, run_id="{failed["run_id"]}"}}', bool)
@@ -405,7 +405,8 @@ def exported_names(tmp_path: Path) -> set[str]:
     registry = CollectorRegistry()
     registry.register(metrics.RecordsCollector(tmp_path, SCHEDULE))
     text = generate_latest(registry).decode()
-    text += generate_latest(metrics.registry_for(synthetic_record("x", "pass", now))).decode()
+    record = typed(synthetic_record("x", "pass", now))
+    text += generate_latest(metrics.registry_for(record)).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
 
 

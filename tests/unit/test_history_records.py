@@ -29,7 +29,6 @@ from drills.records import (
     SCHEMA_VERSION,
     RunInfo,
     build_record,
-    check_config_of,
     load_record,
     record_text,
     write_atomically,
@@ -100,7 +99,9 @@ def run_info(error: str | None = None) -> RunInfo:
 
 
 def make_record(history: History, error: str | None = None) -> dict[str, Any]:
-    return build_record(run_info(error), history, CONFIG, check(history, CONFIG), HISTORY_NAME)
+    """The record as written: its JSON data."""
+    record = build_record(run_info(error), history, CONFIG, check(history, CONFIG), HISTORY_NAME)
+    return record.data()
 
 
 def save_run(directory: Path, lost: tuple[int, ...] = ()) -> tuple[Path, dict[str, Any]]:
@@ -291,28 +292,28 @@ def test_build_record_measurements_come_from_the_checker() -> None:
     fill(log, lost=(3, 4))
     result = check(log.history, CONFIG)
     record = build_record(run_info(), log.history, CONFIG, result, HISTORY_NAME)
-    m = record["measurements"]
+    m = record.measurements
     assert result.writes is not None
-    assert m["rto_s"] == result.rto_s == pytest.approx(202 * MS / 1e9 - 0.095)
-    assert m["rpo_s"] == result.writes.rpo_s == pytest.approx(0.020)  # ack(4) - ack(2)
-    assert m["downtime_s"] == pytest.approx(0.120)
-    assert m["downtime_lower_s"] == pytest.approx(0.102)
-    assert m["availability"] == pytest.approx(0.7)
-    assert m["error_budget_s"] == pytest.approx(794.88)
-    assert m["lost_writes"] == 2
-    assert m["lost_write_ids"] == [3, 4]
-    assert m["lost_ranges"] == [[3, 4]]
-    assert m["holes"] == 0
-    assert m["writes_acked"] == 9
-    assert m["writes_attempted"] == 10
-    assert m["writes_recovered"] == 1
-    assert m["duplicated_writes"] == 1
-    assert m["unexpected_writes"] == 0
-    assert m["probe_interval_s"] == 0.02
-    assert m["write_interval_s"] == 0.01
-    assert m["disruption_start_s"] == pytest.approx(0.295)
-    assert m["recovery_point_s"] == pytest.approx(0.221)  # ack of write 2, from the clock anchor
-    assert record["verdict"] == "pass"
+    assert m.rto_s == result.rto_s == pytest.approx(202 * MS / 1e9 - 0.095)
+    assert m.rpo_s == result.writes.rpo_s == pytest.approx(0.020)  # ack(4) - ack(2)
+    assert m.downtime_s == pytest.approx(0.120)
+    assert m.downtime_lower_s == pytest.approx(0.102)
+    assert m.availability == pytest.approx(0.7)
+    assert m.error_budget_s == pytest.approx(794.88)
+    assert m.lost_writes == 2
+    assert m.lost_write_ids == [3, 4]
+    assert m.lost_ranges == [[3, 4]]
+    assert m.holes == 0
+    assert m.writes_acked == 9
+    assert m.writes_attempted == 10
+    assert m.writes_recovered == 1
+    assert m.duplicated_writes == 1
+    assert m.unexpected_writes == 0
+    assert m.probe_interval_s == 0.02
+    assert m.write_interval_s == 0.01
+    assert m.disruption_start_s == pytest.approx(0.295)
+    assert m.recovery_point_s == pytest.approx(0.221)  # ack of write 2, from the clock anchor
+    assert record.verdict == "pass"
 
 
 def test_build_record_holes_count_lost_runs_minus_one() -> None:
@@ -346,8 +347,8 @@ def test_build_record_without_a_final_read_has_null_write_figures() -> None:
 
 def test_saved_record_reads_back(tmp_path: Path) -> None:
     path, record = save_run(tmp_path)
-    assert load_record(path) == record
-    config = check_config_of(load_record(path), path)
+    assert load_record(path).data() == record
+    config = load_record(path).check_config()
     assert config == CONFIG
     assert not list(tmp_path.glob(".*"))  # no temp file left behind
 
@@ -363,8 +364,10 @@ def test_load_record_errors(tmp_path: Path) -> None:
         load_record(other)
     with pytest.raises(RecordError, match="cannot read"):
         load_record(tmp_path / "absent.json")
-    with pytest.raises(RecordError, match="record lacks"):
-        check_config_of({"schema_version": 1, "objectives": {}}, other)
+    lacking = tmp_path / "lacking.json"
+    lacking.write_text('{"schema_version": 1, "objectives": {}}', encoding="utf-8")
+    with pytest.raises(RecordError, match=rf"^{re.escape(str(lacking))}: record lacks"):
+        load_record(lacking)
 
 
 # --- drills check RECORD -----------------------------------------------------------------------

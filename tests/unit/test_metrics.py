@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from drills import metrics
 from drills.errors import DrillsError
 from drills.metrics import RecordsCollector, registry_for, write_textfile
+from drills.records import RunRecord
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEDULE = REPO / "scenarios" / "schedule.yaml"
@@ -80,6 +81,10 @@ def synthetic_record(
     }
 
 
+def typed(record: dict[str, Any]) -> RunRecord:
+    return RunRecord.model_validate(record)
+
+
 def write_record(directory: Path, record: dict[str, Any]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{record['run_id']}.json"
@@ -112,7 +117,7 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # month 2 of 2026-Q4
 
 def test_registry_has_every_measurement_of_a_complete_record() -> None:
     record = synthetic_record("db-failover", "pass", NOW - timedelta(hours=1))
-    found = samples(registry_for(record))
+    found = samples(registry_for(typed(record)))
     assert value(found, "drills_rto_seconds", scenario="db-failover") == 2.5
     assert value(found, "drills_rpo_seconds", scenario="db-failover") == 0.0
     assert value(found, "drills_lost_writes", scenario="db-failover") == 0.0
@@ -121,14 +126,14 @@ def test_registry_has_every_measurement_of_a_complete_record() -> None:
     end = (NOW - timedelta(hours=1) + timedelta(seconds=12)).timestamp()
     assert value(found, "drills_run_end_timestamp_seconds", scenario="db-failover") == end
     assert value(found, "drills_last_success_timestamp_seconds", scenario="db-failover") == end
-    assert names(registry_for(record)) <= set(metrics.METRICS)
+    assert names(registry_for(typed(record))) <= set(metrics.METRICS)
 
 
 def test_null_measurements_are_absent_not_zero() -> None:
     record = synthetic_record(
         "primary-hang", "error", NOW, rto_s=None, rpo_s=None, lost_writes=None
     )
-    found = names(registry_for(record))
+    found = names(registry_for(typed(record)))
     for absent in (
         "drills_rto_seconds",
         "drills_rpo_seconds",
@@ -140,7 +145,7 @@ def test_null_measurements_are_absent_not_zero() -> None:
     # unknown verdicts: no met/missed sample for them
     objectives = {
         dict(labels)["objective"]
-        for name, labels in samples(registry_for(record))
+        for name, labels in samples(registry_for(typed(record)))
         if name == "drills_objective_met"
     }
     assert objectives == {"availability"}
@@ -149,7 +154,7 @@ def test_null_measurements_are_absent_not_zero() -> None:
 def test_verdict_is_one_hot_and_does_not_stick() -> None:
     verdicts = ("pass", "fail", "error", "aborted")
     for verdict in verdicts:
-        found = samples(registry_for(synthetic_record("db-failover", verdict, NOW)))
+        found = samples(registry_for(typed(synthetic_record("db-failover", verdict, NOW))))
         hot = {
             dict(labels)["verdict"]: v
             for (name, labels), v in found.items()
@@ -159,16 +164,16 @@ def test_verdict_is_one_hot_and_does_not_stick() -> None:
 
 
 def test_missed_objective_is_zero() -> None:
-    found = samples(registry_for(synthetic_record("db-failover", "fail", NOW)))
+    found = samples(registry_for(typed(synthetic_record("db-failover", "fail", NOW))))
     assert value(found, "drills_objective_met", scenario="db-failover", objective="rto") == 0.0
     assert value(found, "drills_objective_met", scenario="db-failover", objective="rpo") == 1.0
 
 
 def test_last_success_only_when_passed_or_known() -> None:
     failed = synthetic_record("db-failover", "fail", NOW)
-    assert "drills_last_success_timestamp_seconds" not in names(registry_for(failed))
+    assert "drills_last_success_timestamp_seconds" not in names(registry_for(typed(failed)))
     earlier = (NOW - timedelta(days=3)).timestamp()
-    found = samples(registry_for(failed, last_success=earlier))
+    found = samples(registry_for(typed(failed), last_success=earlier))
     assert value(found, "drills_last_success_timestamp_seconds", scenario="db-failover") == earlier
 
 
@@ -186,7 +191,7 @@ def test_textfile_is_written_atomically_and_parses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "textfile" / "drills-db-failover.prom"
-    write_textfile(synthetic_record("db-failover", "pass", NOW), path)
+    write_textfile(typed(synthetic_record("db-failover", "pass", NOW)), path)
     families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
     assert families["drills_rto_seconds"].samples[0].value == 2.5
     assert families["drills_verdict"].type == "gauge"
@@ -202,7 +207,7 @@ def test_textfile_is_written_atomically_and_parses(
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
-    write_textfile(synthetic_record("db-failover", "fail", NOW), path)
+    write_textfile(typed(synthetic_record("db-failover", "fail", NOW)), path)
     assert len(renames) == 1 and renames[0][1] == str(path)
     assert Path(renames[0][0]).parent == path.parent
     families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
@@ -212,21 +217,21 @@ def test_textfile_is_written_atomically_and_parses(
 
 def test_textfile_must_end_in_prom(tmp_path: Path) -> None:
     with pytest.raises(DrillsError, match=r"\*\.prom"):
-        write_textfile(synthetic_record("db-failover", "pass", NOW), tmp_path / "drills.txt")
+        write_textfile(typed(synthetic_record("db-failover", "pass", NOW)), tmp_path / "drills.txt")
 
 
 def test_after_drill_without_a_pushgateway_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(metrics.PUSHGATEWAY_ENV, raising=False)
-    assert metrics.after_drill(synthetic_record("db-failover", "pass", NOW), None) is None
+    assert metrics.after_drill(typed(synthetic_record("db-failover", "pass", NOW)), None) is None
 
 
 def test_push_errors_are_one_line_drills_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(metrics.PUSHGATEWAY_ENV, "http://127.0.0.1:1")  # nothing listens on 1
     with pytest.raises(DrillsError, match=r"^cannot push metrics to http://127.0.0.1:1: ") as exc:
-        metrics.after_drill(synthetic_record("db-failover", "pass", NOW), None)
+        metrics.after_drill(typed(synthetic_record("db-failover", "pass", NOW)), None)
     assert "\n" not in str(exc.value)
     with pytest.raises(DrillsError, match="http or https"):
-        metrics.push(synthetic_record("db-failover", "pass", NOW), "ftp://127.0.0.1:1")
+        metrics.push(typed(synthetic_record("db-failover", "pass", NOW)), "ftp://127.0.0.1:1")
 
 
 def exporter_samples(

@@ -17,8 +17,7 @@ import yaml
 
 from drills.errors import EXIT_ERROR, EXIT_MISSED, EXIT_OK, ScenarioError
 from drills.quarters import Quarter, parse_time
-from drills.records import SCHEMA_VERSION, record_text, write_atomically
-from drills.runs import Run, load_runs
+from drills.records import SCHEMA_VERSION, Run, load_runs, record_text, write_atomically
 from drills.schedule import Requirement, Schedule, State, load_schedule, status
 from drills.schedule_cli import add_parsers, run_due, run_schedule
 

@@ -1,0 +1,237 @@
+"""The run record as a typed model: the keys of docs/records.md, in the order they are written.
+
+Figures keep the type the checker gave them (`Number`): a downtime of `0` is written `0` and
+`0.25` is `0.25`, so a record dumps to the same JSON as the dictionaries written before this
+model. Keys added after the first records (`split_brain`, `disruptions`, `targets`, `events`,
+`chain`, a probe's `served_by` ...) default to empty, so older records still load.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+
+from drills.checker import DEFAULT_STABLE, CheckConfig, Objectives, Overall, Verdict
+
+SCHEMA_VERSION: Final = 1
+
+Number = int | float  # a figure as measured: integers stay integers in the JSON
+
+
+class RecordPart(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+def _without_none(data: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not (k in keys and v is None)}
+
+
+class ScenarioRef(RecordPart):
+    name: str = Field(min_length=1)
+    file: str
+    sha256: str
+    description: str = ""
+
+
+class ObjectivesRecord(RecordPart):
+    rto_s: Number
+    rpo_s: Number
+    availability: Number
+
+
+class CheckRecord(RecordPart):
+    """What the checker was told."""
+
+    service_probe: str | None
+    write_probe: str | None
+    stable: int = DEFAULT_STABLE
+
+
+class Measurements(RecordPart):
+    """Null (None) means not measured; the verdicts say why."""
+
+    rto_s: Number | None = None
+    rpo_s: Number | None = None
+    downtime_s: Number | None = None
+    downtime_lower_s: Number | None = None
+    availability: Number | None = None
+    error_budget_s: Number | None = None
+    error_budget_share: Number | None = None
+    lost_writes: int | None = None
+    writes_acked: int | None = None
+    writes_attempted: int | None = None
+    writes_recovered: int | None = None
+    unexpected_writes: int | None = None
+    duplicated_writes: int | None = None
+    lost_write_ids: list[int] | None = None
+    lost_ranges: list[list[int]] | None = None  # [lowest id, highest id] per run of lost writes
+    holes: int | None = None
+    recovery_point_s: Number | None = None
+    probe_interval_s: Number | None = None
+    write_interval_s: Number | None = None
+    disruption_start_s: Number | None = None
+    replication_lag_peak_bytes: Number | None = None
+    replication_lag_peak_s: Number | None = None
+
+
+class SplitBrainRecord(RecordPart):
+    """`{"detected": false}` alone, or the window two write lineages overlapped."""
+
+    detected: bool
+    start_s: Number | None = None
+    end_s: Number | None = None
+    window_s: Number | None = None
+    conflicting_ids: dict[str, list[int]] | None = None  # lineage -> ids acked in the window
+
+    @model_serializer(mode="wrap")
+    def _detected_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_none(handler(self), ("start_s", "end_s", "window_s", "conflicting_ids"))
+
+
+class Disruption(RecordPart):
+    """The service's downtime after one disruptive step, until the next one."""
+
+    step: int
+    kind: str
+    at_s: Number | None
+    downtime_s: Number
+    downtime_lower_s: Number
+    outages: int
+    down_already: bool = False
+    recovered_after_s: Number | None = None
+
+
+class ObjectiveVerdict(RecordPart):
+    verdict: Verdict
+    objective: Number
+    measured: Number | None = None
+    reason: str = ""
+
+
+class StepRecord(RecordPart):
+    """One step of the timeline; times in seconds since the clock anchor."""
+
+    index: int
+    kind: str
+    description: str
+    disruptive: bool
+    start_s: Number | None
+    end_s: Number | None
+    at: str  # UTC, ISO 8601 with milliseconds
+    ok: bool = True
+    detail: str = ""
+
+
+class OutageRecord(RecordPart):
+    start_s: Number | None  # last ok before
+    first_fail_s: Number | None
+    end_s: Number | None  # first ok after; None: never
+    downtime_lower_s: Number
+    downtime_s: Number
+    samples: int
+    recovered: bool
+
+
+class ProbeRecord(RecordPart):
+    kind: str
+    interval_s: Number
+    timeout_s: Number
+    slow_s: Number
+    started_s: Number | None
+    stopped_s: Number | None
+    samples: int
+    skipped: int = 0
+    crashed: int = 0
+    ok: int
+    fail: int
+    unknown: int
+    slow: int = 0
+    served_by: dict[str, dict[str, int]] = Field(default_factory=dict)  # phase -> site -> ok
+    latency_p50_ms: Number | None = None
+    latency_p99_ms: Number | None = None
+    latency_max_ms: Number | None = None
+    downtime_s: Number
+    downtime_lower_s: Number
+    recovered_s: Number | None = None
+    peaks: dict[str, Number] = Field(default_factory=dict)
+    outages: list[OutageRecord] = Field(default_factory=list)
+
+
+class Event(RecordPart):
+    at_s: Number | None
+    source: str
+    subject: str
+    change: str
+
+
+class Host(RecordPart):
+    hostname: str | None = None
+    platform: str | None = None
+    python: str | None = None
+    cpus: int | None = None
+    drills_version: str | None = None
+
+
+class Chain(RecordPart):
+    """The record's link in its directory's hash chain."""
+
+    seq: int = 0  # records chained before numbering count as 0
+    previous: str | None = None
+    previous_sha256: str | None = None
+    history_sha256: str | None = None
+
+
+class RunRecord(RecordPart):
+    """One drill's record. `data()` is what is written; the file's JSON is the contract."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str
+    scenario: ScenarioRef
+    started_at: str  # UTC, ISO 8601 with milliseconds
+    finished_at: str
+    verdict: Overall
+    error: str | None = None
+    objectives: ObjectivesRecord
+    check: CheckRecord
+    measurements: Measurements = Field(default_factory=Measurements)
+    split_brain: SplitBrainRecord | None = None
+    disruptions: list[Disruption] = Field(default_factory=list)
+    verdicts: dict[str, ObjectiveVerdict] = Field(default_factory=dict)
+    timeline: list[StepRecord] = Field(default_factory=list)
+    probes: dict[str, ProbeRecord] = Field(default_factory=dict)
+    events: list[Event] = Field(default_factory=list)
+    phases_s: dict[str, Number] = Field(default_factory=dict)
+    lab: dict[str, Any] = Field(default_factory=dict)
+    targets: dict[str, Any] = Field(default_factory=dict)
+    host: Host | None = None
+    history: str = ""  # file name of the history, in the same directory
+    aborted: str | None = None  # the stop condition that fired; written only when aborted
+    chain: Chain | None = None  # written by `write_chained`
+    self_sha256: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_none(handler(self), ("aborted", "chain", "self_sha256"))
+
+    def data(self) -> dict[str, Any]:
+        """The record as JSON-ready data, keys in the documented order."""
+        return self.model_dump(mode="json")
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict is Overall.PASS
+
+    def check_config(self) -> CheckConfig:
+        """What the checker was told, to re-run it on the saved history."""
+        objectives = self.objectives
+        return CheckConfig(
+            objectives=Objectives(
+                rto_s=float(objectives.rto_s),
+                rpo_s=float(objectives.rpo_s),
+                availability=float(objectives.availability),
+            ),
+            service_probe=self.check.service_probe,
+            write_probe=self.check.write_probe,
+            stable=self.check.stable,
+        )
