@@ -336,6 +336,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _recover() -> int:
+    # Every kind of journal entry registers where its change is made: import them all.
+    import drills.labs
+    import drills.network.scenario_links
+    import drills.steps  # noqa: F401
     from drills.journal import orphaned, recover
 
     found = list(orphaned())
