@@ -116,9 +116,16 @@ class CrossCheck:
         scenario = self.scenario
         members = self.lab.site_nodes_for(scenario.lab) if self.lab and scenario.lab else {}
         if not members.get(site):
-            with_nodes = ", ".join(sorted(members)) or "none: only a lab such as dual-active has"
+            known = ", ".join(sorted(members))
             self.add(
-                where, f"site {site!r} has no nodes to act on (sites with nodes: {with_nodes})"
+                where,
+                f"site {site!r} has no nodes to act on "
+                + (
+                    f"(sites with nodes: {known})"
+                    if known
+                    else "(a whole-site fault needs a lab that declares its sites' nodes, "
+                    "such as dual-active)"
+                ),
             )
             return
         for node in members[site]:
