@@ -51,12 +51,6 @@ class RevertStack:
         self.items = [r for r in self.items if r.key[: len(prefix)] != prefix]
         return dropped
 
-    def pop(self, key: RevertKey) -> Revert | None:
-        for index in range(len(self.items) - 1, -1, -1):
-            if self.items[index].key == key:
-                return self.items.pop(index)
-        return None
-
     def undo(self, key: RevertKey) -> Revert | None:
         """Undo the newest fault with this key now, and forget it only once that worked: if
         undoing fails, the final cleanup tries again."""
