@@ -1,8 +1,10 @@
 """The crash journal: what a drill changed, written down (and fsynced) before it changes it.
 
 If the harness dies, even by SIGKILL, `drills recover` reads the journals of dead runs and
-undoes what they record: resumes stopped processes, kills and removes labs, heals links;
-unpauses, starts and reconnects containers, removes iptables rules, helpers and docker labs.
+undoes what they record, newest first. Each kind of entry is a typed model registered in
+`JOURNAL` by the module that makes the change, next to its undo (a paused process beside the
+process targets, a docker lab beside the docker lab...); this module knows none of them: those
+modules are entry points of the `drills.journal` group, loaded the first time an entry is read.
 Journals live in `$DRILLS_STATE_DIR` (default `~/.local/state/drills`), one file per run; a
 run that ends normally removes its own.
 """
@@ -11,22 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from drills.errors import DrillsError
-from drills.proctree import alive, descendants, signal_pids, start_time
+from drills.proctree import alive, start_time
+from drills.registry import Registry
 
 ENV = "DRILLS_STATE_DIR"
-# Undone through the container engine (drills/containers/recovery.py).
-CONTAINER_OPS = frozenset(
-    {"container-pause", "container-stop", "disconnect", "iptables", "docker-lab"}
-)
+T = TypeVar("T")
 
 
 def state_dir() -> Path:
@@ -37,27 +38,84 @@ def state_dir() -> Path:
     return Path(base) / "drills"
 
 
+@dataclass
+class Recovery:
+    """What the undos of one journal share, such as one client per container engine."""
+
+    _shared: dict[str, Any] = field(default_factory=dict)
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        if key not in self._shared:
+            self._shared[key] = make()
+        value: T = self._shared[key]
+        return value
+
+
+class JournalEntry(BaseModel):
+    """One change a drill is about to make. Subclasses register under their `op` and say how
+    `drills recover` undoes the change if the harness died before it could."""
+
+    # Journals written by an older drills may carry keys a kind no longer reads.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    op: str
+    subject: ClassVar[str] = "target"  # the key that names what the entry is about
+
+    def about(self) -> str:
+        return str(getattr(self, self.subject, None) or self.op)
+
+    def undo(self, recovery: Recovery) -> str | None:
+        """Undo the change; say what was done (None: nothing was left to undo).
+
+        Raise when it cannot be undone now (an engine unreachable): the journal is kept."""
+        raise NotImplementedError
+
+
+JOURNAL: Registry[JournalEntry] = Registry("journal entry", group="drills.journal")
+
+
+@JOURNAL.register("run")
+class RunStarted(JournalEntry):
+    """The first entry: whose run this is, to tell whether its harness is still alive."""
+
+    op: Literal["run"] = "run"
+    run_id: str = ""
+    scenario: str = ""
+    pid: int = 0
+    start: int | None = None
+    host: str = ""
+    at: float = 0.0
+
+    def undo(self, recovery: Recovery) -> str | None:
+        return None
+
+    def owner_alive(self) -> bool:
+        if self.host != socket.gethostname():
+            return True  # another host's run (a shared state dir): not ours to judge or undo
+        return alive(self.pid) and start_time(self.pid) == self.start
+
+
 class Journal:
     def __init__(self, run_id: str, scenario: str, directory: Path | None = None) -> None:
         self.dir = (directory or state_dir()) / "journal"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / f"{run_id}.jsonl"
         self._file = self.path.open("a", encoding="utf-8")
+        me = os.getpid()
         self.append(
-            {
-                "op": "run",
-                "run_id": run_id,
-                "scenario": scenario,
-                "pid": os.getpid(),
-                "start": start_time(os.getpid()),
-                "host": socket.gethostname(),
-                "at": time.time(),
-            }
+            RunStarted(
+                run_id=run_id,
+                scenario=scenario,
+                pid=me,
+                start=start_time(me),
+                host=socket.gethostname(),
+                at=time.time(),
+            )
         )
 
-    def append(self, entry: dict[str, Any]) -> None:
+    def append(self, entry: JournalEntry) -> None:
         """Durably record `entry` before the change it describes is made."""
-        self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        line = json.dumps(entry.model_dump(mode="json"), separators=(",", ":"))
+        self._file.write(line + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -67,7 +125,7 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
 
-def _entries(path: Path) -> list[dict[str, Any]]:
+def _lines(path: Path) -> list[dict[str, Any]]:
     entries = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
@@ -79,14 +137,30 @@ def _entries(path: Path) -> list[dict[str, Any]]:
     return entries
 
 
+def parse(raw: dict[str, Any]) -> JournalEntry:
+    """The typed entry; DrillsError for a kind no installed module registers."""
+    op = raw.get("op")
+    if not isinstance(op, str) or op not in JOURNAL:
+        raise DrillsError(
+            f"unknown journal entry {op!r} (known: {', '.join(JOURNAL.kinds())}): is the "
+            "drills version or plugin that wrote it installed?"
+        )
+    try:
+        return JOURNAL[op].model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, first["loc"]))
+        raise DrillsError(f"journal entry {op!r}: {where}: {first['msg']}") from None
+
+
 def _owner_alive(entries: list[dict[str, Any]]) -> bool:
     run = next((e for e in entries if e.get("op") == "run"), None)
     if run is None:
         return False
-    if run.get("host") != socket.gethostname():
-        return True  # another host's run (a shared state dir): not ours to judge or undo
-    pid = int(run.get("pid", 0))
-    return alive(pid) and start_time(pid) == run.get("start")
+    try:
+        return RunStarted.model_validate(run).owner_alive()
+    except ValidationError:
+        return False
 
 
 def orphaned(directory: Path | None = None) -> Iterator[Path]:
@@ -95,7 +169,7 @@ def orphaned(directory: Path | None = None) -> Iterator[Path]:
     if not folder.is_dir():
         return
     for path in sorted(folder.glob("*.jsonl")):
-        if not _owner_alive(_entries(path)):
+        if not _owner_alive(_lines(path)):
             yield path
 
 
@@ -109,99 +183,29 @@ def refuse_if_orphaned(directory: Path | None = None) -> None:
         )
 
 
-def _same_process(pid: int, started: object) -> bool:
-    return alive(pid) and (started is None or start_time(pid) == started)
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def _processes_in(root: str, bin_dir: str | None) -> list[int]:
-    """Lab servers: processes whose working directory is inside `root` (PostgreSQL chdirs to
-    its data) and, when the journal names it, whose program is in the lab's `bin_dir`, so that
-    a shell an operator opened in a kept lab is left alone."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cwd = os.readlink(entry / "cwd")
-                exe = os.readlink(entry / "exe") if bin_dir else ""
-            except OSError:
-                continue
-            if _inside(cwd, root) and (not bin_dir or _inside(exe, bin_dir)):
-                found.append(int(entry.name))
-    return found
+def _undo_one(raw: dict[str, Any], recovery: Recovery) -> str | None:
+    entry = parse(raw)
+    try:
+        return entry.undo(recovery)
+    except Exception as exc:  # an engine that cannot be reached: keep the journal
+        text = " ".join(str(exc).split())[:200]
+        raise DrillsError(f"could not undo {entry.op} of {entry.about()}: {text}") from exc
 
 
 def recover(path: Path) -> list[str]:
     """Undo what the journal at `path` records, newest first; return what was done."""
     done: list[str] = []
-    killed: list[int] = []
     failed = False
-    entries = _entries(path)
-    engines = None
-    for entry in reversed(entries):
-        op = entry.get("op")
-        if op in CONTAINER_OPS:
-            from drills.containers.recovery import Engines, undo
-
-            engines = engines or Engines()
-            try:
-                outcome = undo(entry, engines)
-            except Exception as exc:  # an engine that cannot be reached: keep the journal
-                failed = True
-                text = " ".join(str(exc).split())[:200]
-                done.append(
-                    f"could not undo {op} of {entry.get('target', entry.get('id'))}: {text}"
-                )
-                continue
-            if outcome:
-                done.append(outcome)
-        elif op == "pause":
-            root, started = int(entry["pid"]), entry.get("start")
-            if _same_process(root, started):
-                pids = [root, *descendants(root)]
-                signal_pids(list(reversed(pids)), signal.SIGCONT)
-                done.append(f"resumed {entry.get('target', root)} ({len(pids)} processes)")
-        elif op == "process":
-            pid, started = int(entry["pid"]), entry.get("start")
-            if _same_process(pid, started):
-                pids = [pid, *descendants(pid)]
-                signal_pids(pids, signal.SIGCONT)
-                signal_pids(pids, signal.SIGKILL)
-                killed += pids
-                done.append(f"killed lab server {pid} ({len(pids)} processes)")
-        elif op == "lab-dir":
-            folder = str(entry["path"])
-            bin_dir = entry.get("bin")
-            leftovers = _processes_in(folder, os.path.realpath(bin_dir) if bin_dir else None)
-            signal_pids(leftovers, signal.SIGCONT)
-            signal_pids(leftovers, signal.SIGKILL)
-            deadline = time.monotonic() + 10
-            while any(alive(p) for p in leftovers) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if Path(folder).exists():
-                shutil.rmtree(folder, ignore_errors=True)
-                done.append(f"removed lab {folder}")
-        elif op == "toxiproxy-link":
-            from drills.network.proxy import ProxyError
-            from drills.network.toxiproxy import ToxiproxyClient
-
-            client = ToxiproxyClient(str(entry["url"]))
-            try:
-                if entry.get("created"):
-                    client.delete(str(entry["link"]))
-                    done.append(f"deleted toxiproxy link {entry['link']}")
-                else:
-                    client.heal(str(entry["link"]))
-                    done.append(f"healed toxiproxy link {entry['link']}")
-            except ProxyError as exc:
-                failed = True
-                done.append(f"could not restore toxiproxy link {entry['link']}: {exc}")
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in killed) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    recovery = Recovery()
+    for raw in reversed(_lines(path)):
+        try:
+            outcome = _undo_one(raw, recovery)
+        except DrillsError as exc:
+            failed = True
+            done.append(str(exc))
+            continue
+        if outcome:
+            done.append(outcome)
     if failed:
         done.append(f"journal kept ({path}): run `drills recover` again once that is fixed")
     else:

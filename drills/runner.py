@@ -37,7 +37,7 @@ from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
 from drills.signals import abort, deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
-from drills.targets import ProcessTarget, Target
+from drills.targets import Target, process_target_class
 
 
 @dataclass
@@ -84,7 +84,8 @@ def _targets(
         else:
             assert spec.pid_file is not None
             stop = signal.Signals[spec.stop_signal]
-            targets[name] = ProcessTarget(name, spec.pid_file, spec.dsn, spec.start, stop)
+            build = process_target_class(spec.start, spec.dsn)
+            targets[name] = build(name, spec.pid_file, spec.dsn, spec.start, stop)
     return targets
 
 

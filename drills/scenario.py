@@ -17,26 +17,22 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from drills.abilities import NodeSpec
+from drills.configfile import duplicates, indexed_key, problems_from, read_source
 from drills.containers.engine import EngineSpec
+from drills.containers.target import container_target_class
 from drills.durations import Duration, Ratio, format_duration
 from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
 from drills.probe import PROBES, ProbeConfig
+from drills.scenario_checks import cross_check
 from drills.steps import STEPS, StepConfig
-from drills.targets import CONTAINER, PROMOTE, REJOIN, RESTART, SIGNAL, signal_name
-from drills.yamlsource import Source, YamlSyntaxError, load
+from drills.targets import process_target_class, signal_name
+from drills.yamlsource import Source
 
 NAME = r"^[a-z0-9][a-z0-9_.-]*$"
-ABILITY_HINTS = {
-    RESTART: "give the target a `start:` command",
-    PROMOTE: "give the target a `dsn:` to promote it through",
-    SIGNAL: "it has no processes to signal",
-    REJOIN: "only a lab's PostgreSQL server can rejoin as a standby",
-    CONTAINER: "it is not a container (select one with `container:`, `labels:` or `compose:`, "
-    "or use a docker lab's node)",
-}
 
 
 def _union(configs: list[type[Any]]) -> Any:
@@ -193,17 +189,15 @@ class TargetSpec(StrictModel):
             name if name is not None else ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
         )
 
-    def abilities(self, lab: type[Lab] | None) -> frozenset[str]:
+    def target_class(self, lab_nodes: dict[str, NodeSpec]) -> type | None:
+        """The class this target will be, which says its abilities; None for a lab node the
+        lab does not have."""
         if self.lab is not None:
-            return lab.node_abilities if lab else frozenset()
-        found = {SIGNAL}
+            node = lab_nodes.get(self.lab)
+            return node.target if node else None
         if self.is_container:
-            found |= {RESTART, CONTAINER}
-        if self.start:
-            found.add(RESTART)
-        if self.dsn:
-            found.add(PROMOTE)
-        return frozenset(found)
+            return container_target_class(self.dsn)
+        return process_target_class(self.start, self.dsn)
 
 
 class Scenario(StrictModel):
@@ -279,7 +273,7 @@ def _interpolate(
                     f"unknown reference ${{{ref}}} (use ${{lab.NAME}}, ${{env:NAME}} or "
                     "${file:PATH})"
                 )
-            problems.append(Problem(source.file, source.line_of(path), _key(path), problem))
+            problems.append(Problem(source.file, source.line_of(path), indexed_key(path), problem))
             return match.group(0)
 
         filled = _REF.sub(one, text)
@@ -288,7 +282,7 @@ def _interpolate(
                 Problem(
                     source.file,
                     source.line_of(path),
-                    _key(path),
+                    indexed_key(path),
                     f"unterminated reference in {text!r}: write ${{lab.NAME}} or ${{env:NAME}}",
                 )
             )
@@ -306,66 +300,12 @@ def _interpolate(
     return walk(source.data, ())
 
 
-def _key(path: tuple[str | int, ...]) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _locate(data: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str | None]:
-    """Follow a pydantic location through the data, skipping union tags; return the path that
-    exists and the first key that does not (a missing or unknown key)."""
-    path: tuple[str | int, ...] = ()
-    current = data
-    for part in loc:
-        in_dict = isinstance(current, dict) and part in current
-        in_list = isinstance(current, list) and isinstance(part, int) and part < len(current)
-        if in_dict or in_list:
-            path, current = (*path, part), current[part]
-        elif isinstance(current, dict) and current.get("kind") == part:
-            continue
-        elif isinstance(current, dict) and isinstance(part, str):
-            return path, part
-        else:
-            break
-    return path, None
-
-
-def _problems_from(exc: ValidationError, source: Source, data: Any) -> list[Problem]:
-    problems = []
-    for error in exc.errors(include_url=False):
-        path, missing = _locate(data, tuple(error["loc"]))
-        message = str(error["msg"]).removeprefix("Value error, ")
-        kind = error["type"]
-        ctx = error.get("ctx") or {}
-        line_path = path
-        if kind == "unknown_key":
-            line_path = (*path, ctx["key"])
-            missing = ctx["key"]
-        elif kind == "missing":
-            message = "missing (required)"
-        elif kind == "union_tag_invalid":
-            missing = "kind"
-            line_path = (*path, "kind")
-            message = (
-                f"unknown kind {ctx.get('tag')!r} (expected one of: {ctx.get('expected_tags')})"
-            )
-        elif kind == "union_tag_not_found":
-            missing = "kind"
-            message = "missing (required): every entry here names its kind"
-        key = _key((*path, missing) if missing else path)
-        problems.append(Problem(source.file, source.line_of(line_path), key, message))
-    return problems
-
-
-def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
+def _probe_problems(scenario: Scenario, source: Source) -> list[Problem]:
     problems: list[Problem] = []
 
     def add(path: tuple[str | int, ...], message: str) -> None:
-        problems.append(Problem(source.file, source.line_of(path), _key(path), message))
+        problems.append(Problem(source.file, source.line_of(path), indexed_key(path), message))
 
-    lab = LABS[scenario.lab.kind] if scenario.lab else None
     probes = ", ".join(sorted(scenario.probes))
     if scenario.service_probe not in scenario.probes:
         add(("service_probe",), f"no probe named {scenario.service_probe!r} (probes: {probes})")
@@ -378,103 +318,49 @@ def _cross_check(scenario: Scenario, source: Source) -> list[Problem]:
                 ("write_probe",),
                 f"probe {scenario.write_probe!r} does not write (kinds that do: {kinds})",
             )
-    for name, target in scenario.targets.items():
-        if target.lab is None:
-            continue
-        if lab is None:
-            add(("targets", name, "lab"), "this target is a lab node, and the scenario has no lab")
-        elif scenario.lab is not None and target.lab not in lab.nodes_for(scenario.lab):
-            add(
-                ("targets", name, "lab"),
-                f"no node {target.lab!r} in a {scenario.lab.kind} lab "
-                f"(nodes: {', '.join(lab.nodes_for(scenario.lab))})",
-            )
     for index, condition in enumerate(scenario.abort_if):
         if condition.probe not in scenario.probes:
             add(
                 ("abort_if", index, "probe"),
                 f"no probe named {condition.probe!r} (probes: {probes})",
             )
-    targets = ", ".join(sorted(scenario.targets)) or "none declared"
-    for index, step in enumerate(scenario.steps):
-        where = ("steps", index, step.kind)
-        for target_name in step.target_names:
-            spec = scenario.targets.get(target_name)
-            needs = step.required_ability
-            if spec is None:
-                add(where, f"no target named {target_name!r} (targets: {targets})")
-            elif spec.lab is not None and lab is None:
-                pass  # reported at the target
-            elif needs and needs not in spec.abilities(lab):
-                hint = ABILITY_HINTS.get(needs, f"it needs the {needs!r} ability")
-                add(where, f"target {target_name!r} cannot be used with {step.kind}: {hint}")
-        if step.link_names or step.site_names:
-            if scenario.network is not None:
-                links = scenario.network.ends()
-            else:
-                links = lab.links_for(scenario.lab) if lab and scenario.lab else {}
-            sites = {end for e in links.values() for end in (e.client, e.server)}
-            if not links:
-                add(where, "no network links to act on: declare `network:` or use a lab with links")
-            for link in step.link_names:
-                if links and link not in links:
-                    add(where, f"no link named {link!r} (links: {', '.join(links)})")
-            for site in step.site_names:
-                if links and site not in sites:
-                    add(where, f"no site named {site!r} (sites: {', '.join(sorted(sites))})")
-        if step.probe_name is not None and step.probe_name not in scenario.probes:
-            add(where, f"no probe named {step.probe_name!r} (probes: {probes})")
     return problems
+
+
+def _lab_variables(source: Source, problems: list[Problem]) -> dict[str, str] | None:
+    """The lab's example variables, None without a lab; ScenarioError for an unknown lab."""
+    lab = source.data.get("lab")
+    if lab is None:
+        return None
+    kind = lab.get("kind") if isinstance(lab, dict) else None
+    if not isinstance(kind, str) or kind not in LABS:
+        # Without a known lab kind, its variables and nodes cannot be checked either.
+        what = "missing (required)" if kind is None else f"unknown kind {kind!r}"
+        line = source.line_of(("lab", "kind"))
+        message = f"{what} (labs: {', '.join(LABS.kinds())})"
+        raise ScenarioError([*problems, Problem(source.file, line, "lab.kind", message)])
+    return dict(LABS[kind].variables)
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    return sorted(problems, key=lambda p: p.line or 0)
 
 
 def load_scenario(path: Path, lab_vars: dict[str, str] | None = None) -> LoadedScenario:
     """Load and validate a scenario. Without `lab_vars`, the lab's example values are used."""
-    file = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError([Problem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
-    try:
-        text = raw.decode("utf-8")
-        source = load(text, file)
-    except UnicodeDecodeError:
-        raise ScenarioError([Problem(file, None, "", "not UTF-8 text")]) from None
-    except YamlSyntaxError as exc:
-        raise ScenarioError([Problem(file, exc.line, "", f"invalid YAML: {exc.message}")]) from exc
-    if not isinstance(source.data, dict):
-        got = "an empty file" if source.data is None else type(source.data).__name__
-        line = source.line_of(()) or 1
-        raise ScenarioError(
-            [Problem(file, line, "", f"a scenario is a mapping of keys; got {got}")]
-        )
-    problems = [Problem(file, line, _key(p), "duplicate key") for p, line in source.duplicates]
-    lab = source.data.get("lab")
-    if lab is not None:
-        kind = lab.get("kind") if isinstance(lab, dict) else None
-        if not isinstance(kind, str) or kind not in LABS:
-            # Without a known lab kind, its variables and nodes cannot be checked either.
-            what = "missing (required)" if kind is None else f"unknown kind {kind!r}"
-            problems.append(
-                Problem(
-                    file,
-                    source.line_of(("lab", "kind")),
-                    "lab.kind",
-                    f"{what} (labs: {', '.join(LABS.kinds())})",
-                )
-            )
-            raise ScenarioError(problems)
-        if lab_vars is None:
-            lab_vars = dict(LABS[kind].variables)
+    raw, source = read_source(path, "a scenario")
+    problems = duplicates(source, indexed_key)
+    examples = _lab_variables(source, problems)
     secrets: set[str] = set()
-    data = _interpolate(source, lab_vars, problems, secrets)
+    data = _interpolate(source, examples if lab_vars is None else lab_vars, problems, secrets)
     if problems:  # a value left unresolved would only cause follow-on errors
-        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0))
+        raise ScenarioError(_sorted(problems))
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        problems += _problems_from(exc, source, data)
-        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0)) from None
-    problems += _cross_check(scenario, source)
+        problems += problems_from(exc, source, data, indexed_key)
+        raise ScenarioError(_sorted(problems)) from None
+    problems += _probe_problems(scenario, source) + cross_check(scenario, source)
     if problems:
-        raise ScenarioError(sorted(problems, key=lambda p: p.line or 0))
+        raise ScenarioError(_sorted(problems))
     return LoadedScenario(scenario, path, hashlib.sha256(raw).hexdigest(), source, secrets)

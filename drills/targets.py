@@ -1,8 +1,8 @@
-"""Targets: the things faults act on. A small required interface plus optional abilities.
+"""Targets: the things faults act on. A small required interface (a name) plus optional
+abilities (drills/abilities.py), which a target has by having their methods.
 
-Abilities are separate protocols (as Jepsen separates `DB` from `Kill` and `Pause`); a step
-names the ability it needs and the scenario is refused before anything starts if a target
-lacks it.
+Processes you run are found by pid file; which abilities such a target has follows from its
+spec (`start:` to restart, `dsn:` to promote), through the class `process_target_class` picks.
 """
 
 from __future__ import annotations
@@ -12,59 +12,79 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from signal import Signals
+from typing import Literal, Protocol
 
 import psycopg
 
+from drills.abilities import Injection
 from drills.errors import TargetError
-from drills.proctree import alive, signal_tree
-
-SIGNAL = "signal"
-RESTART = "restart"
-PROMOTE = "promote"
-CONTAINER = "container"
-REJOIN = "rejoin"
+from drills.journal import JOURNAL, JournalEntry, Recovery
+from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
 
 
 class Target(Protocol):
     name: str
 
 
-@runtime_checkable
-class Signalable(Protocol):
+def same_process(pid: int, started: int | None) -> bool:
+    """`pid` is still the process that was recorded (not a reused pid)."""
+    return alive(pid) and (started is None or start_time(pid) == started)
+
+
+@JOURNAL.register("pause")
+class ProcessPause(JournalEntry):
+    """A process tree stopped with SIGSTOP; recovered by resuming it."""
+
+    op: Literal["pause"] = "pause"
+    target: str | None = None
+    pid: int
+    start: int | None = None
+
+    def undo(self, recovery: Recovery) -> str | None:
+        if not same_process(self.pid, self.start):
+            return None
+        pids = [self.pid, *descendants(self.pid)]
+        signal_pids(list(reversed(pids)), signal.SIGCONT)
+        return f"resumed {self.target or self.pid} ({len(pids)} processes)"
+
+
+class ProcessTree:
+    """The signal ability of a target that is a tree of local processes: `pid` names its root,
+    `signal` signals every process of the tree."""
+
     name: str
 
     def pid(self) -> int:
-        """The process the target's tree hangs from."""
-        ...
+        raise NotImplementedError
 
     def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
         """Signal the target's processes; return the pids signalled, also appending each to
         `sent` as soon as it is signalled."""
-        ...
+        raise NotImplementedError
 
+    def send(self, sig: Signals) -> str:
+        return f"{sig.name} sent to {len(self.signal(sig))} processes"
 
-@runtime_checkable
-class Restartable(Protocol):
-    name: str
+    def pausing(self, called: str) -> Injection:
+        root = self.pid()
+        stopped: list[int] = []
 
-    def restart(self) -> None: ...
+        def make() -> str:
+            self.signal(signal.SIGSTOP, stopped)
+            return f"SIGSTOP sent to {len(stopped)} processes"
 
+        # The undo sees the list grow, so that an interrupt or an error half-way through
+        # still resumes what was stopped: children first.
+        return Injection(
+            ProcessPause(target=called, pid=root, start=start_time(root)),
+            make,
+            lambda: signal_pids(list(reversed(stopped)), signal.SIGCONT),
+            f"resume {called}",
+        )
 
-@runtime_checkable
-class Promotable(Protocol):
-    name: str
-
-    def promote(self, timeout_s: float) -> None: ...
-
-
-@runtime_checkable
-class Rejoinable(Protocol):
-    name: str
-
-    def rejoin(self, primary: object) -> str:
-        """Come back as a streaming standby of `primary`; say how."""
-        ...
+    def resume(self) -> str:
+        return f"SIGCONT sent to {len(self.signal(signal.SIGCONT))} processes"
 
 
 def signal_name(value: str) -> str:
@@ -86,15 +106,16 @@ def promote_postgres(dsn: str, timeout_s: float, name: str) -> None:
         raise TargetError(f"{name} did not finish promotion within {timeout_s:g}s")
 
 
-class ProcessTarget:
-    """A process the user runs: found by pid file, optionally restartable and promotable."""
+class ProcessTarget(ProcessTree):
+    """A process the user runs, found by pid file: it can be signalled. The subclasses below
+    add restart (`start:`) and promote (`dsn:`)."""
 
     def __init__(
         self,
         name: str,
         pid_file: str,
-        dsn: str | None,
-        start: str | None,
+        dsn: str | None = None,
+        start: str | None = None,
         stop_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
         self.name = name
@@ -113,6 +134,8 @@ class ProcessTarget:
     def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
         return signal_tree(self.pid(), sig, sent)
 
+
+class RestartableProcess(ProcessTarget):
     def restart(self, stop_timeout_s: float = 30.0, start_timeout_s: float = 120.0) -> None:
         """Stop signal, wait for the process to exit (SIGKILL after `stop_timeout_s`), start."""
         if not self.start:
@@ -122,13 +145,7 @@ class ProcessTarget:
         except TargetError:
             pid = None  # not running: just start it
         if pid is not None and alive(pid):
-            signal_tree(pid, signal.SIGCONT)
-            os.kill(pid, self.stop_signal)
-            deadline = time.monotonic() + stop_timeout_s
-            while alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            if alive(pid):
-                signal_tree(pid, signal.SIGKILL)
+            self._stop(pid, stop_timeout_s)
         try:
             result = subprocess.run(
                 ["/bin/sh", "-c", self.start],
@@ -146,7 +163,31 @@ class ProcessTarget:
             tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-2:])
             raise TargetError(f"{self.name}: start command exited {result.returncode}: {tail}")
 
+    def _stop(self, pid: int, timeout_s: float) -> None:
+        signal_tree(pid, signal.SIGCONT)
+        os.kill(pid, self.stop_signal)
+        deadline = time.monotonic() + timeout_s
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if alive(pid):
+            signal_tree(pid, signal.SIGKILL)
+
+
+class PromotableProcess(ProcessTarget):
     def promote(self, timeout_s: float) -> None:
         if not self.dsn:
             raise TargetError(f"{self.name}: no dsn to promote it through")
         promote_postgres(self.dsn, timeout_s, self.name)
+
+
+class RestartablePromotableProcess(RestartableProcess, PromotableProcess):
+    pass
+
+
+def process_target_class(start: str | None, dsn: str | None) -> type[ProcessTarget]:
+    """The one place a pid-file target's abilities follow from its spec."""
+    if start and dsn:
+        return RestartablePromotableProcess
+    if start:
+        return RestartableProcess
+    return PromotableProcess if dsn else ProcessTarget

@@ -1,4 +1,5 @@
-"""`drills recover` for containers: undo what a dead run's journal says it did on an engine."""
+"""`drills recover` for containers: the base of every journal entry that names a container on
+an engine. The entries themselves live with the faults and labs that write them."""
 
 from __future__ import annotations
 
@@ -6,59 +7,36 @@ from typing import Any
 
 import docker
 import docker.errors
+from docker.models.containers import Container
+from pydantic import Field
 
-from drills.containers import iptables
 from drills.containers.engine import EngineSpec, connect
+from drills.journal import JournalEntry, Recovery
 
 
-class Engines:
+def engine_client(recovery: Recovery, engine: dict[str, Any]) -> docker.DockerClient:
     """One client per engine named in the journal."""
-
-    def __init__(self) -> None:
-        self.clients: dict[str, docker.DockerClient] = {}
-
-    def get(self, entry: dict[str, Any]) -> docker.DockerClient:
-        spec = EngineSpec.model_validate(entry.get("engine") or {})
-        key = spec.model_dump_json()
-        if key not in self.clients:
-            self.clients[key] = connect(spec)
-        return self.clients[key]
+    spec = EngineSpec.model_validate(engine or {})
+    return recovery.shared(f"engine:{spec.model_dump_json()}", lambda: connect(spec))
 
 
-def undo(entry: dict[str, Any], engines: Engines) -> str | None:
-    """Undo one journal entry; return what was done (None: nothing was left to undo).
+class ContainerEntry(JournalEntry):
+    """A change to one container, pinned to its engine's resolved address, so that `drills
+    recover` reaches the same engine whatever its own environment says."""
 
-    Raises DrillsError or a docker error when the engine cannot be reached or refuses."""
-    from drills.labs.docker_postgres_pair import remove_lab
+    target: str | None = None
+    engine: dict[str, Any] = Field(default_factory=dict)
+    id: str = ""
 
-    op = entry["op"]
-    client = engines.get(entry)
-    if op == "iptables" and entry.get("run"):
-        iptables.remove_helpers(client, str(entry["run"]))  # one may have been running
-    target = entry.get("target") or str(entry.get("id", ""))[:12]
-    if op == "docker-lab":
-        removed = remove_lab(client, str(entry["label"]))
-        return f"removed docker lab {entry['label']} ({len(removed)} objects)" if removed else None
-    try:
-        container = client.containers.get(str(entry["id"]))
-    except docker.errors.NotFound:
-        return None  # gone: nothing to restore
-    if op == "container-pause":
-        if container.status == "paused":
-            container.unpause()
-            return f"unpaused container {target}"
-    elif op == "container-stop":
-        if container.status in ("exited", "created"):
-            container.start()
-            return f"started container {target}"
-    elif op == "disconnect":
-        network = str(entry["network"])
-        attached = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
-        if network not in attached:
-            client.networks.get(network).connect(container, aliases=entry.get("aliases") or None)
-            return f"reconnected container {target} to {network}"
-    elif op == "iptables" and container.status in ("running", "paused"):
-        image = str(entry.get("helper") or EngineSpec.default().helper())
-        iptables.remove(client, image, container.id or "", entry["rules"], "recover")
-        return f"removed the drill's iptables rules from container {target}"
-    return None
+    def about(self) -> str:
+        return self.target or self.id[:12]
+
+    def client(self, recovery: Recovery) -> docker.DockerClient:
+        return engine_client(recovery, self.engine)
+
+    def container(self, recovery: Recovery) -> Container | None:
+        """The container, or None when it is gone (nothing left to restore)."""
+        try:
+            return self.client(recovery).containers.get(self.id)
+        except docker.errors.NotFound:
+            return None

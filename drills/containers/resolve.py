@@ -13,7 +13,7 @@ import docker
 
 from drills.config import Config, allowed
 from drills.containers.engine import EngineSpec, connect
-from drills.containers.target import ContainerTarget, find_container
+from drills.containers.target import ContainerTarget, container_target_class, find_container
 from drills.errors import Problem, ScenarioError, TargetError
 
 if TYPE_CHECKING:
@@ -56,7 +56,8 @@ def container_targets(
                 )
             )
             continue
-        found[name] = ContainerTarget(name, client, container, spec.dsn, engine=engine)
+        build = container_target_class(spec.dsn)
+        found[name] = build(name, client, container, spec.dsn, engine=engine)
     if problems:
         raise ScenarioError(problems)
     return found

@@ -6,16 +6,20 @@ Compose stacks are selected by the labels compose puts on every container
 
 from __future__ import annotations
 
+import signal
 import time
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
 import requests
 from docker.models.containers import Container
 
+from drills.abilities import Ability, Injection
 from drills.containers.engine import EngineSpec, engine_error, resolved_engine
-from drills.errors import EngineError, TargetError
+from drills.containers.recovery import ContainerEntry
+from drills.errors import EngineError, StepError, TargetError
+from drills.journal import JOURNAL, Recovery
 from drills.signals import held
 from drills.targets import promote_postgres
 
@@ -50,9 +54,21 @@ def find_container(
     return found[0]
 
 
+@JOURNAL.register("container-pause")
+class ContainerPause(ContainerEntry):
+    op: Literal["container-pause"] = "container-pause"
+
+    def undo(self, recovery: Recovery) -> str | None:
+        container = self.container(recovery)
+        if container is None or container.status != "paused":
+            return None
+        container.unpause()
+        return f"unpaused container {self.about()}"
+
+
 class ContainerTarget:
-    """Every ability through the engine: kill with a signal, stop/start, pause, restart,
-    networks; promote through `dsn` when it is a PostgreSQL standby."""
+    """Every ability through the engine: signals (`docker kill --signal`), pause (the cgroup
+    freezer), stop/start, restart, networks. `PostgresContainer` adds promote."""
 
     def __init__(
         self,
@@ -95,19 +111,33 @@ class ContainerTarget:
             "image_id": container.attrs.get("Image"),
         }
 
-    def journal_entry(self, op: str, **details: Any) -> dict[str, Any]:
-        """A crash-journal entry naming this container on its engine (resolved, so that
-        `drills recover` reaches the same engine whatever its own environment says)."""
-        return {
-            "op": op,
-            "target": self.name,
-            "engine": resolved_engine(self.engine),
-            "id": self.id,
-            **details,
-        }
+    def pinned(self) -> dict[str, Any]:
+        """What a crash-journal entry (a ContainerEntry) names this container by: its engine
+        resolved, so that `drills recover` reaches the same one whatever its environment."""
+        return {"target": self.name, "engine": resolved_engine(self.engine), "id": self.id}
 
     def kill(self, signal_name: str) -> None:
         self._call(f"send {signal_name}", self.container.kill, signal=signal_name)
+
+    def send(self, sig: signal.Signals) -> str:
+        self.kill(sig.name)
+        return f"{sig.name} sent to container {self.name}"
+
+    def pausing(self, called: str) -> Injection:
+        status = self.status()
+        if status != "running":
+            raise StepError(f"{self.name} is {status}, not running: nothing to pause")
+
+        def make() -> str:
+            self.pause()
+            return f"container {self.name} paused"
+
+        entry = ContainerPause(**(self.pinned() | {"target": called}))
+        return Injection(entry, make, self.unpause, f"unpause {called}")
+
+    def resume(self) -> str:
+        self.unpause()
+        return f"container {self.name} unpaused"
 
     def network_mode(self) -> str:
         return str(self.refresh().attrs.get("HostConfig", {}).get("NetworkMode") or "default")
@@ -155,14 +185,30 @@ class ContainerTarget:
         net = self._call("find its network", self.client.networks.get, network)
         self._call(f"connect to {network}", net.connect, self.container, aliases=aliases or None)
 
-    def promote(self, timeout_s: float) -> None:
-        if not self.dsn:
-            raise TargetError(f"{self.name}: no dsn to promote it through")
-        promote_postgres(self.dsn, timeout_s, self.name)
-
     def wait_status(self, wanted: str, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s
         while self.status() != wanted:
             if time.monotonic() > deadline:
                 raise EngineError(f"{self.name} is not {wanted} after {timeout_s:g}s")
             time.sleep(0.05)
+
+
+class PostgresContainer(ContainerTarget):
+    """A container running a PostgreSQL server reachable through `dsn`: it can be promoted."""
+
+    def promote(self, timeout_s: float) -> None:
+        if not self.dsn:
+            raise TargetError(f"{self.name}: no dsn to promote it through")
+        promote_postgres(self.dsn, timeout_s, self.name)
+
+
+def container_target_class(dsn: str | None) -> type[ContainerTarget]:
+    """The one place a container target's abilities follow from its spec."""
+    return PostgresContainer if dsn else ContainerTarget
+
+
+CONTAINER: Ability[ContainerTarget] = Ability(
+    ContainerTarget,
+    "is not a container",
+    "select one with `container:`, `labels:` or `compose:`, or use a docker lab's node",
+)

@@ -8,33 +8,74 @@ as with processes: a crash is what the drill measures recovery from.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from drills.abilities import Ability
 from drills.containers import iptables
-from drills.containers.target import ContainerTarget
+from drills.containers.engine import EngineSpec
+from drills.containers.recovery import ContainerEntry
+from drills.containers.target import CONTAINER, ContainerTarget
 from drills.durations import Duration
 from drills.errors import StepError
+from drills.faults.process import pause_key
+from drills.journal import JOURNAL, Recovery
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
-from drills.targets import CONTAINER
 
 
-def container(ctx: StepContext, name: str) -> ContainerTarget:
-    target = ctx.target(name)
-    if not isinstance(target, ContainerTarget):
-        raise StepError(f"{name} is not a container")
-    return target
+@JOURNAL.register("container-stop")
+class ContainerStopped(ContainerEntry):
+    op: Literal["container-stop"] = "container-stop"
+
+    def undo(self, recovery: Recovery) -> str | None:
+        container = self.container(recovery)
+        if container is None or container.status not in ("exited", "created"):
+            return None
+        container.start()
+        return f"started container {self.about()}"
 
 
-def pause(ctx: StepContext, target: ContainerTarget) -> str:
-    status = target.status()
-    if status != "running":
-        raise StepError(f"{target.name} is {status}, not running: nothing to pause")
-    ctx.reverts.push(Revert(f"pause:{target.name}", f"unpause {target.name}", target.unpause))
-    ctx.journal(target.journal_entry("container-pause"))
-    target.pause()
-    return f"container {target.name} paused"
+@JOURNAL.register("disconnect")
+class ContainerDisconnected(ContainerEntry):
+    op: Literal["disconnect"] = "disconnect"
+    network: str
+    aliases: list[str] = Field(default_factory=list)
+
+    def undo(self, recovery: Recovery) -> str | None:
+        container = self.container(recovery)
+        if container is None:
+            return None
+        attached = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        if self.network in attached:
+            return None
+        network = self.client(recovery).networks.get(self.network)
+        network.connect(container, aliases=self.aliases or None)
+        return f"reconnected container {self.about()} to {self.network}"
+
+
+@JOURNAL.register("iptables")
+class ContainerRules(ContainerEntry):
+    """DROP rules added in a container's network namespace by a helper container."""
+
+    op: Literal["iptables"] = "iptables"
+    rules: list[list[str]]
+    helper: str | None = None
+    run: str | None = None
+
+    def undo(self, recovery: Recovery) -> str | None:
+        client = self.client(recovery)
+        if self.run:
+            iptables.remove_helpers(client, self.run)  # one may have been running
+        container = self.container(recovery)
+        if container is None or container.status not in ("running", "paused"):
+            return None
+        image = self.helper or EngineSpec.default().helper()
+        iptables.remove(client, image, container.id or "", self.rules, "recover")
+        return f"removed the drill's iptables rules from container {self.about()}"
+
+
+PARTITION_KEY = ("iptables",)  # the revert key of every container partition starts so
 
 
 def partition(ctx: StepContext, target: ContainerTarget, peers: list[str], label: str) -> str:
@@ -49,12 +90,13 @@ def partition(ctx: StepContext, target: ContainerTarget, peers: list[str], label
     tag = f"drills:{ctx.run_id or 'run'}:{ctx.serial()}"
     rules = [rule for peer in peers for rule in iptables.drop_rules(peer, tag)]
     image = target.engine.helper()
-    ctx.journal(target.journal_entry("iptables", rules=rules, helper=image, run=ctx.run_id))
+    ctx.journal(ContainerRules(**target.pinned(), rules=rules, helper=image, run=ctx.run_id))
 
     def undo() -> None:
         iptables.remove(target.client, image, target.id, rules, ctx.run_id)
 
-    ctx.reverts.push(Revert(f"iptables:{tag}", f"rules removed from {target.name} ({label})", undo))
+    description = f"rules removed from {target.name} ({label})"
+    ctx.reverts.push(Revert((*PARTITION_KEY, tag), description, undo))
     iptables.apply(target.client, image, target.id, rules, ctx.run_id)
     return f"{target.name}: dropping traffic {label}"
 
@@ -62,7 +104,7 @@ def partition(ctx: StepContext, target: ContainerTarget, peers: list[str], label
 class ContainerFault(StepConfig):
     target: str
     shorthand: ClassVar[str | None] = "target"
-    needs: ClassVar[str | None] = CONTAINER
+    needs: ClassVar[Ability[Any] | None] = CONTAINER
 
 
 @STEPS.register("stop")
@@ -77,12 +119,12 @@ class Stop(ContainerFault):
         return f"stop container {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        target = container(ctx, self.target)
+        target = ctx.target_as(self.target, CONTAINER)
         status = target.status()
         if status not in ("running", "paused"):
             raise StepError(f"{self.target} is {status}: nothing to stop")
-        ctx.reverts.push(Revert(f"stop:{self.target}", f"start {self.target}", target.start))
-        ctx.journal(target.journal_entry("container-stop"))
+        ctx.reverts.push(Revert(("stop", self.target), f"start {self.target}", target.start))
+        ctx.journal(ContainerStopped(**target.pinned()))
         target.stop(max(0, round(self.timeout)))
         return f"container {self.target} stopped"
 
@@ -95,8 +137,8 @@ class Start(ContainerFault):
         return f"start container {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        if ctx.reverts.undo(f"stop:{self.target}") is None:
-            container(ctx, self.target).start()
+        if ctx.reverts.undo(("stop", self.target)) is None:
+            ctx.target_as(self.target, CONTAINER).start()
         return f"container {self.target} started"
 
 
@@ -108,8 +150,8 @@ class Unpause(ContainerFault):
         return f"unpause container {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        if ctx.reverts.undo(f"pause:{self.target}") is None:
-            container(ctx, self.target).unpause()
+        if ctx.reverts.undo(pause_key(self.target)) is None:
+            ctx.target_as(self.target, CONTAINER).unpause()
         return f"container {self.target} unpaused"
 
 
@@ -125,17 +167,17 @@ class Disconnect(ContainerFault):
         return f"disconnect {self.target} from network {self.network}"
 
     def run(self, ctx: StepContext) -> str:
-        target = container(ctx, self.target)
+        target = ctx.target_as(self.target, CONTAINER)
         settings = target.network_settings(self.network)  # refuses a network it is not on
         aliases = [a for a in settings.get("Aliases") or [] if not target.id.startswith(a)]
-        ctx.journal(target.journal_entry("disconnect", network=self.network, aliases=aliases))
+        ctx.journal(ContainerDisconnected(**target.pinned(), network=self.network, aliases=aliases))
 
         def undo() -> None:
             target.connect(self.network, aliases)
 
         ctx.reverts.push(
             Revert(
-                f"disconnect:{self.target}:{self.network}",
+                ("disconnect", self.target, self.network),
                 f"connect {self.target} to {self.network}",
                 undo,
             )
@@ -153,6 +195,6 @@ class Connect(ContainerFault):
         return f"connect {self.target} to network {self.network}"
 
     def run(self, ctx: StepContext) -> str:
-        if ctx.reverts.undo(f"disconnect:{self.target}:{self.network}") is None:
-            container(ctx, self.target).connect(self.network)
+        if ctx.reverts.undo(("disconnect", self.target, self.network)) is None:
+            ctx.target_as(self.target, CONTAINER).connect(self.network)
         return f"{self.target} connected to {self.network}"

@@ -7,17 +7,18 @@ link control (drills' proxy or a Toxiproxy); each pushes its revert, and `heal` 
 from __future__ import annotations
 
 import ipaddress
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from drills.abilities import Ability
+from drills.containers.target import CONTAINER
 from drills.durations import Duration, format_duration
 from drills.errors import StepError
 from drills.faults import container as container_fault
 from drills.network.control import LinkControl
 from drills.network.toxics import STREAMS, Stream, Toxic
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
-from drills.targets import CONTAINER
 
 Direction = Literal["both", "upstream", "downstream"]
 
@@ -26,8 +27,8 @@ def _streams(direction: Direction) -> tuple[Stream, ...]:
     return STREAMS if direction == "both" else (direction,)
 
 
-def _revert_key(link: str) -> str:
-    return f"link:{link}:"
+def _revert_key(link: str, fault: str) -> tuple[str, str, str]:
+    return ("link", link, fault)
 
 
 def _down(ctx: StepContext, link: str) -> None:
@@ -35,7 +36,9 @@ def _down(ctx: StepContext, link: str) -> None:
     control.set_enabled(link, False)
     ctx.reverts.push(
         Revert(
-            _revert_key(link) + "down", f"link {link} up", lambda: control.set_enabled(link, True)
+            _revert_key(link, "down"),
+            f"link {link} up",
+            lambda: control.set_enabled(link, True),
         )
     )
 
@@ -48,7 +51,7 @@ def _poison(ctx: StepContext, link: str, toxic: Toxic) -> None:
         control.remove_toxic(link, toxic.name)
 
     ctx.reverts.push(
-        Revert(_revert_key(link) + toxic.name, f"link {link} without {toxic.name}", undo)
+        Revert(_revert_key(link, toxic.name), f"link {link} without {toxic.name}", undo)
     )
 
 
@@ -215,7 +218,7 @@ class Partition(StepConfig):
         return list(self.targets or ([self.target] if self.target else []))
 
     @property
-    def required_ability(self) -> str | None:
+    def required_ability(self) -> Ability[Any] | None:
         return None if self.sites is not None else CONTAINER
 
     def describe(self) -> str:
@@ -229,14 +232,14 @@ class Partition(StepConfig):
 
     def run(self, ctx: StepContext) -> str:
         if self.targets is not None:
-            first = container_fault.container(ctx, self.targets[0])
-            peer = container_fault.container(ctx, self.targets[1])
+            first = ctx.target_as(self.targets[0], CONTAINER)
+            peer = ctx.target_as(self.targets[1], CONTAINER)
             addresses = peer.addresses()
             if not addresses:
                 raise StepError(f"{peer.name} has no IP address to cut {first.name} from")
             return container_fault.partition(ctx, first, addresses, f"to and from {peer.name}")
         if self.target is not None:
-            target = container_fault.container(ctx, self.target)
+            target = ctx.target_as(self.target, CONTAINER)
             peers = self.from_ or []
             return container_fault.partition(ctx, target, peers, f"to and from {', '.join(peers)}")
         assert self.sites is not None
@@ -295,7 +298,7 @@ class Heal(StepConfig):
     def run(self, ctx: StepContext) -> str:
         healed = ""
         if self.link == "all":
-            partitions = ctx.reverts.undo_all("iptables:")
+            partitions = ctx.reverts.undo_all(*container_fault.PARTITION_KEY)
             healed = f"{len(partitions)} container partitions removed" if partitions else ""
             if ctx.network is None:
                 if not partitions:
@@ -305,5 +308,5 @@ class Heal(StepConfig):
         links = list(network.links) if self.link == "all" else [self.link]
         for link in links:
             network.control.heal(link)
-            ctx.reverts.drop(_revert_key(link))
+            ctx.reverts.drop("link", link)
         return healed

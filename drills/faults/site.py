@@ -4,14 +4,15 @@ bring its database back as a standby of the survivor (failback)."""
 from __future__ import annotations
 
 import signal
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, model_validator
 
+from drills.abilities import REJOIN, SIGNAL, Ability
 from drills.errors import StepError
 from drills.faults.network import Isolate
 from drills.steps.base import STEPS, StepConfig, StepContext
-from drills.targets import REJOIN, Rejoinable, Signalable, signal_name
+from drills.targets import signal_name
 
 
 @STEPS.register("site-down")
@@ -24,6 +25,7 @@ class SiteDown(StepConfig):
     signal: Annotated[str, AfterValidator(signal_name)] = "SIGKILL"
     shorthand: ClassVar[str | None] = "site"
     disruptive: ClassVar[bool] = True
+    site_needs: ClassVar[Ability[Any] | None] = SIGNAL  # of every node of the site
 
     @property
     def site_names(self) -> list[str]:
@@ -37,12 +39,15 @@ class SiteDown(StepConfig):
         if not nodes:
             known = ", ".join(sorted(ctx.sites)) or "none: the lab declares no sites"
             raise StepError(f"no site {self.site!r} with nodes (sites: {known})")
-        sent: list[str] = []
+        signalled = []
         for node in nodes:
-            if isinstance(node, Signalable):
-                node.signal(signal.Signals[self.signal])
-                sent.append(node.name)
-        return f"{self.signal} sent to {', '.join(sent)}"
+            target = SIGNAL.of(node)
+            if target is None:  # validation refuses such a site; a lab may still lie
+                raise StepError(f"{node.name} {SIGNAL.lacks}")
+            signalled.append(target)
+        for target in signalled:
+            target.send(signal.Signals[self.signal])
+        return f"{self.signal} sent to {', '.join(node.name for node in nodes)}"
 
 
 @STEPS.register("site-isolate")
@@ -63,7 +68,7 @@ class Rejoin(StepConfig):
     kind: Literal["rejoin"]
     target: str
     primary: str
-    needs: ClassVar[str | None] = REJOIN
+    needs: ClassVar[Ability[Any] | None] = REJOIN
     disruptive: ClassVar[bool] = True  # its disruption is measured apart from the first fault
 
     @model_validator(mode="after")
@@ -80,7 +85,5 @@ class Rejoin(StepConfig):
         return f"rejoin {self.target} as a standby of {self.primary}"
 
     def run(self, ctx: StepContext) -> str:
-        target, primary = ctx.target(self.target), ctx.target(self.primary)
-        if not isinstance(target, Rejoinable):
-            raise StepError(f"{self.target} cannot rejoin as a standby")
-        return target.rejoin(primary)
+        primary = ctx.target(self.primary)
+        return ctx.target_as(self.target, REJOIN).rejoin(primary)

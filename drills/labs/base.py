@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from drills.abilities import NodeSpec
 from drills.containers.engine import EngineSpec
 from drills.history import Event
+from drills.journal import JournalEntry
 from drills.model import StrictModel
 from drills.network.control import LinkEnds, Network
 from drills.registry import Registry
@@ -33,9 +35,10 @@ class LabHandle:
 
 class Lab(ABC):
     Config: ClassVar[type[LabConfig]]
-    # Node name -> what it is; and the abilities every node has.
-    nodes: ClassVar[dict[str, str]]
-    node_abilities: ClassVar[frozenset[str]]
+    # Node name -> what it is and the class of its target, which says its abilities.
+    nodes: ClassVar[dict[str, NodeSpec]]
+    # Site -> its nodes, for faults on a whole site (`site-down`).
+    sites: ClassVar[dict[str, tuple[str, ...]]] = {}
     # Variable name -> an example value, used to validate a scenario before the lab exists.
     variables: ClassVar[dict[str, str]]
 
@@ -46,14 +49,19 @@ class Lab(ABC):
         self.progress = progress
         self.events = events
         # Set by the runner: records what the lab creates before it creates it (crash journal).
-        self.journal: Callable[[dict[str, Any]], None] = lambda entry: None
+        self.journal: Callable[[JournalEntry], None] = lambda entry: None
         self.engine = EngineSpec.default()  # set by the runner: the scenario's container engine
         self.run_id = ""  # set by the runner: names what the lab creates
 
     @classmethod
-    def nodes_for(cls, config: LabConfig) -> dict[str, str]:
+    def nodes_for(cls, config: LabConfig) -> dict[str, NodeSpec]:
         """The nodes a lab with this configuration has (for validation)."""
         return dict(cls.nodes)
+
+    @classmethod
+    def site_nodes_for(cls, config: LabConfig) -> dict[str, tuple[str, ...]]:
+        """The nodes of each site (for validation); none by default."""
+        return dict(cls.sites)
 
     @classmethod
     def links_for(cls, config: LabConfig) -> dict[str, LinkEnds]:

@@ -23,33 +23,26 @@ import psycopg
 from docker.models.containers import Container
 from pydantic import Field
 
+from drills.abilities import NodeSpec
 from drills.containers.engine import address, connect, engine_error, resolved_engine
 from drills.containers.iptables import remove_helpers
-from drills.containers.target import ContainerTarget
+from drills.containers.target import ContainerTarget, PostgresContainer
 from drills.errors import LabError
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
+from drills.labs.docker_containers import (
+    LAB_LABEL,
+    RUN_LABEL,
+    ContainerSpec,
+    DockerLabCreated,
+    remove_lab,
+    volumes,
+)
 from drills.labs.postgres_pair import Settings, wait_streaming
-from drills.model import StrictModel
-from drills.targets import CONTAINER, PROMOTE, RESTART, SIGNAL
 
 IMAGE_ENV = "DRILLS_POSTGRES_IMAGE"
 DEFAULT_IMAGE = "postgres:16"
-LAB_LABEL = "org.drills.lab"
-RUN_LABEL = "org.drills.run"
 PGDATA = "/tmp/drills-pgdata"
 READY_TIMEOUT_S = 60.0
-
-
-class ContainerSpec(StrictModel):
-    image: str
-    command: list[str] | str | None = Field(None, description="arguments (or a shell command)")
-    entrypoint: list[str] | None = None
-    environment: dict[str, str] = Field(default_factory=dict)
-    volumes: list[str] = Field(default_factory=list, description="SOURCE:DEST[:ro]")
-    ports: list[str] = Field(
-        default_factory=list, description="HOST_PORT:CONTAINER_PORT, published on 127.0.0.1"
-    )
-    user: str | None = None
 
 
 class DockerPostgresPairConfig(LabConfig):
@@ -72,32 +65,15 @@ class DockerPostgresPairConfig(LabConfig):
         return self.image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
 
 
-def _volumes(specs: list[str]) -> list[str]:
-    for spec in specs:
-        if len(spec.split(":")) not in (2, 3):
-            raise LabError(f"volume {spec!r}: expected SOURCE:DEST or SOURCE:DEST:ro")
-    return specs
-
-
-def _ports(specs: list[str]) -> dict[str, tuple[str, int]]:
-    published: dict[str, tuple[str, int]] = {}
-    for spec in specs:
-        host, _, inside = spec.rpartition(":")
-        if not host.isdigit() or not inside.split("/")[0].isdigit():
-            raise LabError(f"port {spec!r}: expected HOST_PORT:CONTAINER_PORT")
-        key = inside if "/" in inside else f"{inside}/tcp"
-        published[key] = ("127.0.0.1", int(host))
-    return published
-
-
 @LABS.register("docker-postgres-pair")
 class DockerPostgresPairLab(Lab):
     Config = DockerPostgresPairConfig
-    nodes: ClassVar[dict[str, str]] = {
-        "a": "site A's container: the primary when the drill starts",
-        "b": "site B's container: a streaming standby of A (pg_basebackup -R)",
+    nodes: ClassVar[dict[str, NodeSpec]] = {
+        "a": NodeSpec("site A's container: the primary when the drill starts", PostgresContainer),
+        "b": NodeSpec(
+            "site B's container: a streaming standby of A (pg_basebackup -R)", PostgresContainer
+        ),
     }
-    node_abilities = frozenset({SIGNAL, RESTART, PROMOTE, CONTAINER})
     variables: ClassVar[dict[str, str]] = {
         "dsn": "host=127.0.0.1,127.0.0.1 port=32768,32769 user=postgres dbname=postgres "
         "target_session_attrs=read-write",
@@ -116,10 +92,11 @@ class DockerPostgresPairLab(Lab):
     }
 
     @classmethod
-    def nodes_for(cls, config: LabConfig) -> dict[str, str]:
+    def nodes_for(cls, config: LabConfig) -> dict[str, NodeSpec]:
         assert isinstance(config, DockerPostgresPairConfig)
         extra = {
-            name: f"container {name} ({spec.image})" for name, spec in config.containers.items()
+            name: NodeSpec(f"container {name} ({spec.image})", ContainerTarget)
+            for name, spec in config.containers.items()
         }
         return {**cls.nodes, **extra}
 
@@ -136,13 +113,7 @@ class DockerPostgresPairLab(Lab):
         self.client = connect(self.engine)
         image = self._image(self.cfg.image_name())
         self.lab_id = f"drills-{uuid.uuid4().hex[:8]}"
-        self.journal(
-            {
-                "op": "docker-lab",
-                "engine": resolved_engine(self.engine),
-                "label": self.lab_id,
-            }
-        )
+        self.journal(DockerLabCreated(engine=resolved_engine(self.engine), label=self.lab_id))
         try:
             return self._start(image)
         except BaseException:
@@ -220,7 +191,7 @@ class DockerPostgresPairLab(Lab):
             command=[script],
             user="postgres",
             environment=self.cfg.environment,
-            volumes=_volumes(self.cfg.volumes),
+            volumes=volumes(self.cfg.volumes),
             ports={"5432/tcp": ("127.0.0.1", None)},
         )
 
@@ -232,8 +203,40 @@ class DockerPostgresPairLab(Lab):
             )
         except docker.errors.DockerException as exc:
             raise engine_error("lab: cannot create its network", exc) from exc
-        image_name = self.cfg.image_name()
-        self.progress(f"lab: site A primary in a container ({image_name}) on network {self.lab_id}")
+        a, a_port = self._start_primary(image)
+        b, b_port = self._start_standby(image, a, a_port)
+        extras = {name: self._extra(name, spec) for name, spec in self.cfg.containers.items()}
+        network.reload()
+        config = network.attrs.get("IPAM", {}).get("Config") or [{}]
+        # Each node's target is of the class its NodeSpec declares: validation relied on it.
+        nodes = self.nodes_for(self.cfg)
+        dsns = {"a": _node_dsn(a_port), "b": _node_dsn(b_port)}
+        targets = {
+            name: nodes[name].target(name, self.client, c, dsns.get(name), engine=self.engine)
+            for name, c in ({"a": a, "b": b} | extras).items()
+        }
+        variables = {
+            "dsn": f"host=127.0.0.1,127.0.0.1 port={a_port},{b_port} user=postgres "
+            "dbname=postgres target_session_attrs=read-write",
+            "network": self.lab_id,
+            "gateway": str(config[0].get("Gateway", "")),
+        }
+        for node, port in (("a", a_port), ("b", b_port)):
+            target = targets[node]
+            variables |= {
+                f"{node}.dsn": dsns[node],
+                f"{node}.host": "127.0.0.1",
+                f"{node}.port": str(port),
+                f"{node}.container": str(target.container.name),
+                f"{node}.address": (target.addresses() or [""])[0],
+            }
+        facts = self._facts(image, a_port, targets)
+        return LabHandle(variables=variables, targets=dict(targets), facts=facts)
+
+    def _start_primary(self, image: Any) -> tuple[Container, int]:
+        self.progress(
+            f"lab: site A primary in a container ({self.cfg.image_name()}) on network {self.lab_id}"
+        )
         # A restarted container keeps its files: prepare the data directory only once.
         initdb = (
             f"if [ ! -s {PGDATA}/PG_VERSION ]; then\n"
@@ -245,6 +248,9 @@ class DockerPostgresPairLab(Lab):
         a = self._server("a", image, initdb, primary=True)
         a_port = self._published(a)
         self._wait_ready(a, a_port)
+        return a, a_port
+
+    def _start_standby(self, image: Any, a: Container, a_port: int) -> tuple[Container, int]:
         basebackup = (
             f"if [ ! -s {PGDATA}/PG_VERSION ]; then\n"
             "  tries=0\n"
@@ -258,73 +264,37 @@ class DockerPostgresPairLab(Lab):
         b_port = self._published(b)
         self._wait_ready(b, b_port)
         self._wait_streaming(a_port)
-        mode = "synchronous" if self.cfg.synchronous else "asynchronous"
         self.progress(
-            f"lab: site B standby streaming ({mode}); published on 127.0.0.1:{a_port} (A), "
-            f"127.0.0.1:{b_port} (B)"
+            f"lab: site B standby streaming ({self._mode()}); published on 127.0.0.1:{a_port} "
+            f"(A), 127.0.0.1:{b_port} (B)"
         )
-        extras = {name: self._extra(name, spec) for name, spec in self.cfg.containers.items()}
-        network.reload()
-        config = network.attrs.get("IPAM", {}).get("Config") or [{}]
-        gateway = str(config[0].get("Gateway", ""))
+        return b, b_port
 
-        def node_dsn(port: int) -> str:
-            return f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+    def _mode(self) -> str:
+        return "synchronous" if self.cfg.synchronous else "asynchronous"
 
-        targets = {
-            "a": ContainerTarget("a", self.client, a, node_dsn(a_port), engine=self.engine),
-            "b": ContainerTarget("b", self.client, b, node_dsn(b_port), engine=self.engine),
-        } | {
-            name: ContainerTarget(name, self.client, c, engine=self.engine)
-            for name, c in extras.items()
-        }
-        variables = {
-            "dsn": f"host=127.0.0.1,127.0.0.1 port={a_port},{b_port} user=postgres "
-            "dbname=postgres target_session_attrs=read-write",
-            "network": self.lab_id,
-            "gateway": gateway,
-        }
-        for node, port in (("a", a_port), ("b", b_port)):
-            target = targets[node]
-            variables |= {
-                f"{node}.dsn": node_dsn(port),
-                f"{node}.host": "127.0.0.1",
-                f"{node}.port": str(port),
-                f"{node}.container": str(target.container.name),
-                f"{node}.address": (target.addresses() or [""])[0],
-            }
-        with psycopg.connect(node_dsn(a_port), connect_timeout=5) as conn:
+    def _facts(
+        self, image: Any, a_port: int, targets: dict[str, ContainerTarget]
+    ) -> dict[str, Any]:
+        with psycopg.connect(_node_dsn(a_port), connect_timeout=5) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         host, _ = address(self.engine)
-        facts = {
+        return {
             "kind": "docker-postgres-pair",
             "backend": "docker",
             "engine": host or "local (unix:///var/run/docker.sock)",
-            "image": image_name,
+            "image": self.cfg.image_name(),
             "image_id": image.id,
             "postgres": f"PostgreSQL {row[0]}" if row else "",
-            "replication": mode,
+            "replication": self._mode(),
             "network": self.lab_id,
             "containers": {name: t.describe() for name, t in targets.items()},
         }
-        return LabHandle(variables=variables, targets=dict(targets), facts=facts)
 
     def _extra(self, name: str, spec: ContainerSpec) -> Container:
         self.progress(f"lab: container {name} ({spec.image})")
         self._image(spec.image)
-        kwargs: dict[str, Any] = {
-            "image": spec.image,
-            "environment": spec.environment,
-            "volumes": _volumes(spec.volumes),
-            "ports": _ports(spec.ports),
-        }
-        if spec.command is not None:
-            kwargs["command"] = spec.command
-        if spec.entrypoint is not None:
-            kwargs["entrypoint"] = spec.entrypoint
-        if spec.user is not None:
-            kwargs["user"] = spec.user
-        return self._run(name, **kwargs)
+        return self._run(name, **spec.run_arguments())
 
     def _published(self, container: Container) -> int:
         deadline = time.monotonic() + 10
@@ -387,20 +357,5 @@ class DockerPostgresPairLab(Lab):
         )
 
 
-def remove_lab(client: docker.DockerClient, lab_id: str) -> list[str]:
-    """Remove every container and network labelled as lab `lab_id`; return their names."""
-    removed = []
-    label: dict[str, str | list[str] | bool] = {"label": [f"{LAB_LABEL}={lab_id}"]}
-    for container in client.containers.list(all=True, filters=label):
-        try:
-            container.remove(force=True, v=True)
-            removed.append(str(container.name))
-        except docker.errors.NotFound:
-            pass
-    for network in client.networks.list(filters=label):
-        try:
-            network.remove()
-            removed.append(f"network {network.name}")
-        except docker.errors.NotFound:
-            pass
-    return removed
+def _node_dsn(port: int) -> str:
+    return f"host=127.0.0.1 port={port} user=postgres dbname=postgres"

@@ -27,18 +27,14 @@ from typing import Any, ClassVar, Literal
 import psycopg
 from pydantic import Field, field_validator
 
+from drills.abilities import NodeSpec
 from drills.durations import Duration
 from drills.errors import LabError
 from drills.labs.base import LABS, LabConfig, LabHandle
-from drills.labs.postgres_pair import (
-    LabProcess,
-    PostgresPairConfig,
-    PostgresPairLab,
-    free_port,
-)
+from drills.labs.lab_process import LabProcess, PostgresNode, free_port
+from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.network.control import LinkEnds
 from drills.refservice.orders import SCHEMA
-from drills.targets import PROMOTE, REJOIN, RESTART, SIGNAL
 
 READY_TIMEOUT_S = 20.0
 HAPROXY_HINT = "HAProxy not found: install it (Debian/Ubuntu: apt-get install haproxy)"
@@ -175,15 +171,17 @@ def haproxy_config(port: int, servers: dict[str, int], cfg: DualActiveConfig) ->
 @LABS.register("dual-active")
 class DualActiveLab(PostgresPairLab):
     Config = DualActiveConfig  # type: ignore[assignment]
-    nodes: ClassVar[dict[str, str]] = {
-        "a": "site A's database: the primary when the drill starts",
-        "b": "site B's database: a streaming standby of A",
-        "a-service": "site A's order service",
-        "b-service": "site B's order service",
-        "lb": "HAProxy, in front of both services",
+    nodes: ClassVar[dict[str, NodeSpec]] = {
+        "a": NodeSpec("site A's database: the primary when the drill starts", PostgresNode),
+        "b": NodeSpec("site B's database: a streaming standby of A", PostgresNode),
+        "a-service": NodeSpec("site A's order service", ServiceNode),
+        "b-service": NodeSpec("site B's order service", ServiceNode),
+        "lb": NodeSpec("HAProxy, in front of both services", BalancerNode),
     }
-    node_abilities = frozenset({SIGNAL, RESTART, PROMOTE, REJOIN})
-    SITES: ClassVar[dict[str, tuple[str, ...]]] = {"a": ("a", "a-service"), "b": ("b", "b-service")}
+    sites: ClassVar[dict[str, tuple[str, ...]]] = {
+        "a": ("a", "a-service"),
+        "b": ("b", "b-service"),
+    }
     LINKS: ClassVar[dict[str, LinkEnds]] = {
         **PostgresPairLab.LINKS,
         "lb-a": LinkEnds("clients", "a"),
@@ -268,7 +266,7 @@ class DualActiveLab(PostgresPairLab):
             "services": {site: node.port for site, node in services.items()},
             "links": self.link_ports,
         }
-        handle.sites = {site: list(members) for site, members in self.SITES.items()}
+        handle.sites = {site: list(members) for site, members in self.sites.items()}
         return handle
 
     def _wait_both_sites_serve(self, port: int) -> None:

@@ -7,33 +7,34 @@ removes the directory.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import os
 import pwd
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import psycopg
 from pydantic import BeforeValidator, Field
 
-from drills.errors import LabError, TargetError
+from drills.abilities import NodeSpec
+from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
+from drills.labs.lab_process import (
+    READY_TIMEOUT_S,
+    LabDirectory,
+    LabUser,
+    PostgresNode,
+    free_port,
+)
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
-from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
-from drills.targets import PROMOTE, REJOIN, RESTART, SIGNAL, promote_postgres
 
-READY_TIMEOUT_S = 30.0
 LAB_PREFIX = "drills-lab-"
 SERVER_BINARIES = ("initdb", "postgres", "pg_basebackup")
 INSTALL_HINT = (
@@ -99,172 +100,13 @@ def wait_streaming(primary_dsn: str, synchronous: bool, timeout_s: float = READY
     raise LabError(f"site B did not start streaming within {timeout_s:g}s")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class _User:
-    uid: int
-    gid: int
-    name: str
-
-
-class LabProcess:
-    """A server process of a lab, started in the lab's directory and session; a target that
-    can be signalled, and killed with everything it ever started at teardown."""
-
-    def __init__(self, name: str, lab: PostgresPairLab, port: int) -> None:
-        self.name = name
-        self.lab = lab
-        self.port = port
-        self.proc: subprocess.Popen[bytes] | None = None
-        # Every process the server had, with its start time, so that a pid reused by an
-        # unrelated process is never signalled at teardown.
-        self.known_pids: dict[int, int | None] = {}
-
-    def argv(self) -> list[str]:
-        raise NotImplementedError
-
-    def wait_ready(self) -> None:
-        raise NotImplementedError
-
-    def start(self) -> None:
-        log = (self.lab.root / f"{self.name}.log").open("ab")
-        try:
-            self.proc = self.lab.popen(self.argv(), log, as_lab_user=self.as_lab_user)
-        finally:
-            log.close()
-        self._remember([self.proc.pid])
-        self.lab.journal(
-            {"op": "process", "pid": self.proc.pid, "start": start_time(self.proc.pid)}
-        )
-        self.wait_ready()
-
-    as_lab_user = True  # PostgreSQL refuses root; other servers run as the harness does
-
-    def log_tail(self, lines: int = 3) -> str:
-        try:
-            text = (self.lab.root / f"{self.name}.log").read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return " | ".join(text.strip().splitlines()[-lines:])
-
-    def pid(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            raise TargetError(f"{self.name}: server is not running")
-        return self.proc.pid
-
-    def _remember(self, pids: list[int]) -> None:
-        for pid in pids:
-            self.known_pids.setdefault(pid, start_time(pid))
-
-    def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
-        sent = [] if sent is None else sent
-        try:
-            return signal_tree(self.pid(), sig, sent)
-        finally:
-            self._remember(sent)
-
-    def kill_all(self) -> None:
-        """SIGKILL the server and every process it ever had; wait until they are gone."""
-        if self.proc is not None and self.proc.poll() is None:
-            self._remember([self.proc.pid, *descendants(self.proc.pid)])
-        pids = sorted(
-            pid
-            for pid, started in self.known_pids.items()
-            if alive(pid) and (started is None or start_time(pid) == started)
-        )
-        signal_pids(pids, signal.SIGCONT)
-        signal_pids(pids, signal.SIGKILL)
-        if self.proc is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while any(alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-
-class PostgresNode(LabProcess):
-    """One PostgreSQL server of the lab; a target with every ability."""
-
-    def __init__(self, name: str, lab: PostgresPairLab, datadir: Path, port: int) -> None:
-        super().__init__(name, lab, port)
-        self.datadir = datadir
-
-    @property
-    def dsn(self) -> str:
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
-
-    def argv(self) -> list[str]:
-        return [str(self.lab.bin / "postgres"), "-D", str(self.datadir)]
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last = ""
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise LabError(
-                    f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}"
-                )
-            try:
-                with psycopg.connect(self.dsn, connect_timeout=2):
-                    return
-            except psycopg.Error as exc:
-                last = str(exc).strip()
-            time.sleep(0.05)
-        raise LabError(f"{self.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
-
-    def restart(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill_all()
-        else:
-            self.kill_all()  # children of a killed server may linger briefly
-        self.start()
-
-    def promote(self, timeout_s: float) -> None:
-        promote_postgres(self.dsn, timeout_s, self.name)
-
-    def rejoin(self, primary: object) -> str:
-        """Bring this server (failed, or an old primary) back as a streaming standby of
-        `primary`, from a fresh base backup (which, unlike pg_rewind, needs no clean shutdown)."""
-        if not isinstance(primary, PostgresNode) or primary.lab is not self.lab:
-            raise TargetError(f"{self.name} can rejoin only a server of its own lab")
-        self.kill_all()
-        shutil.rmtree(self.datadir, ignore_errors=True)
-        port = self.lab.replication_port(self.name, primary)
-        self.lab.run(
-            [
-                str(self.lab.bin / "pg_basebackup"),
-                *("-h", "127.0.0.1", "-p", str(port), "-U", "postgres"),
-                *("-D", str(self.datadir), "-R", "-X", "stream", "-c", "fast", "-N"),
-            ],
-            f"pg_basebackup of {self.name} from {primary.name}",
-        )
-        with (self.datadir / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"port = {self.port}\nsynchronous_standby_names = ''\n"
-                f"cluster_name = '{self.name}'\n"
-            )
-        self.start()
-        return f"{self.name} streams from {primary.name} (fresh base backup)"
-
-
 @LABS.register("postgres-pair")
 class PostgresPairLab(Lab):
     Config = PostgresPairConfig
-    nodes: ClassVar[dict[str, str]] = {
-        "a": "site A: the primary when the drill starts",
-        "b": "site B: a streaming standby of A (pg_basebackup -R)",
+    nodes: ClassVar[dict[str, NodeSpec]] = {
+        "a": NodeSpec("site A: the primary when the drill starts", PostgresNode),
+        "b": NodeSpec("site B: a streaming standby of A (pg_basebackup -R)", PostgresNode),
     }
-    node_abilities = frozenset({SIGNAL, RESTART, PROMOTE, REJOIN})
     LINKS: ClassVar[dict[str, LinkEnds]] = {
         "clients-a": LinkEnds("clients", "a"),
         "clients-b": LinkEnds("clients", "b"),
@@ -299,7 +141,7 @@ class PostgresPairLab(Lab):
         self.cfg = config
         self.root = Path()
         self.bin = Path()
-        self.user: _User | None = None
+        self.user: LabUser | None = None
         self.servers: list[PostgresNode] = []
         self.proxy: Proxy | None = None
         self.link_ports: dict[str, dict[str, Any]] = {}
@@ -348,7 +190,7 @@ class PostgresPairLab(Lab):
                 f"running as root, the servers need an unprivileged OS user and "
                 f"{self.cfg.os_user!r} does not exist (create it, or set lab.os_user)"
             ) from None
-        self.user = _User(entry.pw_uid, entry.pw_gid, entry.pw_name)
+        self.user = LabUser(entry.pw_uid, entry.pw_gid, entry.pw_name)
 
     def _check_reachable(self) -> None:
         """Every parent of the lab directory must be searchable by the servers' OS user."""
@@ -393,7 +235,7 @@ class PostgresPairLab(Lab):
         self._resolve_user()
         # Journalled before it exists: a crash in between leaves nothing unrecorded.
         self.root = Path(tempfile.gettempdir()) / f"{LAB_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.journal({"op": "lab-dir", "path": str(self.root), "bin": str(self.bin)})
+        self.journal(LabDirectory(path=str(self.root), bin=str(self.bin)))
         self.root.mkdir(mode=0o700)
         self._created = True
         try:
@@ -409,29 +251,53 @@ class PostgresPairLab(Lab):
         self.root.chmod(0o700)
         a = PostgresNode("a", self, self.root / "a", free_port())
         b = PostgresNode("b", self, self.root / "b", free_port())
+        self._start_primary(a)
+        ports, network = self._open_links(a, b)
+        self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
+        self._start_standby(b, ports["replication"])
+        self._wait_streaming(a)
+        via = " through the fault proxy" if self.proxy else ""
+        self.progress(f"lab: site B standby streaming on 127.0.0.1:{b.port} ({self._mode()}{via})")
+        return LabHandle(
+            variables=self._variables(a, b, ports),
+            targets={"a": a, "b": b},
+            facts=self._facts(a, b),
+            network=network,
+        )
+
+    def _mode(self) -> str:
+        return "synchronous" if self.cfg.synchronous else "asynchronous"
+
+    def _start_primary(self, a: PostgresNode) -> None:
         self.progress(f"lab: initdb site A in {self.root}")
         initdb = [str(self.bin / "initdb"), "-D", str(a.datadir), "-U", "postgres"]
         self.run([*initdb, "--auth=trust", "-N", "-E", "UTF8", "--locale=C"], "initdb")
         self._configure(a.datadir, a.port, primary=True)
         self.servers.append(a)
         a.start()
-        ports = {"a": a.port, "b": b.port, "replication": a.port}
-        network = None
-        if self.cfg.proxy:
-            self.proxy = Proxy(self._link_changed)
-            self.proxy.start()
-            ports = {
-                "a": self.add_link("clients-a", a.port),
-                "b": self.add_link("clients-b", b.port),
-                "replication": self.add_link("replication", a.port),
-            }
-            network = Network(self.proxy, dict(self.LINKS))
-        self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
+
+    def _open_links(
+        self, a: PostgresNode, b: PostgresNode
+    ) -> tuple[dict[str, int], Network | None]:
+        """Where clients reach each server and the standby reaches the primary: the proxy's
+        links, unless the lab has none."""
+        if not self.cfg.proxy:
+            return {"a": a.port, "b": b.port, "replication": a.port}, None
+        self.proxy = Proxy(self._link_changed)
+        self.proxy.start()
+        ports = {
+            "a": self.add_link("clients-a", a.port),
+            "b": self.add_link("clients-b", b.port),
+            "replication": self.add_link("replication", a.port),
+        }
+        return ports, Network(self.proxy, dict(self.LINKS))
+
+    def _start_standby(self, b: PostgresNode, replication_port: int) -> None:
         # Through the replication link: -R then points the standby at the link, not at A.
         self.run(
             [
                 str(self.bin / "pg_basebackup"),
-                *("-h", "127.0.0.1", "-p", str(ports["replication"]), "-U", "postgres"),
+                *("-h", "127.0.0.1", "-p", str(replication_port), "-U", "postgres"),
                 *("-D", str(b.datadir), "-R", "-X", "stream", "-c", "fast", "-N"),
             ],
             "pg_basebackup",
@@ -440,10 +306,8 @@ class PostgresPairLab(Lab):
             conf.write(f"port = {b.port}\nsynchronous_standby_names = ''\ncluster_name = 'b'\n")
         self.servers.append(b)
         b.start()
-        self._wait_streaming(a)
-        mode = "synchronous" if self.cfg.synchronous else "asynchronous"
-        via = " through the fault proxy" if self.proxy else ""
-        self.progress(f"lab: site B standby streaming on 127.0.0.1:{b.port} ({mode}{via})")
+
+    def _variables(self, a: PostgresNode, b: PostgresNode, ports: dict[str, int]) -> dict[str, str]:
         dsn = (
             f"host=127.0.0.1,127.0.0.1 port={ports['a']},{ports['b']} user=postgres "
             "dbname=postgres target_session_attrs=read-write"
@@ -459,19 +323,19 @@ class PostgresPairLab(Lab):
                 f"{node.name}.port": str(node.port),
                 f"{node.name}.client_port": str(client_port),
             }
+        return variables
+
+    def _facts(self, a: PostgresNode, b: PostgresNode) -> dict[str, Any]:
         version = subprocess.run(
             [str(self.bin / "postgres"), "--version"], capture_output=True, text=True, check=False
         ).stdout.strip()
-        facts = {
+        return {
             "kind": "postgres-pair",
             "postgres": version,
-            "replication": mode,
+            "replication": self._mode(),
             "ports": {"a": a.port, "b": b.port},
             "links": self.link_ports,
         }
-        return LabHandle(
-            variables=variables, targets={"a": a, "b": b}, facts=facts, network=network
-        )
 
     def replication_port(self, standby: str, primary: PostgresNode) -> int:
         """Where `standby` reaches `primary` for streaming: a replication link if the lab has

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from drills.errors import DrillsError
 from drills.history import Event
+from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.model import StrictModel
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy, ProxyError
@@ -59,6 +61,26 @@ class NetworkSpec(StrictModel):
         return {name: LinkEnds(link.client, link.server) for name, link in self.links.items()}
 
 
+@JOURNAL.register("toxiproxy-link")
+class ToxiproxyLink(JournalEntry):
+    """A link of a Toxiproxy server the drill is about to use (and, if `created`, create):
+    recovered by deleting what the drill created and healing what it borrowed."""
+
+    op: Literal["toxiproxy-link"] = "toxiproxy-link"
+    subject = "link"
+    url: str
+    link: str
+    created: bool = False
+
+    def undo(self, recovery: Recovery) -> str | None:
+        client = ToxiproxyClient(self.url)
+        if self.created:
+            client.delete(self.link)
+            return f"deleted toxiproxy link {self.link}"
+        client.heal(self.link)
+        return f"healed toxiproxy link {self.link}"
+
+
 class OpenNetwork:
     """The scenario's links, opened before the drill and closed after it."""
 
@@ -66,7 +88,7 @@ class OpenNetwork:
         self,
         spec: NetworkSpec,
         events: Callable[[Event], None],
-        journal: Callable[[dict[str, object]], None] = lambda entry: None,
+        journal: Callable[[JournalEntry], None] = lambda entry: None,
     ) -> None:
         self.spec = spec
         self.events = events
@@ -100,14 +122,7 @@ class OpenNetwork:
         existing = self.client.proxies()
         for name, link in self.spec.links.items():
             created = bool(link.listen and link.upstream)
-            self.journal(
-                {
-                    "op": "toxiproxy-link",
-                    "url": self.spec.toxiproxy,
-                    "link": name,
-                    "created": created,
-                }
-            )
+            self.journal(ToxiproxyLink(url=self.spec.toxiproxy, link=name, created=created))
             if link.listen and link.upstream:
                 if name in existing:
                     raise DrillsError(f"toxiproxy already has a proxy named {name!r}")

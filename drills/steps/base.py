@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import Field
 
+from drills.abilities import Ability
 from drills.errors import StepError
+from drills.journal import JournalEntry
 from drills.model import StrictModel
 from drills.network.control import Network
 from drills.registry import Registry
@@ -21,10 +23,15 @@ from drills.targets import Target
 if TYPE_CHECKING:
     from drills.openloop import ProbeRunner
 
+A = TypeVar("A")
+# What a revert undoes, e.g. ("pause", "site-a") or ("link", "replication", "latency-3"):
+# matched whole or by its leading parts, never by string prefix.
+RevertKey = tuple[str, ...]
+
 
 @dataclass
 class Revert:
-    key: str  # e.g. "pause:site-a"
+    key: RevertKey
     description: str
     action: Callable[[], None]
 
@@ -38,19 +45,13 @@ class RevertStack:
     def push(self, revert: Revert) -> None:
         self.items.append(revert)
 
-    def drop(self, prefix: str) -> list[Revert]:
+    def drop(self, *prefix: str) -> list[Revert]:
         """Forget every revert whose key starts with `prefix` (something else undid them)."""
-        dropped = [r for r in self.items if r.key.startswith(prefix)]
-        self.items = [r for r in self.items if not r.key.startswith(prefix)]
+        dropped = [r for r in self.items if r.key[: len(prefix)] == prefix]
+        self.items = [r for r in self.items if r.key[: len(prefix)] != prefix]
         return dropped
 
-    def pop(self, key: str) -> Revert | None:
-        for index in range(len(self.items) - 1, -1, -1):
-            if self.items[index].key == key:
-                return self.items.pop(index)
-        return None
-
-    def undo(self, key: str) -> Revert | None:
+    def undo(self, key: RevertKey) -> Revert | None:
         """Undo the newest fault with this key now, and forget it only once that worked: if
         undoing fails, the final cleanup tries again."""
         for revert in reversed(self.items):
@@ -60,10 +61,10 @@ class RevertStack:
                 return revert
         return None
 
-    def undo_all(self, prefix: str) -> list[Revert]:
+    def undo_all(self, *prefix: str) -> list[Revert]:
         """`undo` every fault whose key starts with `prefix`, newest first."""
         done = []
-        for revert in reversed([r for r in self.items if r.key.startswith(prefix)]):
+        for revert in reversed([r for r in self.items if r.key[: len(prefix)] == prefix]):
             revert.action()
             self.items.remove(revert)
             done.append(revert)
@@ -91,7 +92,7 @@ class StepContext:
     stable: int
     progress: Callable[[str], None]
     network: Network | None = None
-    journal: Callable[[dict[str, object]], None] = lambda entry: None
+    journal: Callable[[JournalEntry], None] = lambda entry: None
     run_id: str = ""
     sites: dict[str, list[Target]] = field(default_factory=dict)  # a lab's site -> its nodes
     _serial: int = 0
@@ -112,6 +113,13 @@ class StepContext:
         except KeyError:
             raise StepError(f"unknown target {name!r}") from None
 
+    def target_as(self, name: str, ability: Ability[A]) -> A:
+        """Target `name` through the ability a step needs (validation checked it has it)."""
+        found = ability.of(self.target(name))
+        if found is None:
+            raise StepError(f"{name} {ability.lacks}")
+        return found
+
 
 class StepConfig(StrictModel):
     kind: str
@@ -123,7 +131,8 @@ class StepConfig(StrictModel):
     # The key a scalar fills: `- kill: site-a` means `- kill: {target: site-a}`.
     shorthand: ClassVar[str | None] = None
     disruptive: ClassVar[bool] = False
-    needs: ClassVar[str | None] = None  # ability the step's target must have
+    needs: ClassVar[Ability[Any] | None] = None  # the ability the step's targets must have
+    site_needs: ClassVar[Ability[Any] | None] = None  # ... and every node of its sites
     implicit_keys: ClassVar[frozenset[str]] = frozenset({"kind"})  # the step's YAML key
 
     @property
@@ -137,7 +146,7 @@ class StepConfig(StrictModel):
         return [self.target_name] if self.target_name is not None else []
 
     @property
-    def required_ability(self) -> str | None:
+    def required_ability(self) -> Ability[Any] | None:
         """The ability this step's targets must have."""
         return self.needs
 

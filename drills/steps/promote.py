@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
+from drills.abilities import PROMOTE, Ability
 from drills.durations import Duration
-from drills.errors import StepError
 from drills.steps.base import STEPS, StepConfig, StepContext
-from drills.targets import PROMOTE, Promotable
 
 
 @STEPS.register("promote")
@@ -16,14 +15,11 @@ class Promote(StepConfig):
     target: str
     timeout: Duration = 60.0
     shorthand: ClassVar[str | None] = "target"
-    needs: ClassVar[str | None] = PROMOTE
+    needs: ClassVar[Ability[Any] | None] = PROMOTE
 
     def describe(self) -> str:
         return f"promote {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        target = ctx.target(self.target)
-        if not isinstance(target, Promotable):
-            raise StepError(f"{self.target} cannot be promoted")
-        target.promote(self.timeout)
+        ctx.target_as(self.target, PROMOTE).promote(self.timeout)
         return ""

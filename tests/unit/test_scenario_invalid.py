@@ -90,6 +90,21 @@ CASES: dict[str, Expect] = {
     "bad-signal.yaml": Expect(43, "steps[1].kill.signal", "unknown signal 'SIGKILLL'"),
     "restart-without-start.yaml": Expect(15, "steps[1].restart", "cannot be used with restart"),
     "promote-without-dsn.yaml": Expect(15, "steps[1].promote", "cannot be used with promote"),
+    "promote-dual-active-lb.yaml": Expect(
+        13,
+        "steps[2].promote",
+        "target 'lb' cannot be used with promote: it cannot be promoted"
+        " (lb is HAProxy, in front of both services; nodes that can: a, b)",
+    ),
+    "promote-docker-extra-container.yaml": Expect(
+        15, "steps[1].promote", "target 'cache' cannot be used with promote: it cannot be promoted"
+    ),
+    "rejoin-a-service.yaml": Expect(
+        13, "steps[1].rejoin", "'a-service' cannot be used with rejoin: it cannot rejoin"
+    ),
+    "site-down-without-site-nodes.yaml": Expect(
+        10, "steps[1].site-down", "site 'a' has no nodes to act on"
+    ),
     "bad-name-uppercase.yaml": Expect(3, "name", "'DB-Failover' is not a valid name"),
     "bad-name-space.yaml": Expect(3, "name", "is not a valid name"),
     "version-2.yaml": Expect(2, "version", "unsupported version 2"),

@@ -13,7 +13,7 @@ import pytest
 
 from drills.errors import TargetError
 from drills.proctree import alive, descendants, signal_tree, state
-from drills.targets import ProcessTarget
+from drills.targets import RestartableProcess
 
 # A parent that forks a child, and exits 0.3 s after SIGTERM (like a server shutting down).
 SERVER = """
@@ -73,7 +73,7 @@ def test_restart_waits_for_the_old_process_to_exit(
     # Still running = present and not a zombie (the test, its parent, reaps it later).
     status = f"/proc/{proc.pid}/status"
     start = f"if [ -e {status} ] && ! grep -q 'State:.Z' {status}; then touch {marker}; fi"
-    target = ProcessTarget("srv", str(pid_file), None, start, signal.SIGTERM)
+    target = RestartableProcess("srv", str(pid_file), None, start, signal.SIGTERM)
     target.signal(signal.SIGSTOP)  # a paused process is resumed before it is stopped
     began = time.monotonic()
     target.restart()
@@ -87,7 +87,7 @@ def test_restart_kills_a_process_that_ignores_its_stop_signal(
 ) -> None:
     proc, pid_file = server
     # SIGWINCH is ignored by default: the process stays, and restart must SIGKILL it.
-    target = ProcessTarget("srv", str(pid_file), None, "true", signal.SIGWINCH)
+    target = RestartableProcess("srv", str(pid_file), None, "true", signal.SIGWINCH)
     began = time.monotonic()
     target.restart(stop_timeout_s=0.2)
     assert time.monotonic() - began >= 0.2
@@ -97,10 +97,10 @@ def test_restart_kills_a_process_that_ignores_its_stop_signal(
 
 def test_start_failures_are_target_errors(tmp_path: Path) -> None:
     pid_file = tmp_path / "gone.pid"
-    failing = ProcessTarget("srv", str(pid_file), None, "echo no disk >&2; exit 4")
+    failing = RestartableProcess("srv", str(pid_file), None, "echo no disk >&2; exit 4")
     with pytest.raises(TargetError, match="exited 4: no disk"):
         failing.restart()
-    hanging = ProcessTarget("srv", str(pid_file), None, "sleep 5")
+    hanging = RestartableProcess("srv", str(pid_file), None, "sleep 5")
     with pytest.raises(TargetError, match="still running after"):
         hanging.restart(start_timeout_s=0.2)
     with pytest.raises(TargetError, match="no pid"):

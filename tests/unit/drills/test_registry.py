@@ -159,7 +159,12 @@ def test_the_command_line_reports_a_broken_plugin_in_one_line(tmp_path: Path) ->
     )
 
 
-REGISTRY_GROUPS = {"PROBES": "drills.probes", "STEPS": "drills.steps", "LABS": "drills.labs"}
+REGISTRY_GROUPS = {
+    "PROBES": "drills.probes",
+    "STEPS": "drills.steps",
+    "LABS": "drills.labs",
+    "JOURNAL": "drills.journal",
+}
 
 
 def test_every_built_in_module_that_registers_kinds_is_declared_as_an_entry_point() -> None:
@@ -170,6 +175,8 @@ def test_every_built_in_module_that_registers_kinds_is_declared_as_an_entry_poin
         module_name = ".".join(path.relative_to(REPO).with_suffix("").parts)
         for registry_name in re.findall(r"^@(\w+)\.register\(", path.read_text(), re.M):
             group = REGISTRY_GROUPS[registry_name]
+            if module_name == "drills.journal":
+                continue  # the registry's own module: its `run` entry needs no declaring
             if module_name not in declared.get(group, {}).values():
                 missing.append(f"{module_name} ({group})")
     assert missing == []

@@ -1,0 +1,251 @@
+"""The processes of the local labs: a server started in the lab's directory and session, a
+PostgreSQL server of the pair, and the crash-journal entries that let `drills recover` kill
+them and remove the lab's directory if the harness died."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import psycopg
+
+from drills.errors import LabError, TargetError
+from drills.journal import JOURNAL, JournalEntry, Recovery
+from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
+from drills.targets import ProcessTree, promote_postgres, same_process
+
+if TYPE_CHECKING:
+    from drills.labs.postgres_pair import PostgresPairLab
+
+READY_TIMEOUT_S = 30.0
+
+
+def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+@JOURNAL.register("process")
+class LabServer(JournalEntry):
+    """A lab server started; recovered by killing it with everything it started."""
+
+    op: Literal["process"] = "process"
+    subject = "pid"
+    pid: int
+    start: int | None = None
+
+    def undo(self, recovery: Recovery) -> str | None:
+        if not same_process(self.pid, self.start):
+            return None
+        pids = [self.pid, *descendants(self.pid)]
+        signal_pids(pids, signal.SIGCONT)
+        signal_pids(pids, signal.SIGKILL)
+        _wait_gone(pids)
+        return f"killed lab server {self.pid} ({len(pids)} processes)"
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def processes_in(root: str, bin_dir: str | None) -> list[int]:
+    """Lab servers: processes whose working directory is inside `root` (PostgreSQL chdirs to
+    its data) and, when the journal names it, whose program is in the lab's `bin_dir`, so that
+    a shell an operator opened in a kept lab is left alone."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cwd = os.readlink(entry / "cwd")
+                exe = os.readlink(entry / "exe") if bin_dir else ""
+            except OSError:
+                continue
+            if _inside(cwd, root) and (not bin_dir or _inside(exe, bin_dir)):
+                found.append(int(entry.name))
+    return found
+
+
+@JOURNAL.register("lab-dir")
+class LabDirectory(JournalEntry):
+    """A lab's temporary directory, about to be made; recovered by killing the servers still
+    running in it and removing it."""
+
+    op: Literal["lab-dir"] = "lab-dir"
+    subject = "path"
+    path: str
+    bin: str | None = None
+
+    def undo(self, recovery: Recovery) -> str | None:
+        leftovers = processes_in(self.path, os.path.realpath(self.bin) if self.bin else None)
+        signal_pids(leftovers, signal.SIGCONT)
+        signal_pids(leftovers, signal.SIGKILL)
+        _wait_gone(leftovers)
+        if not Path(self.path).exists():
+            return None
+        shutil.rmtree(self.path, ignore_errors=True)
+        return f"removed lab {self.path}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LabUser:
+    uid: int
+    gid: int
+    name: str
+
+
+class LabProcess(ProcessTree):
+    """A server process of a lab, started in the lab's directory and session; a target that
+    can be signalled, and killed with everything it ever started at teardown."""
+
+    def __init__(self, name: str, lab: PostgresPairLab, port: int) -> None:
+        self.name = name
+        self.lab = lab
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+        # Every process the server had, with its start time, so that a pid reused by an
+        # unrelated process is never signalled at teardown.
+        self.known_pids: dict[int, int | None] = {}
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def wait_ready(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        log = (self.lab.root / f"{self.name}.log").open("ab")
+        try:
+            self.proc = self.lab.popen(self.argv(), log, as_lab_user=self.as_lab_user)
+        finally:
+            log.close()
+        self._remember([self.proc.pid])
+        self.lab.journal(LabServer(pid=self.proc.pid, start=start_time(self.proc.pid)))
+        self.wait_ready()
+
+    as_lab_user = True  # PostgreSQL refuses root; other servers run as the harness does
+
+    def log_tail(self, lines: int = 3) -> str:
+        try:
+            text = (self.lab.root / f"{self.name}.log").read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def pid(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            raise TargetError(f"{self.name}: server is not running")
+        return self.proc.pid
+
+    def _remember(self, pids: list[int]) -> None:
+        for pid in pids:
+            self.known_pids.setdefault(pid, start_time(pid))
+
+    def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
+        sent = [] if sent is None else sent
+        try:
+            return signal_tree(self.pid(), sig, sent)
+        finally:
+            self._remember(sent)
+
+    def kill_all(self) -> None:
+        """SIGKILL the server and every process it ever had; wait until they are gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._remember([self.proc.pid, *descendants(self.proc.pid)])
+        pids = sorted(
+            pid
+            for pid, started in self.known_pids.items()
+            if alive(pid) and (started is None or start_time(pid) == started)
+        )
+        signal_pids(pids, signal.SIGCONT)
+        signal_pids(pids, signal.SIGKILL)
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+class PostgresNode(LabProcess):
+    """One PostgreSQL server of the lab; a target with every ability."""
+
+    def __init__(self, name: str, lab: PostgresPairLab, datadir: Path, port: int) -> None:
+        super().__init__(name, lab, port)
+        self.datadir = datadir
+
+    @property
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def argv(self) -> list[str]:
+        return [str(self.lab.bin / "postgres"), "-D", str(self.datadir)]
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise LabError(
+                    f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}"
+                )
+            try:
+                with psycopg.connect(self.dsn, connect_timeout=2):
+                    return
+            except psycopg.Error as exc:
+                last = str(exc).strip()
+            time.sleep(0.05)
+        raise LabError(f"{self.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
+
+    def restart(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill_all()
+        else:
+            self.kill_all()  # children of a killed server may linger briefly
+        self.start()
+
+    def promote(self, timeout_s: float) -> None:
+        promote_postgres(self.dsn, timeout_s, self.name)
+
+    def rejoin(self, primary: object) -> str:
+        """Bring this server (failed, or an old primary) back as a streaming standby of
+        `primary`, from a fresh base backup (which, unlike pg_rewind, needs no clean shutdown)."""
+        if not isinstance(primary, PostgresNode) or primary.lab is not self.lab:
+            raise TargetError(f"{self.name} can rejoin only a server of its own lab")
+        self.kill_all()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        port = self.lab.replication_port(self.name, primary)
+        self.lab.run(
+            [
+                str(self.lab.bin / "pg_basebackup"),
+                *("-h", "127.0.0.1", "-p", str(port), "-U", "postgres"),
+                *("-D", str(self.datadir), "-R", "-X", "stream", "-c", "fast", "-N"),
+            ],
+            f"pg_basebackup of {self.name} from {primary.name}",
+        )
+        with (self.datadir / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {self.port}\nsynchronous_standby_names = ''\n"
+                f"cluster_name = '{self.name}'\n"
+            )
+        self.start()
+        return f"{self.name} streams from {primary.name} (fresh base backup)"

@@ -1,0 +1,181 @@
+"""The crash journal without servers: entries written before changes, orphans found by their
+dead owner, and `recover` dispatching each entry to the undo its kind registered."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pytest
+
+from drills.errors import DrillsError
+from drills.journal import (
+    JOURNAL,
+    Journal,
+    JournalEntry,
+    Recovery,
+    orphaned,
+    recover,
+    refuse_if_orphaned,
+)
+from drills.labs.lab_process import LabDirectory, LabServer
+from drills.proctree import alive, start_time, state
+from drills.targets import ProcessPause, ProcessTarget
+
+UNDONE: list[str] = []
+
+
+@JOURNAL.register("test-fake")
+class FakeChange(JournalEntry):
+    op: Literal["test-fake"] = "test-fake"
+    subject: ClassVar[str] = "name"
+    name: str
+    fails: bool = False
+
+    def undo(self, recovery: Recovery) -> str | None:
+        if self.fails:
+            raise RuntimeError("engine unreachable")
+        count = recovery.shared("count", lambda: [0])
+        count[0] += 1
+        UNDONE.append(self.name)
+        return f"undid {self.name} (#{count[0]} in this journal)"
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> None:
+    UNDONE.clear()
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    yield proc
+    proc.kill()
+    proc.wait(timeout=5)
+
+
+def dead_journal(tmp_path: Path, *entries: dict[str, object]) -> Path:
+    """A journal left by a harness that is gone: its pid's start time does not match."""
+    folder = tmp_path / "journal"
+    folder.mkdir(exist_ok=True)
+    path = folder / "20260101T000000Z-dead.jsonl"
+    run = {"op": "run", "run_id": "dead", "scenario": "s", "pid": 1, "start": -1}
+    lines = [run | {"host": socket.gethostname(), "at": 0.0}, *entries]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    return path
+
+
+def test_entries_are_written_before_and_removed_by_a_clean_close(tmp_path: Path) -> None:
+    journal = Journal("run-1", "scenario", tmp_path)
+    journal.append(FakeChange(name="x"))
+    lines = [json.loads(line) for line in journal.path.read_text().splitlines()]
+    assert [line["op"] for line in lines] == ["run", "test-fake"]
+    assert lines[1] == {"op": "test-fake", "name": "x", "fails": False}
+    assert list(orphaned(tmp_path)) == []  # its harness (this process) is alive
+    journal.close()
+    assert not journal.path.exists()
+
+
+def test_a_dead_harness_journal_is_orphaned_and_refuses_new_drills(tmp_path: Path) -> None:
+    path = dead_journal(tmp_path)
+    assert list(orphaned(tmp_path)) == [path]
+    with pytest.raises(DrillsError, match="run `drills recover` first"):
+        refuse_if_orphaned(tmp_path)
+
+
+def test_another_hosts_journal_is_not_ours_to_undo(tmp_path: Path) -> None:
+    folder = tmp_path / "journal"
+    folder.mkdir()
+    run = {"op": "run", "pid": 1, "start": -1, "host": "elsewhere.example"}
+    (folder / "other.jsonl").write_text(json.dumps(run) + "\n")
+    assert list(orphaned(tmp_path)) == []
+
+
+def test_recover_undoes_newest_first_through_the_registry(tmp_path: Path) -> None:
+    path = dead_journal(
+        tmp_path, {"op": "test-fake", "name": "first"}, {"op": "test-fake", "name": "second"}
+    )
+    with path.open("a") as file:
+        file.write('{"op": "test-fake", "na')  # cut short by the crash
+    done = recover(path)
+    assert UNDONE == ["second", "first"]
+    assert done == ["undid second (#1 in this journal)", "undid first (#2 in this journal)"]
+    assert not path.exists()
+
+
+def test_a_failed_undo_keeps_the_journal_and_the_rest_is_still_undone(tmp_path: Path) -> None:
+    path = dead_journal(
+        tmp_path,
+        {"op": "test-fake", "name": "ok"},
+        {"op": "test-fake", "name": "db", "fails": True},
+    )
+    done = recover(path)
+    assert done[0] == "could not undo test-fake of db: engine unreachable"
+    assert done[1] == "undid ok (#1 in this journal)"
+    assert done[2].startswith("journal kept")
+    assert path.exists()
+
+
+def test_an_unknown_kind_keeps_the_journal(tmp_path: Path) -> None:
+    path = dead_journal(tmp_path, {"op": "from-a-plugin", "x": 1})
+    done = recover(path)
+    assert "unknown journal entry 'from-a-plugin'" in done[0]
+    assert path.exists()
+
+
+def test_every_kind_a_drill_writes_is_registered() -> None:
+    for op in ["run", "pause", "process", "lab-dir", "toxiproxy-link", "docker-lab"]:
+        assert op in JOURNAL, op
+    for op in ["container-pause", "container-stop", "disconnect", "iptables"]:
+        assert op in JOURNAL, op
+
+
+def test_recover_resumes_a_process_paused_by_a_dead_drill(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    pid_file = tmp_path / "sleep.pid"
+    pid_file.write_text(f"{sleeper.pid}\n")
+    pause = ProcessTarget("sleeper", str(pid_file)).pausing("site-a")
+    assert pause.entry == ProcessPause(
+        target="site-a", pid=sleeper.pid, start=start_time(sleeper.pid)
+    )
+    pause.make()
+    deadline = time.monotonic() + 5  # SIGSTOP takes effect asynchronously
+    while state(sleeper.pid) != "T" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert state(sleeper.pid) == "T"
+    path = dead_journal(tmp_path, pause.entry.model_dump())
+    assert recover(path) == ["resumed site-a (1 processes)"]
+    assert state(sleeper.pid) != "T"
+
+
+def test_recover_leaves_a_reused_pid_alone(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    path = dead_journal(tmp_path, {"op": "process", "pid": sleeper.pid, "start": -5})
+    assert recover(path) == []
+    assert alive(sleeper.pid)
+
+
+def test_recover_kills_lab_servers_and_removes_the_lab(tmp_path: Path) -> None:
+    lab = tmp_path / "drills-lab-x"
+    lab.mkdir()
+    server = subprocess.Popen(["sleep", "60"], cwd=lab, start_new_session=True)
+    try:
+        entries = [
+            LabDirectory(path=str(lab)).model_dump(),
+            LabServer(pid=server.pid, start=start_time(server.pid)).model_dump(),
+        ]
+        done = recover(dead_journal(tmp_path, *entries))
+        assert done == [f"killed lab server {server.pid} (1 processes)", f"removed lab {lab}"]
+        assert server.wait(timeout=5) == -signal.SIGKILL
+        assert not lab.exists()
+    finally:
+        server.kill()
+        server.wait(timeout=5)
