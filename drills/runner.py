@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import threading
 import time
 import traceback
 import uuid
@@ -30,13 +29,14 @@ from drills.live import LiveView
 from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
-from drills.openloop import ProbeRunner, ProbeState
+from drills.openloop import ProbeRunner
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, utc_basic, write_record
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
-from drills.signals import abort, deferred, interruptible
+from drills.signals import deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
+from drills.stopconditions import Monitor, stop_conditions
 from drills.targets import Target, process_target_class
 
 
@@ -58,18 +58,6 @@ class RunResult:
     interrupted: str | None = None
     notes: list[str] = field(default_factory=list)
     aborted: str | None = None
-
-
-@dataclass
-class StopCondition:
-    what: str
-    state: ProbeState
-    limit_s: float
-    total: bool  # total downtime so far, or the current outage
-
-    def fired(self, now_ns: int) -> bool:
-        down = self.state.total_down_ns(now_ns) if self.total else self.state.down_for_ns(now_ns)
-        return down > self.limit_s * 1e9
 
 
 def _targets(
@@ -108,8 +96,7 @@ class Drill:
         self.opened_network: OpenNetwork | None = None
         self.probes: list[Probe] = []
         self.notes: list[str] = []
-        self.monitor_stop = threading.Event()
-        self.monitor: threading.Thread | None = None
+        self.monitor: Monitor | None = None
         self.target_facts: dict[str, Any] = {}
         self.containers: dict[str, ContainerTarget] = {}
         self.sites: dict[str, list[Target]] = {}
@@ -277,31 +264,9 @@ class Drill:
         self._final_read(scenario, log)
 
     def _watch_stop_conditions(self, scenario: Scenario) -> None:
-        runners = {r.name: r for r in self.runners}
-        checks: list[StopCondition] = []
-        for condition in scenario.abort_if:
-            state = runners[str(condition.probe)].state
-            if condition.down_for is not None:
-                checks.append(StopCondition(condition.describe(), state, condition.down_for, False))
-            elif condition.downtime is not None:
-                checks.append(StopCondition(condition.describe(), state, condition.downtime, True))
-        if self.options.max_downtime is not None:
-            limit = self.options.max_downtime
-            what = f"--max-downtime: {scenario.service_probe} down over {limit:g}s"
-            checks.append(StopCondition(what, runners[scenario.service_probe].state, limit, True))
-        if not checks:
-            return
-
-        def watch() -> None:
-            while not self.monitor_stop.wait(0.02):
-                now = time.monotonic_ns()
-                for condition in checks:
-                    if condition.fired(now) and not self.monitor_stop.is_set():
-                        self.view.message(f"stop condition: {condition.what}: aborting")
-                        abort(condition.what)
-                        return
-
-        self.monitor = threading.Thread(target=watch, name="stop-conditions", daemon=True)
+        states = {r.name: r.state for r in self.runners}
+        checks = stop_conditions(scenario, states, self.options.max_downtime)
+        self.monitor = Monitor(checks, self.view.message)
         self.monitor.start()
 
     def _step(
@@ -334,9 +299,8 @@ class Drill:
             self.view.message(f"  {detail}")
 
     def _stop_probes(self) -> None:
-        self.monitor_stop.set()
         if self.monitor is not None:
-            self.monitor.join(timeout=1)  # no stop condition may fire once the drill is over
+            self.monitor.stop()  # no stop condition may fire once the drill is over
         self.view.close()
         for runner in self.runners:
             runner.stop()
