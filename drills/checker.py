@@ -89,7 +89,16 @@ class CheckResult:
 
 def quarter_seconds(wall_ns: int) -> float:
     """Length of the calendar quarter (UTC) that contains `wall_ns`, in seconds."""
-    return Quarter.of(datetime.fromtimestamp(wall_ns / 1e9, tz=UTC)).seconds
+    return _quarter_of(wall_ns).seconds
+
+
+def _quarter_of(wall_ns: int) -> Quarter:
+    return Quarter.of(datetime.fromtimestamp(wall_ns / 1e9, tz=UTC))
+
+
+def error_budget_s(objective: float, quarter: Quarter) -> float:
+    """The downtime an availability `objective` allows over `quarter`, in seconds."""
+    return (1 - objective) * quarter.seconds
 
 
 def _verdict_le(name: str, objective: float, measured: float | None, why: str) -> ObjectiveResult:
@@ -110,7 +119,7 @@ def check(history: History, config: CheckConfig) -> CheckResult:
     measured = service if service is not None and service.samples else None
     rto, rto_reason = _rto(history, measured, disruptive, config)
     writes, writes_reason = _writes(history, config.write_probe)
-    budget = (1 - config.objectives.availability) * quarter_seconds(history.clock.wall_ns)
+    budget = error_budget_s(config.objectives.availability, _quarter_of(history.clock.wall_ns))
     availability = _availability(measured, budget, config.objectives.availability)
     brain, brain_result = _split_brain(history, config.write_probe)
     results = [
@@ -263,6 +272,7 @@ __all__ = [
     "WriteClassification",
     "check",
     "classify_writes",
+    "error_budget_s",
     "is_up",
     "outages",
     "quarter_seconds",

@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tabulate import tabulate
 
 from drills import charts
-from drills.checker import Overall, Verdict
+from drills.checker import Overall, Verdict, error_budget_s
 from drills.errors import DrillsError, RecordError
 from drills.history import load_history
 from drills.quarters import Quarter
@@ -213,7 +213,7 @@ def _budget(runs: list[Run], quarter: Quarter) -> Budget:
     downtime = sum(float(r.record.measurements.downtime_s or 0) for r in runs)
     objectives = [float(r.record.objectives.availability) for r in runs]
     objective = max(objectives) if objectives else 0.9999
-    budget = (1 - objective) * quarter.seconds
+    budget = error_budget_s(objective, quarter)
     return Budget(objective, budget, downtime, downtime / budget if budget > 0 else None, len(runs))
 
 

@@ -1,7 +1,7 @@
 """Required rehearsals: quarters, the schedule's states, `drills due` and `drills schedule`.
 
 Fast: synthetic run records in tmp_path, no servers. The commands are called through a parser
-built with `drills.schedule_cli.add_parsers`, as `drills.cli` does.
+built with `drills.cli.schedule.add_parsers`, as `drills.cli` does.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from drills.cli.schedule import add_parsers, run_due, run_schedule
 from drills.errors import EXIT_ERROR, EXIT_MISSED, EXIT_OK, ScenarioError
 from drills.quarters import Quarter, parse_time
 from drills.records import SCHEMA_VERSION, Run, load_runs, record_text, write_atomically
 from drills.schedule import Requirement, Schedule, State, load_schedule, status
-from drills.schedule_cli import add_parsers, run_due, run_schedule
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "scenarios" / "schedule.yaml"

@@ -1,17 +1,4 @@
-"""Required rehearsals: which scenarios must run each quarter, and whether they have.
-
-`scenarios/schedule.yaml`:
-
-    version: 1
-    required:
-      - scenario: db-failover            # quarterly, any time in the quarter
-      - scenario: network-partition
-        month: 2                         # in the second month of each quarter
-
-A requirement is `done` once a run of its scenario passed inside its window, `upcoming` before
-the window opens, `due` while it is open without a passing run, and `overdue` once it closed
-without one.
-"""
+"""The schedule file's model and the state of each requirement in a quarter (`status`)."""
 
 from __future__ import annotations
 

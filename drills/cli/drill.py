@@ -1,0 +1,215 @@
+"""`drills run`, `drills validate` and `drills check`: run a drill, validate scenario files,
+re-judge a saved run."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from drills.cli.common import EPILOG, Subparsers, add_command, add_config, add_reports_dir
+from drills.errors import (
+    EXIT_ABORTED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_MISSED,
+    EXIT_OK,
+    DrillsError,
+    ScenarioError,
+)
+
+if TYPE_CHECKING:
+    from drills.records import RunInfo, RunRecord
+
+
+def add_parsers(sub: Subparsers) -> None:
+    _add_run(sub)
+    validate = add_command(
+        sub,
+        "validate",
+        _validate,
+        help="check scenario (and schedule) files without touching anything",
+        description=(
+            "Validate scenario files, and schedule files (a top-level `required:` list); each "
+            "problem is one line: file:line: key: message."
+        ),
+    )
+    validate.add_argument("files", type=Path, nargs="+", help="scenario YAML files")
+    chk = add_command(
+        sub,
+        "check",
+        _check,
+        help="re-run the checker on a saved run record and its history",
+        description="Recompute measurements and verdicts from RECORD's history file.",
+    )
+    chk.add_argument("record", type=Path, help="run record (reports/runs/*.json)")
+    chk.add_argument("--json", action="store_true", help="print the recomputed record as JSON")
+
+
+def _add_run(sub: Subparsers) -> None:
+    run = add_command(
+        sub,
+        "run",
+        _run,
+        help="run a drill: start the lab, inject the faults, measure, record, clean up",
+        description="Run one scenario and print its verdict; write a run record and history.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("scenario", type=Path, help="scenario YAML file")
+    add_reports_dir(run, "where run records and histories go (default: reports/runs)")
+    run.add_argument(
+        "--keep-lab",
+        action="store_true",
+        help="leave the lab running after the drill, for inspection (prints how to remove it)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved targets, probes and timeline, and touch nothing",
+    )
+    run.add_argument(
+        "--max-downtime",
+        metavar="DURATION",
+        help="abort the drill (revert everything, exit 3) once the service probe has been down "
+        "this long in total, e.g. 2m",
+    )
+    add_config(run)
+    run.add_argument(
+        "--pushgateway",
+        metavar="URL",
+        default=None,
+        help="push the run's metrics to this Pushgateway (default: $DRILLS_PUSHGATEWAY, if set)",
+    )
+    live = run.add_mutually_exclusive_group()
+    live.add_argument(
+        "--live",
+        dest="live",
+        action="store_true",
+        default=None,
+        help="redraw a live status block (default when stderr is a terminal)",
+    )
+    live.add_argument(
+        "--no-live",
+        dest="live",
+        action="store_false",
+        help="one line per event instead of a live block",
+    )
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from drills.scenario import load_scenario
+    from drills.schedule import is_schedule, load_schedule
+
+    status = EXIT_OK
+    for file in args.files:
+        try:
+            if is_schedule(file):
+                load_schedule(file)
+                print(f"{file}: ok (schedule)")
+                continue
+            load_scenario(file)
+            print(f"{file}: ok")
+        except ScenarioError as exc:
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            status = EXIT_ERROR
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
+    from drills.durations import parse_duration
+    from drills.metrics import after_drill
+    from drills.runner import RunOptions, run_drill
+    from drills.summary import render
+
+    if args.dry_run:
+        from drills.dryrun import describe
+        from drills.scenario import load_scenario
+
+        print(describe(load_scenario(args.scenario), args.config))
+        return EXIT_OK
+    max_downtime = None
+    if args.max_downtime is not None:
+        try:
+            max_downtime = parse_duration(args.max_downtime)
+        except ValueError as exc:
+            raise DrillsError(f"--max-downtime: {exc}") from None
+    result = run_drill(
+        args.scenario,
+        RunOptions(
+            reports_dir=args.reports_dir,
+            keep_lab=args.keep_lab,
+            live=args.live,
+            max_downtime=max_downtime,
+            config=args.config,
+        ),
+    )
+    print(render(result.record))
+    print(f"record: {result.record_path}")
+    if not result.interrupted:
+        try:
+            note = after_drill(result.record, args.pushgateway)
+        except DrillsError as exc:  # the drill's verdict stands; the push is reported
+            print(f"drills: {exc}", file=sys.stderr)
+        else:
+            if note:
+                print(note)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    if result.aborted:
+        return EXIT_ABORTED
+    return _exit_status(result.record)
+
+
+def _exit_status(record: RunRecord) -> int:
+    from drills.checker import Overall
+
+    return {Overall.PASS: EXIT_OK, Overall.FAIL: EXIT_MISSED}.get(record.verdict, EXIT_ERROR)
+
+
+def _check(args: argparse.Namespace) -> int:
+    import json
+
+    from drills.checker import check
+    from drills.history import load_history
+    from drills.records import build_record, load_record
+    from drills.summary import render
+
+    record = load_record(args.record)
+    config = record.check_config()
+    history_path = args.record.parent / record.history
+    history = load_history(history_path)
+    result = check(history, config)
+    rebuilt = build_record(
+        _run_info(record, history.clock.wall_ns), history, config, result, history_path.name
+    ).model_copy(
+        update={
+            "started_at": record.started_at,
+            "finished_at": record.finished_at,
+            "host": record.host,
+        }
+    )
+    if args.json:
+        print(json.dumps(rebuilt.data(), indent=2))
+    else:
+        print(render(rebuilt))
+    return _exit_status(rebuilt)
+
+
+def _run_info(record: RunRecord, wall_ns: int) -> RunInfo:
+    from drills.records import RunInfo
+
+    return RunInfo(
+        run_id=record.run_id,
+        scenario_name=record.scenario.name,
+        scenario_file=record.scenario.file,
+        scenario_sha256=record.scenario.sha256,
+        description=record.scenario.description,
+        started_wall_ns=wall_ns,
+        finished_wall_ns=wall_ns,
+        phases_s={},
+        lab=record.lab,
+        error=record.error,
+    )

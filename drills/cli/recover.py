@@ -1,0 +1,34 @@
+"""`drills recover`: undo what drills that died left behind (the crash journals)."""
+
+from __future__ import annotations
+
+from drills.cli.common import Subparsers, add_command
+from drills.errors import EXIT_OK
+
+
+def add_parsers(sub: Subparsers) -> None:
+    add_command(
+        sub,
+        "recover",
+        lambda args: _recover(),
+        help="undo what drills that died (even by SIGKILL) left behind",
+        description=(
+            "Read the crash journals of runs whose harness is gone ($DRILLS_STATE_DIR, default "
+            "~/.local/state/drills) and undo what they record: resume stopped processes, kill "
+            "and remove labs, heal Toxiproxy links. A new drill refuses to start until then."
+        ),
+    )
+
+
+def _recover() -> int:
+    from drills.journal import orphaned, recover
+
+    found = list(orphaned())
+    if not found:
+        print("nothing to recover")
+        return EXIT_OK
+    for path in found:
+        print(f"{path.stem}:")
+        for action in recover(path) or ["nothing left to undo"]:
+            print(f"  {action}")
+    return EXIT_OK

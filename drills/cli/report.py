@@ -1,0 +1,47 @@
+"""`drills report`: the quarterly drill report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from drills.cli.common import Subparsers, add_command, add_reports_dir, add_schedule
+from drills.errors import EXIT_OK
+
+
+def add_parsers(sub: Subparsers) -> None:
+    report = add_command(
+        sub,
+        "report",
+        _report,
+        help="write the quarterly drill report (Markdown and self-contained HTML)",
+        description=(
+            "Build reports/<QUARTER>/report.md and report.html from the quarter's run records: "
+            "summary, one row per drill, timeline charts, RTO/RPO against objectives and their "
+            "trend over four quarters, the error budget, and coverage of the required drills."
+        ),
+    )
+    report.add_argument("--quarter", help="e.g. 2026-Q4 (default: the current quarter, UTC)")
+    add_reports_dir(report)
+    add_schedule(report, "required drills, for coverage (default: scenarios/schedule.yaml)")
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="the report goes to OUT/<QUARTER>/ (default: reports)",
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from drills.report import run_report
+
+    schedule = args.schedule if args.schedule.exists() else None
+    if schedule is None:
+        print(
+            f"drills: no schedule at {args.schedule}: the report has no coverage section",
+            file=sys.stderr,
+        )
+    md, html = run_report(args.quarter, args.reports_dir, schedule, args.out)
+    print(f"{md}\n{html}")
+    return EXIT_OK
