@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 from drills.errors import ScenarioError
 from drills.scenario import load_scenario
 from drills.schedule import load_schedule
+from tests.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 SHIPPED = {p.name: p.read_text(encoding="utf-8") for p in sorted(ROOT.glob("scenarios/*.yaml"))}
 LOADERS: list[Callable[[Path], Any]] = [load_scenario, load_schedule]
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from drills.records import write_chained
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
 
 
 def _write(directory: Path, stamp: str, verdict: str = "pass") -> Path:

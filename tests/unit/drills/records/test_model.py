@@ -33,8 +33,9 @@ from drills.records import (
 from drills.records import build as build_module
 from drills.records.model import Host, SplitBrainRecord
 from drills.secrets import Redactor
+from tests import paths
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "records"
+DATA = paths.DATA / "records"
 FIXTURES = sorted(DATA.glob("*.json"))
 FIXTURE_HOST = Host(
     hostname="fixture", platform="Linux-fixture", python="3.11.2", cpus=2, drills_version="0.1.0"

@@ -22,8 +22,9 @@ import pytest
 
 from drills.errors import ScenarioError
 from drills.scenario import load_scenario
+from tests.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 INVALID = Path("tests/data/invalid")  # relative to ROOT, as a user would type it
 SHIPPED = sorted(p.relative_to(ROOT) for p in (ROOT / "scenarios").glob("*.yaml"))
 UNSET = "DRILLS_SURELY_UNSET_VAR"

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from drills.locks import Locked, Locks
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
 
 
 def test_second_holder_is_refused_and_named(tmp_path: Path) -> None:

@@ -20,8 +20,8 @@ from drills.errors import EXIT_ERROR, EXIT_MISSED, EXIT_OK, ScenarioError
 from drills.quarters import Quarter, parse_time
 from drills.records import SCHEMA_VERSION, Run, load_runs, record_text, write_atomically
 from drills.schedule import Requirement, Schedule, State, load_schedule, status
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "scenarios" / "schedule.yaml"
 Q4 = Quarter(2026, 4)
 DRILLS = "/srv/drills/.venv/bin/drills"

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO
 
 
 def _dry_run(scenario: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:

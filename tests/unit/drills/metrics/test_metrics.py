@@ -18,8 +18,8 @@ from drills import metrics
 from drills.errors import DrillsError
 from drills.metrics import RecordsCollector, registry_for, write_textfile
 from drills.records import RunRecord
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 SCHEDULE = REPO / "scenarios" / "schedule.yaml"
 
 

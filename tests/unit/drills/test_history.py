@@ -33,8 +33,8 @@ from drills.records import (
     record_text,
     write_atomically,
 )
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 MS = 1_000_000
 START = 50_000 * MS
 WALL = int(datetime(2026, 11, 23, 20, 15, tzinfo=UTC).timestamp()) * 1_000_000_000
