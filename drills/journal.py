@@ -207,7 +207,10 @@ def recover(path: Path) -> list[str]:
         if outcome:
             done.append(outcome)
     if failed:
-        done.append(f"journal kept ({path}): run `drills recover` again once that is fixed")
+        done.append(
+            f"journal kept ({path}): run `drills recover` again once that is fixed, or delete "
+            "the file once you have undone by hand what it records"
+        )
     else:
         path.unlink(missing_ok=True)
     return done

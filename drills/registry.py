@@ -2,10 +2,10 @@
 
 A module that defines kinds decorates each class with `@REGISTRY.register("kind")`; the module
 itself is declared as an entry point of the registry's group (`drills.probes`, `drills.steps`,
-`drills.labs`) in its distribution's pyproject.toml. The first time a registry is asked about
-kinds, it imports every module of its group, so a kind in another installed distribution works
-like a built-in one. A plugin that cannot be imported, or registers a kind that is taken, is a
-`PluginError` naming its distribution and entry point.
+`drills.labs`, `drills.journal`) in its distribution's pyproject.toml. The first time a
+registry is asked about kinds, it imports every module of its group, so a kind in another
+installed distribution works like a built-in one. A plugin that cannot be imported, or
+registers a kind that is taken, is a `PluginError` naming its distribution and entry point.
 """
 
 from __future__ import annotations
@@ -43,10 +43,6 @@ class Registry(Generic[T]):
         self._failure: PluginError | None = None
         self._lock = threading.RLock()
         self._source: str | None = None  # the entry point being loaded, for messages
-
-    def discover(self, group: str) -> None:
-        """Fill this registry from `group`'s entry points the first time a kind is looked up."""
-        self._group = group
 
     def register(self, kind: str) -> Callable[[type[T]], type[T]]:
         def add(cls: type[T]) -> type[T]:
@@ -87,6 +83,11 @@ class Registry(Generic[T]):
                     self._load(self._group)
                 except PluginError as exc:
                     self._failure = exc
+                except Exception as exc:  # the metadata itself unreadable: never half a registry
+                    self._failure = PluginError(
+                        f"cannot read the {self.what} plugins ({self._group}): "
+                        f"{type(exc).__name__}: {exc}"
+                    )
             if self._failure is not None:
                 raise self._failure
             return self._kinds

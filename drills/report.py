@@ -98,23 +98,18 @@ def _pct(value: object, digits: int = 4) -> str:
     return "n/a" if value is None else f"{float(str(value)) * 100:.{digits}f}%"
 
 
-def _judged(verdicts: dict[str, ObjectiveVerdict], name: str) -> str:
-    judged = verdicts.get(name)
-    return "n/a" if judged is None else judged.verdict.value
-
-
 def _row(run: Run) -> dict[str, str]:
     r = run.record
     m, o, v = r.measurements, r.objectives, r.verdicts
     return {
         "date": run.started.strftime("%Y-%m-%d %H:%M"),
         "scenario": run.scenario,
-        "RTO": f"{_s(m.rto_s)} / {_s(o.rto_s, 0)} {_judged(v, 'rto')}",
-        "RPO": f"{_s(m.rpo_s)} / {_s(o.rpo_s, 0)} {_judged(v, 'rpo')}",
+        "RTO": f"{_s(m.rto_s)} / {_s(o.rto_s, 0)} {r.judged('rto')}",
+        "RPO": f"{_s(m.rpo_s)} / {_s(o.rpo_s, 0)} {r.judged('rpo')}",
         "downtime": _s(m.downtime_s),
         "lost writes": "n/a" if m.lost_writes is None else str(m.lost_writes),
         "availability": f"{_pct(m.availability, 2)} "
-        f"(budget {_pct(m.error_budget_share, 2)}) {_judged(v, 'availability')}",
+        f"(budget {_pct(m.error_budget_share, 2)}) {r.judged('availability')}",
         "split brain": _split_brain(v),
         "verdict": run.verdict.value,
     }

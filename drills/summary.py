@@ -35,11 +35,6 @@ def render(record: RunRecord) -> str:
     return "\n\n".join(out)
 
 
-def _verdict(record: RunRecord, name: str) -> str:
-    judged = record.verdicts.get(name)
-    return "n/a" if judged is None else judged.verdict.value
-
-
 def _objective_rows(record: RunRecord) -> list[list[str]]:
     m, o = record.measurements, record.objectives
     interval = m.probe_interval_s
@@ -61,14 +56,14 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
             "RTO",
             f"<= {format_duration(o.rto_s)}",
             _seconds(m.rto_s) + resolution + share,
-            _verdict(record, "rto"),
+            record.judged("rto"),
         ],
-        ["RPO (data-loss window)", f"<= {format_duration(o.rpo_s)}", rpo, _verdict(record, "rpo")],
+        ["RPO (data-loss window)", f"<= {format_duration(o.rpo_s)}", rpo, record.judged("rpo")],
         [
             "Availability",
             f">= {_pct(o.availability, 2)}",
             availability,
-            _verdict(record, "availability"),
+            record.judged("availability"),
         ],
     ]
     judged = record.verdicts.get("split_brain")

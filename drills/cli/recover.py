@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drills.cli.common import Subparsers, add_command
-from drills.errors import EXIT_OK
+from drills.errors import EXIT_ERROR, EXIT_OK
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -15,7 +15,8 @@ def add_parsers(sub: Subparsers) -> None:
         description=(
             "Read the crash journals of runs whose harness is gone ($DRILLS_STATE_DIR, default "
             "~/.local/state/drills) and undo what they record: resume stopped processes, kill "
-            "and remove labs, heal Toxiproxy links. A new drill refuses to start until then."
+            "and remove labs, heal Toxiproxy links. A new drill refuses to start until then. "
+            "Exit status 2 when something could not be undone (its journal is kept)."
         ),
     )
 
@@ -27,8 +28,10 @@ def _recover() -> int:
     if not found:
         print("nothing to recover")
         return EXIT_OK
+    kept = False
     for path in found:
         print(f"{path.stem}:")
         for action in recover(path) or ["nothing left to undo"]:
             print(f"  {action}")
-    return EXIT_OK
+        kept = kept or path.exists()
+    return EXIT_ERROR if kept else EXIT_OK

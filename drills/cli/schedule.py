@@ -31,7 +31,6 @@ from drills.errors import (
     DrillsError,
     Problem,
     ScenarioError,
-    report_error,
 )
 from drills.quarters import Quarter
 
@@ -178,15 +177,12 @@ def run_due(args: argparse.Namespace) -> int:
     from drills.schedule import State, status
     from drills.schedule.due import due_json, due_summary, due_table, last_day
 
-    try:
-        now = _parse_now(args.now) if args.now else datetime.now(UTC)
-        quarter = _parse_quarter(args.quarter) if args.quarter else Quarter.of(now)
-        schedule = _load_schedule(args.schedule)
-        if not args.reports_dir.is_dir():
-            _warn(f"no run records: {args.reports_dir} is not a directory")
-        statuses = status(schedule, load_runs(args.reports_dir), quarter, now)
-    except DrillsError as exc:
-        return report_error(exc)
+    now = _parse_now(args.now) if args.now else datetime.now(UTC)
+    quarter = _parse_quarter(args.quarter) if args.quarter else Quarter.of(now)
+    schedule = _load_schedule(args.schedule)
+    if not args.reports_dir.is_dir():
+        _warn(f"no run records: {args.reports_dir} is not a directory")
+    statuses = status(schedule, load_runs(args.reports_dir), quarter, now)
     overdue = [s for s in statuses if s.state is State.OVERDUE]
     if args.json:
         print(json.dumps(due_json(statuses, quarter, now), indent=2))
@@ -243,13 +239,10 @@ def _load_schedule(path: Path) -> Schedule:
 def run_schedule(args: argparse.Namespace) -> int:
     from drills.schedule.entries import crontab, kubernetes, refuse_line_breaks, systemd
 
-    try:
-        schedule = _load_schedule(args.schedule)
-        command = _command(args.drills_command)
-        workdir: Path | None = args.workdir
-        refuse_line_breaks(schedule, command, workdir)
-    except DrillsError as exc:
-        return report_error(exc)
+    schedule = _load_schedule(args.schedule)
+    command = _command(args.drills_command)
+    workdir: Path | None = args.workdir
+    refuse_line_breaks(schedule, command, workdir)
     source = str(args.schedule)
     if args.format == "kubernetes":
         where = str(workdir) if workdir is not None else None

@@ -8,6 +8,4 @@ from __future__ import annotations
 
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
 
-LABS.discover("drills.labs")
-
 __all__ = ["LABS", "Lab", "LabConfig", "LabHandle"]

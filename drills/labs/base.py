@@ -87,4 +87,4 @@ class Lab(ABC):
         raise NotImplementedError
 
 
-LABS: Registry[Lab] = Registry("lab")
+LABS: Registry[Lab] = Registry("lab", group="drills.labs")

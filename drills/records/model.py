@@ -222,6 +222,11 @@ class RunRecord(RecordPart):
     def passed(self) -> bool:
         return self.verdict is Overall.PASS
 
+    def judged(self, objective: str) -> str:
+        """The objective's verdict (`met`, `missed`, `unknown`), or `n/a` when not judged."""
+        found = self.verdicts.get(objective)
+        return "n/a" if found is None else found.verdict.value
+
     def check_config(self) -> CheckConfig:
         """What the checker was told, to re-run it on the saved history."""
         objectives = self.objectives

@@ -8,6 +8,4 @@ from __future__ import annotations
 
 from drills.steps.base import STEPS, Revert, RevertStack, StepConfig, StepContext
 
-STEPS.discover("drills.steps")
-
 __all__ = ["STEPS", "Revert", "RevertStack", "StepConfig", "StepContext"]

@@ -180,4 +180,4 @@ class StepConfig(StrictModel):
         raise NotImplementedError
 
 
-STEPS: Registry[StepConfig] = Registry("step")
+STEPS: Registry[StepConfig] = Registry("step", group="drills.steps")

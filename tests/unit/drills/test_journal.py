@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 import pytest
 
+from drills.cli import main
 from drills.errors import DrillsError
 from drills.journal import (
     JOURNAL,
@@ -179,3 +180,17 @@ def test_recover_kills_lab_servers_and_removes_the_lab(tmp_path: Path) -> None:
     finally:
         server.kill()
         server.wait(timeout=5)
+
+
+def test_the_recover_command_exits_2_while_a_journal_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = dead_journal(tmp_path, {"op": "from-a-plugin-not-installed", "target": "x"})
+    monkeypatch.setenv("DRILLS_STATE_DIR", str(tmp_path))
+    assert main(["recover"]) == 2
+    out = capsys.readouterr().out
+    assert "unknown journal entry 'from-a-plugin-not-installed'" in out
+    assert f"journal kept ({path})" in out and "delete the file" in out
+    path.unlink()  # undone by hand
+    assert main(["recover"]) == 0
+    assert capsys.readouterr().out == "nothing to recover\n"

@@ -180,3 +180,11 @@ def test_every_built_in_module_that_registers_kinds_is_declared_as_an_entry_poin
             if module_name not in declared.get(group, {}).values():
                 missing.append(f"{module_name} ({group})")
     assert missing == []
+
+
+def test_the_architecture_doc_names_every_registry_and_group() -> None:
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    assert set(declared) == set(REGISTRY_GROUPS.values())
+    for name, group in REGISTRY_GROUPS.items():
+        assert f"| `{name}` |" in doc and f"`{group}`" in doc, name

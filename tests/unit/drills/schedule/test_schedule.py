@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from drills.cli.schedule import add_parsers, run_due, run_schedule
+from drills.cli import main
+from drills.cli.schedule import add_parsers
 from drills.errors import EXIT_ERROR, EXIT_MISSED, EXIT_OK, ScenarioError
 from drills.quarters import Quarter, parse_time
 from drills.records import SCHEMA_VERSION, Run, load_runs, record_text, write_atomically
@@ -80,9 +81,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def call(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    args = parser().parse_args(list(argv))
-    handler = {"due": run_due, "schedule": run_schedule}[args.command]
-    code = handler(args)
+    code = main(list(argv))  # errors map to exit statuses in main, as on the command line
     out, err = capsys.readouterr()
     return code, out, err
 
