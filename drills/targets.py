@@ -32,19 +32,30 @@ def same_process(pid: int, started: int | None) -> bool:
     return alive(pid) and (started is None or start_time(pid) == started)
 
 
+class ProcessTreeEntry(JournalEntry):
+    """A change to a process tree, identified by its root's pid and start time."""
+
+    pid: int
+    start: int | None = None
+
+    def live_tree(self) -> list[int] | None:
+        """The root and its descendants; None when the root is gone or its pid was reused."""
+        if not same_process(self.pid, self.start):
+            return None
+        return [self.pid, *descendants(self.pid)]
+
+
 @JOURNAL.register("pause")
-class ProcessPause(JournalEntry):
+class ProcessPause(ProcessTreeEntry):
     """A process tree stopped with SIGSTOP; recovered by resuming it."""
 
     op: Literal["pause"] = "pause"
     target: str | None = None
-    pid: int
-    start: int | None = None
 
     def undo(self, recovery: Recovery) -> str | None:
-        if not same_process(self.pid, self.start):
+        pids = self.live_tree()
+        if pids is None:
             return None
-        pids = [self.pid, *descendants(self.pid)]
         signal_pids(list(reversed(pids)), signal.SIGCONT)
         return f"resumed {self.target or self.pid} ({len(pids)} processes)"
 

@@ -20,7 +20,7 @@ import psycopg
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
-from drills.targets import ProcessTree, promote_postgres, same_process
+from drills.targets import ProcessTree, ProcessTreeEntry, promote_postgres
 
 if TYPE_CHECKING:
     from drills.labs.postgres_pair import PostgresPairLab
@@ -35,18 +35,16 @@ def _wait_gone(pids: list[int], timeout_s: float = 10.0) -> None:
 
 
 @JOURNAL.register("process")
-class LabServer(JournalEntry):
+class LabServer(ProcessTreeEntry):
     """A lab server started; recovered by killing it with everything it started."""
 
     op: Literal["process"] = "process"
     subject = "pid"
-    pid: int
-    start: int | None = None
 
     def undo(self, recovery: Recovery) -> str | None:
-        if not same_process(self.pid, self.start):
+        pids = self.live_tree()
+        if pids is None:
             return None
-        pids = [self.pid, *descendants(self.pid)]
         signal_pids(pids, signal.SIGCONT)
         signal_pids(pids, signal.SIGKILL)
         _wait_gone(pids)
