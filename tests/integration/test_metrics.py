@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from drills import metrics
 from tests.conftest import REPO, run_drills
-from tests.unit.test_metrics import synthetic_record, typed, write_record
+from tests.unit.drills.metrics.test_metrics import synthetic_record, typed, write_record
 
 BINARIES = ("prometheus", "prometheus-pushgateway", "promtool")
 MISSING = [name for name in BINARIES if shutil.which(name) is None]
