@@ -276,8 +276,12 @@ class Drill:
         self.view.set_step(f"step {index + 1}/{total}: {description}")
         start = time.monotonic_ns()
 
+        ctx.resolved.clear()
+
         def record(ok: bool, detail: str) -> None:
             end = time.monotonic_ns()
+            if ctx.resolved:  # the record names the node a role target was at that moment
+                detail = f"{ctx.resolutions()}: {detail}" if detail else ctx.resolutions()
             event = StepEvent(
                 index, step.kind, description, start, end, step.starts_rto_clock, ok, detail
             )

@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 from signal import Signals
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import psycopg
 
@@ -25,6 +25,16 @@ from drills.proctree import alive, descendants, signal_pids, signal_tree, start_
 
 class Target(Protocol):
     name: str
+
+
+@runtime_checkable
+class Resolving(Protocol):
+    """A target named by a role (the leader, a replica): which node that is is read when a
+    step acts on it, not when the drill starts."""
+
+    def resolve(self) -> tuple[str, Target]:
+        """The node the role names now: its name and its target."""
+        ...
 
 
 def same_process(pid: int, started: int | None) -> bool:

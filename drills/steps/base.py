@@ -18,7 +18,7 @@ from drills.journal import JournalEntry
 from drills.model import StrictModel
 from drills.network.control import Network
 from drills.registry import Registry
-from drills.targets import Target
+from drills.targets import Resolving, Target
 
 if TYPE_CHECKING:
     from drills.openloop import ProbeRunner
@@ -95,6 +95,7 @@ class StepContext:
     journal: Callable[[JournalEntry], None] = lambda entry: None
     run_id: str = ""
     sites: dict[str, list[Target]] = field(default_factory=dict)  # a lab's site -> its nodes
+    resolved: dict[str, str] = field(default_factory=dict)  # role target -> node, this step
     _serial: int = 0
 
     def serial(self) -> int:
@@ -109,9 +110,17 @@ class StepContext:
 
     def target(self, name: str) -> Target:
         try:
-            return self.targets[name]
+            target = self.targets[name]
         except KeyError:
             raise StepError(f"unknown target {name!r}") from None
+        if isinstance(target, Resolving):
+            node, target = target.resolve()
+            self.resolved[name] = node
+        return target
+
+    def resolutions(self) -> str:
+        """`leader = a1`: the nodes role targets resolved to in this step, for its record."""
+        return ", ".join(f"{role} = {node}" for role, node in self.resolved.items())
 
     def target_as(self, name: str, ability: Ability[A]) -> A:
         """Target `name` through the ability a step needs (validation checked it has it)."""
