@@ -161,11 +161,15 @@ def _failover(failover: FailoverRecord) -> str:
     ]
     seen = ", ".join(f"{name} {_seconds(at)}" for name, at in points if at is not None)
     parts = failover.parts
-    return (
+    text = (
         f"failover: leader {failover.leader_before or 'unknown'} -> "
         f"{failover.leader_after or 'none seen'} (patroni probe {failover.probe}, "
-        f"±{failover.interval_s * 1000:.0f}ms); after the fault: {seen or 'nothing seen'}\n"
-        f"RTO in parts: detection {_seconds(parts.detection_s)} + election "
+        f"±{failover.interval_s * 1000:.0f}ms); after the fault: {seen or 'nothing seen'}"
+    )
+    if (parts.detection_s, parts.election_s, parts.reconnect_s) == (None, None, None):
+        return text
+    return (
+        f"{text}\nRTO in parts: detection {_seconds(parts.detection_s)} + election "
         f"{_seconds(parts.election_s)} + reconnect {_seconds(parts.reconnect_s)}"
     )
 

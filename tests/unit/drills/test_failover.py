@@ -145,6 +145,9 @@ def test_without_a_fault_only_the_leader_is_known() -> None:
     assert failover.leader_before == "pg-a"
     assert failover.leader_after is None and failover.leader_lost_ns is None
     assert failover.parts == parts(None, None, None, None)
+    text = render(RunRecord.model_validate(record_of(history(ops, [], fault=False))))
+    assert "failover: leader pg-a -> none seen (patroni probe cluster, ±200ms); " in text
+    assert "after the fault: nothing seen\n" in text and "RTO in parts" not in text
 
 
 def test_a_service_that_never_went_down_recovered_at_the_fault() -> None:
