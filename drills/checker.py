@@ -15,6 +15,8 @@ from enum import StrEnum
 
 from drills.dataloss import WriteClassification, classify_writes
 from drills.downtime import Outage, ProbeSummary, is_up, outages, recovered_ns, summarize_probe
+from drills.failover import Failover, TwoPrimaries, cluster_probe, cluster_samples, measure
+from drills.failover import two_primaries as find_two_primaries
 from drills.history import History
 from drills.quarters import Quarter
 from drills.sites import (
@@ -81,6 +83,8 @@ class CheckResult:
     verdict: Overall
     split_brain: SplitBrain | None = None
     disruptions: list[Disruption] = field(default_factory=list)
+    failover: Failover | None = None  # measured when the drill has a `patroni` probe
+    two_primaries: TwoPrimaries | None = None
 
     @property
     def by_name(self) -> dict[str, ObjectiveResult]:
@@ -117,11 +121,13 @@ def check(history: History, config: CheckConfig) -> CheckResult:
     }
     service = summaries.get(config.service_probe or "")
     measured = service if service is not None and service.samples else None
-    rto, rto_reason = _rto(history, measured, disruptive, config)
+    recovered = _recovered(history, measured, disruptive, config)
+    rto, rto_reason = _rto(history, measured, disruptive, recovered, config)
     writes, writes_reason = _writes(history, config.write_probe)
     budget = error_budget_s(config.objectives.availability, _quarter_of(history.clock.wall_ns))
     availability = _availability(measured, budget, config.objectives.availability)
-    brain, brain_result = _split_brain(history, config.write_probe)
+    failover, two = _failover(history, measured, disruption_start, recovered)
+    brain, brain_result = _split_brain(history, config.write_probe, failover, two)
     results = [
         _verdict_le("rto", config.objectives.rto_s, rto, rto_reason),
         _verdict_le(
@@ -145,11 +151,36 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         verdict=_overall(results),
         split_brain=brain,
         disruptions=_disruptions(history, measured),
+        failover=failover,
+        two_primaries=two,
     )
 
 
-def _rto(
+def _recovered(
     history: History, service: ProbeSummary | None, disruptive: list[int], config: CheckConfig
+) -> int | None:
+    """When the service recovered from the first disruptive step: the RTO's end."""
+    if service is None or not disruptive:
+        return None
+    info = history.probe(service.name)
+    assert info is not None
+    later = [s for s in disruptive if s > disruptive[0]]
+    if not later:
+        return service.recovered_ns
+    # A later disruptive step (a failback) is a disruption of its own: the RTO is the
+    # recovery from the first, if the service recovered before the next began.
+    before = [
+        op for op in history.ops_of(service.name) if op.invoke_ns < later[0] and not op.crashed
+    ]
+    return recovered_ns(before, info, config.stable) or service.recovered_ns
+
+
+def _rto(
+    history: History,
+    service: ProbeSummary | None,
+    disruptive: list[int],
+    recovered: int | None,
+    config: CheckConfig,
 ) -> tuple[float | None, str]:
     """Recovered time of the service probe minus the start of the first disruptive step."""
     if service is None:
@@ -158,15 +189,7 @@ def _rto(
         return None, "the timeline has no disruptive step"
     info = history.probe(service.name)
     assert info is not None
-    start, later = disruptive[0], [s for s in disruptive if s > disruptive[0]]
-    recovered = service.recovered_ns
-    if later:
-        # A later disruptive step (a failback) is a disruption of its own: the RTO is the
-        # recovery from the first, if the service recovered before the next began.
-        before = [
-            op for op in history.ops_of(service.name) if op.invoke_ns < later[0] and not op.crashed
-        ]
-        recovered = recovered_ns(before, info, config.stable) or recovered
+    start = disruptive[0]
     if recovered is not None:
         return max(0.0, (recovered - start) / 1e9), ""
     elapsed = (info.stopped_ns - start) / 1e9
@@ -219,23 +242,50 @@ def _availability(service: ProbeSummary | None, budget: float, objective: float)
     )
 
 
-def _split_brain(
-    history: History, write_probe: str | None
-) -> tuple[SplitBrain | None, ObjectiveResult | None]:
-    """Judged when the write probe says which database lineage acked each write."""
-    write_ops = history.ops_of(write_probe) if write_probe else []
-    if not has_lineages(write_ops):
+def _failover(
+    history: History, service: ProbeSummary | None, fault_ns: int | None, recovered: int | None
+) -> tuple[Failover | None, TwoPrimaries | None]:
+    """Measured from the drill's `patroni` probe, if it has one."""
+    probe = cluster_probe(history)
+    if probe is None:
         return None, None
-    brain = split_brain(write_ops)
-    if brain is None:
-        why = "one database acknowledged writes at a time"
-        return None, ObjectiveResult("split_brain", 0, 0, Verdict.MET, why)
-    window = (brain.end_ns - brain.start_ns) / 1e9
-    why = (
-        f"{' and '.join(sorted(brain.ids))} both acknowledged writes for "
-        f"{window:.3f}s ({brain.conflicting} writes)"
-    )
-    return brain, ObjectiveResult("split_brain", 0, brain.conflicting, Verdict.MISSED, why)
+    samples = cluster_samples(history, probe.name)
+    outages = service.outages if service is not None else []
+    failover = measure(probe, samples, fault_ns, outages, recovered if service else None)
+    return failover, find_two_primaries(samples)
+
+
+def _split_brain(
+    history: History,
+    write_probe: str | None,
+    failover: Failover | None,
+    two: TwoPrimaries | None,
+) -> tuple[SplitBrain | None, ObjectiveResult | None]:
+    """Judged when the write probe says which database lineage acked each write, or when a
+    cluster probe says which members answered as primary."""
+    write_ops = history.ops_of(write_probe) if write_probe else []
+    lineages = has_lineages(write_ops)
+    if not lineages and failover is None:
+        return None, None
+    brain = split_brain(write_ops) if lineages else None
+    if brain is None and two is None:
+        said = ["one database acknowledged writes at a time"] if lineages else []
+        said += ["one member answered as primary at a time"] if failover is not None else []
+        return None, ObjectiveResult("split_brain", 0, 0, Verdict.MET, "; ".join(said))
+    why = []
+    if brain is not None:
+        window = (brain.end_ns - brain.start_ns) / 1e9
+        why.append(
+            f"{' and '.join(sorted(brain.ids))} both acknowledged writes for "
+            f"{window:.3f}s ({brain.conflicting} writes)"
+        )
+    if two is not None:
+        why.append(
+            f"{' and '.join(two.members)} answered as primary at once for "
+            f"{(two.end_ns - two.start_ns) / 1e9:.3f}s ({two.samples} cluster samples)"
+        )
+    conflicting = brain.conflicting if brain is not None else 0
+    return brain, ObjectiveResult("split_brain", 0, conflicting, Verdict.MISSED, "; ".join(why))
 
 
 def _disruptions(history: History, service: ProbeSummary | None) -> list[Disruption]:

@@ -6,7 +6,7 @@ from tabulate import tabulate
 
 from drills.checker import Verdict
 from drills.durations import format_duration
-from drills.records.model import RunRecord
+from drills.records.model import FailoverRecord, RunRecord, SplitBrainRecord
 
 
 def _seconds(value: float | None) -> str:
@@ -69,14 +69,23 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
     judged = record.verdicts.get("split_brain")
     if judged is not None:
         brain = record.split_brain
-        measured = "none: one database acknowledged writes at a time"
+        measured = "none: " + judged.reason
         if brain is not None and brain.detected:
-            measured = (
-                f"{judged.measured} writes acked by two databases at once in "
-                f"{brain.window_s or 0:.3f}s"
-            )
+            measured = _split_brain_measured(brain, judged.measured)
         rows.append(["Split brain", "none", measured, judged.verdict.value])
     return rows
+
+
+def _split_brain_measured(brain: SplitBrainRecord, writes: float | None) -> str:
+    said = []
+    if brain.window_s is not None:
+        said.append(f"{writes} writes acked by two databases at once in {brain.window_s:.3f}s")
+    if brain.two_primaries is not None:
+        said.append(
+            f"{len(brain.two_primaries.members)} members answered as primary at once in "
+            f"{brain.two_primaries.window_s:.3f}s"
+        )
+    return "; ".join(said)
 
 
 def _findings(record: RunRecord) -> list[str]:
@@ -99,16 +108,9 @@ def _findings(record: RunRecord) -> list[str]:
             f"present): {m.writes_recovered}; unexpected: {m.unexpected_writes}; "
             f"duplicated: {m.duplicated_writes}"
         )
-    brain = record.split_brain
-    if brain is not None and brain.detected:
-        sides = "; ".join(
-            f"{lineage}: {len(ids)} writes (ids {ids[0]}..{ids[-1]})"
-            for lineage, ids in (brain.conflicting_ids or {}).items()
-        )
-        out.append(
-            f"SPLIT BRAIN: two databases acknowledged writes at once for {brain.window_s:.3f}s "
-            f"({brain.start_s:.3f}s to {brain.end_s:.3f}s into the drill): {sides}"
-        )
+    out += _split_brain_findings(record.split_brain)
+    if record.failover is not None:
+        out.append(_failover(record.failover))
     served = [
         f"{name} {phase.replace('_', ' ')}: "
         + ", ".join(f"site {site} {n}" for site, n in counts.items())
@@ -125,6 +127,51 @@ def _findings(record: RunRecord) -> list[str]:
             f"{m.replication_lag_peak_bytes:.0f} bytes, {m.replication_lag_peak_s:.3f}s"
         )
     return out
+
+
+def _split_brain_findings(brain: SplitBrainRecord | None) -> list[str]:
+    out = []
+    if brain is not None and brain.window_s is not None:
+        sides = "; ".join(
+            f"{lineage}: {len(ids)} writes (ids {ids[0]}..{ids[-1]})"
+            for lineage, ids in (brain.conflicting_ids or {}).items()
+        )
+        out.append(
+            f"SPLIT BRAIN: two databases acknowledged writes at once for {brain.window_s:.3f}s "
+            f"({brain.start_s:.3f}s to {brain.end_s:.3f}s into the drill): {sides}"
+        )
+    two = brain.two_primaries if brain is not None else None
+    if two is not None:
+        out.append(
+            f"SPLIT BRAIN: {', '.join(two.members)} answered as primary at once for "
+            f"{two.window_s:.3f}s ({two.start_s:.3f}s to {two.end_s:.3f}s into the drill, "
+            f"{two.samples} cluster samples)"
+        )
+    return out
+
+
+def _failover(failover: FailoverRecord) -> str:
+    """Fault -> leader lost -> new leader elected -> service recovered, and the parts."""
+    points = [
+        ("service last ok", failover.service_last_ok_after_s),
+        ("leader lost", failover.leader_lost_after_s),
+        ("leader key expired", failover.leader_key_expired_after_s),
+        ("new leader elected", failover.leader_elected_after_s),
+        ("service recovered", failover.service_recovered_after_s),
+    ]
+    seen = ", ".join(f"{name} {_seconds(at)}" for name, at in points if at is not None)
+    parts = failover.parts
+    text = (
+        f"failover: leader {failover.leader_before or 'unknown'} -> "
+        f"{failover.leader_after or 'none seen'} (patroni probe {failover.probe}, "
+        f"±{failover.interval_s * 1000:.0f}ms); after the fault: {seen or 'nothing seen'}"
+    )
+    if (parts.detection_s, parts.election_s, parts.reconnect_s) == (None, None, None):
+        return text
+    return (
+        f"{text}\nRTO in parts: detection {_seconds(parts.detection_s)} + election "
+        f"{_seconds(parts.election_s)} + reconnect {_seconds(parts.reconnect_s)}"
+    )
 
 
 def _disruptions(record: RunRecord) -> str:

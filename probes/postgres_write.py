@@ -2,6 +2,14 @@
 
 The id of a write is its sample number. After the drill, `final_read` reads every row of this
 run back from the surviving primary so that the checker can classify each write.
+
+Each acknowledged write is tagged with its lineage, the server that committed it: `db` (the
+cluster's system identifier at the server's address and port) and `timeline`. A server's
+timeline changes only when a standby is promoted, and a connection that has acknowledged a
+write is to a primary, which keeps its timeline until it stops (a failed write closes the
+connection). So the lineage is read once per connection, after its first acknowledged write,
+not once per write. Two lineages acknowledging writes at once is split brain
+(`drills.sites.split_brain`).
 """
 
 from __future__ import annotations
@@ -18,6 +26,13 @@ from drills.errors import ProbeError
 from drills.history import Outcome
 from drills.probe import PROBES, Client, ProbeConfig, Sample, WriteProbe
 from probes.pg import connect, outcome_of_error, short
+
+# The timeline as Patroni reads it: the current WAL file's first eight hex digits.
+LINEAGE = (
+    "SELECT (SELECT system_identifier FROM pg_control_system())::text,"
+    " coalesce(host(inet_server_addr()), 'local'), current_setting('port'),"
+    " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
+)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -39,10 +54,24 @@ def _table(name: str) -> sql.Identifier:
     return sql.Identifier(*name.split("."))
 
 
+def read_lineage(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str] | None:
+    """`{"db": SYSTEM_ID@ADDRESS:PORT, "timeline": N}` of a primary; None when unreadable."""
+    try:
+        row = conn.execute(LINEAGE).fetchone()
+    except psycopg.Error:
+        return None  # a broken connection fails the next write; a refusal leaves writes untagged
+    if row is None or len(row) != 4 or any(part is None for part in row):
+        return None
+    system_id, host, port, timeline = row
+    return {"db": f"{system_id}@{host}:{port}", "timeline": str(timeline)}
+
+
 class PostgresWriteClient(Client):
     def __init__(self, probe: PostgresWriteProbe) -> None:
         self.probe = probe
         self.conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self.lineage: dict[str, str] | None = None
+        self.lineage_read = False  # for the current connection
         self.insert = sql.SQL("INSERT INTO {} (run_id, probe, id) VALUES (%s, %s, %s)").format(
             _table(probe.cfg.table)
         )
@@ -50,20 +79,27 @@ class PostgresWriteClient(Client):
     def sample(self, seq: int) -> Sample:
         try:
             if self.conn is None or self.conn.closed:
-                self.conn = connect(self.probe.cfg.dsn, self.probe.cfg.timeout)
+                self._connect()
         except psycopg.Error as exc:
             self.close()
             return Sample(Outcome.FAIL, short(exc))
+        assert self.conn is not None
         try:
             self.conn.execute(self.insert, (self.probe.run_id, self.probe.name, seq))
-            return Sample(Outcome.OK, "")
         except psycopg.Error as exc:
             self.close()
             return Sample(outcome_of_error(exc, sent=True, mutating=True), short(exc))
+        if not self.lineage_read:
+            self.lineage, self.lineage_read = read_lineage(self.conn), True
+        return Sample(Outcome.OK, "", tags=self.lineage)
+
+    def _connect(self) -> None:
+        self.lineage, self.lineage_read = None, False
+        self.conn = connect(self.probe.cfg.dsn, self.probe.cfg.timeout)
 
     def warm_up(self) -> None:
         with contextlib.suppress(psycopg.Error):
-            self.conn = connect(self.probe.cfg.dsn, self.probe.cfg.timeout)
+            self._connect()
 
     def close(self) -> None:
         if self.conn is not None:

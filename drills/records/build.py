@@ -14,11 +14,14 @@ from typing import Any
 
 from drills import __version__
 from drills.checker import CheckConfig, CheckResult, Overall, ProbeSummary
+from drills.failover import Failover
 from drills.history import History
 from drills.records.model import (
     CheckRecord,
     Disruption,
     Event,
+    FailoverParts,
+    FailoverRecord,
     Host,
     Measurements,
     ObjectivesRecord,
@@ -29,6 +32,7 @@ from drills.records.model import (
     ScenarioRef,
     SplitBrainRecord,
     StepRecord,
+    TwoPrimariesRecord,
 )
 
 
@@ -110,6 +114,7 @@ def build_record(
         ),
         measurements=_measurements(history, config, result),
         split_brain=_split_brain(history, result),
+        failover=_failover(history, result.failover),
         disruptions=_disruptions(history, result),
         verdicts={
             r.name: ObjectiveVerdict(
@@ -171,15 +176,62 @@ def _split_brain(history: History, result: CheckResult) -> SplitBrainRecord | No
     """None when the writes say nothing about database lineages."""
     if not any(r.name == "split_brain" for r in result.results):
         return None
-    brain = result.split_brain
-    if brain is None:
+    brain, two = result.split_brain, result.two_primaries
+    if brain is None and two is None:
         return SplitBrainRecord(detected=False)
+    primaries = None
+    if two is not None:
+        primaries = TwoPrimariesRecord(
+            start_s=_rel(history, two.start_ns),
+            end_s=_rel(history, two.end_ns),
+            window_s=_seconds(two.end_ns - two.start_ns),
+            members=two.members,
+            samples=two.samples,
+        )
+    if brain is None:
+        return SplitBrainRecord(detected=True, two_primaries=primaries)
     return SplitBrainRecord(
         detected=True,
         start_s=_rel(history, brain.start_ns),
         end_s=_rel(history, brain.end_ns),
-        window_s=round((brain.end_ns - brain.start_ns) / 1e9, 6),
+        window_s=_seconds(brain.end_ns - brain.start_ns),
         conflicting_ids=brain.ids,
+        two_primaries=primaries,
+    )
+
+
+def _seconds(ns: int) -> float:
+    return round(ns / 1e9, 6)
+
+
+def _failover(history: History, failover: Failover | None) -> FailoverRecord | None:
+    """None when the drill had no `patroni` probe."""
+    if failover is None:
+        return None
+    fault = failover.fault_ns
+
+    def after(ns: int | None) -> float | None:
+        return None if ns is None or fault is None else _seconds(ns - fault)
+
+    def part(value: float | None) -> float | None:
+        return None if value is None else round(value, 6)
+
+    return FailoverRecord(
+        probe=failover.probe,
+        interval_s=failover.interval_s,
+        leader_before=failover.leader_before,
+        leader_after=failover.leader_after,
+        fault_s=_rel(history, fault),
+        service_last_ok_after_s=after(failover.service_last_ok_ns),
+        leader_lost_after_s=after(failover.leader_lost_ns),
+        leader_key_expired_after_s=after(failover.leader_key_expired_ns),
+        leader_elected_after_s=after(failover.leader_elected_ns),
+        service_recovered_after_s=after(failover.service_recovered_ns),
+        parts=FailoverParts(
+            detection_s=part(failover.parts.detection_s),
+            election_s=part(failover.parts.election_s),
+            reconnect_s=part(failover.parts.reconnect_s),
+        ),
     )
 
 

@@ -3,7 +3,7 @@
 Figures keep the type the checker gave them (`Number`): a downtime of `0` is written `0` and
 `0.25` is `0.25`, so a record dumps to the same JSON as the dictionaries written before this
 model. Keys added after the first records (`split_brain`, `disruptions`, `targets`, `events`,
-`chain`, a probe's `served_by` ...) default to empty, so older records still load.
+`chain`, `failover`, a probe's `served_by` ...) default to empty, so older records still load.
 """
 
 from __future__ import annotations
@@ -75,6 +75,16 @@ class Measurements(RecordPart):
     replication_lag_peak_s: Number | None = None
 
 
+class TwoPrimariesRecord(RecordPart):
+    """Cluster samples in which several members answered as primary."""
+
+    start_s: Number | None
+    end_s: Number | None
+    window_s: Number
+    members: list[str]
+    samples: int
+
+
 class SplitBrainRecord(RecordPart):
     """`{"detected": false}` alone, or the window two write lineages overlapped."""
 
@@ -83,10 +93,38 @@ class SplitBrainRecord(RecordPart):
     end_s: Number | None = None
     window_s: Number | None = None
     conflicting_ids: dict[str, list[int]] | None = None  # lineage -> ids acked in the window
+    two_primaries: TwoPrimariesRecord | None = None  # from a `patroni` probe
 
     @model_serializer(mode="wrap")
     def _detected_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _without_none(handler(self), ("start_s", "end_s", "window_s", "conflicting_ids"))
+        return _without_none(
+            handler(self), ("start_s", "end_s", "window_s", "conflicting_ids", "two_primaries")
+        )
+
+
+class FailoverParts(RecordPart):
+    """The RTO in parts (seconds); null when a point was not seen."""
+
+    detection_s: Number | None = None  # fault -> leader lost
+    election_s: Number | None = None  # leader lost (or the fault) -> new leader elected
+    reconnect_s: Number | None = None  # new leader elected -> service recovered
+
+
+class FailoverRecord(RecordPart):
+    """A failover by an HA manager, from the drill's `patroni` probe. Times ending in
+    `_after_s` are seconds after the fault (the first disruptive step)."""
+
+    probe: str
+    interval_s: Number
+    leader_before: str | None = None
+    leader_after: str | None = None
+    fault_s: Number | None = None
+    service_last_ok_after_s: Number | None = None
+    leader_lost_after_s: Number | None = None
+    leader_key_expired_after_s: Number | None = None
+    leader_elected_after_s: Number | None = None
+    service_recovered_after_s: Number | None = None
+    parts: FailoverParts = Field(default_factory=FailoverParts)
 
 
 class Disruption(RecordPart):
@@ -196,6 +234,7 @@ class RunRecord(RecordPart):
     check: CheckRecord
     measurements: Measurements = Field(default_factory=Measurements)
     split_brain: SplitBrainRecord | None = None
+    failover: FailoverRecord | None = None  # written only for a drill with a `patroni` probe
     disruptions: list[Disruption] = Field(default_factory=list)
     verdicts: dict[str, ObjectiveVerdict] = Field(default_factory=dict)
     timeline: list[StepRecord] = Field(default_factory=list)
@@ -212,7 +251,7 @@ class RunRecord(RecordPart):
 
     @model_serializer(mode="wrap")
     def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _without_none(handler(self), ("aborted", "chain", "self_sha256"))
+        return _without_none(handler(self), ("failover", "aborted", "chain", "self_sha256"))
 
     def data(self) -> dict[str, Any]:
         """The record as JSON-ready data, keys in the documented order."""

@@ -27,7 +27,9 @@ def test_db_failover_drill(sandbox: Path, tmp_path: Path) -> None:
     assert record["verdict"] == "pass"
     assert record["scenario"]["name"] == "db-failover"
     assert len(record["scenario"]["sha256"]) == 64
-    assert set(record["verdicts"]) == {"rto", "rpo", "availability"}
+    # postgres-write tags each write with its lineage (server, timeline): split brain is judged.
+    assert set(record["verdicts"]) == {"rto", "rpo", "availability", "split_brain"}
+    assert record["split_brain"] == {"detected": False}
     # The scenario kills site A and waits 1 s before promoting site B: the service cannot be
     # back before the promotion, so the outage is at least that wait (less one interval).
     interval = m["probe_interval_s"]
@@ -46,6 +48,19 @@ def test_db_failover_drill(sandbox: Path, tmp_path: Path) -> None:
     assert record["phases_s"]["setup"] > 0 and record["phases_s"]["teardown"] > 0
     history = reports / record["history"]
     assert history.exists()
+    import json
+
+    acked = [json.loads(line) for line in history.read_text().splitlines()]
+    lineages = [
+        (e["tags"]["db"], int(e["tags"]["timeline"]))
+        for e in sorted(acked, key=lambda e: e.get("complete_ns", 0))
+        if e["type"] == "op" and e["probe"] == "writes" and e["outcome"] == "ok" and e["tags"]
+    ]
+    distinct = list(dict.fromkeys(lineages))
+    assert len(distinct) == 2, distinct  # site A's primary, then site B's promoted standby
+    (old_db, old_timeline), (new_db, new_timeline) = distinct
+    assert old_db != new_db and new_timeline > old_timeline
+    assert old_db.split("@")[0] == new_db.split("@")[0]  # one cluster: the same system id
 
     # The checker is a pure function of the history: re-running it gives the same figures.
     again = subprocess.run(
@@ -57,8 +72,6 @@ def test_db_failover_drill(sandbox: Path, tmp_path: Path) -> None:
         timeout=60,
     )
     assert again.returncode == 0, again.stderr
-    import json
-
     rechecked = json.loads(again.stdout)["measurements"]
     for key in ("rto_s", "rpo_s", "downtime_s", "lost_writes", "writes_acked", "availability"):
         assert rechecked[key] == m[key], key

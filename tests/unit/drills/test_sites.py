@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from drills.history import Clock, History, Op, Outcome, StepEvent
+from dataclasses import replace
+
+from drills.checker import CheckConfig, Objectives, Verdict, check
+from drills.history import Clock, History, Op, Outcome, ProbeInfo, StepEvent
 from drills.sites import disruptions, served_by, split_brain
 
 MS = 1_000_000
@@ -95,3 +98,18 @@ def test_a_late_answer_from_the_old_primary_is_not_split_brain() -> None:
     ops.append(Op("orders", 49, 975 * MS, 2500 * MS, Outcome.OK, tags={"db": "a", "timeline": "1"}))
     ops += [ack(i, 20 * i, "b", 2, site="b") for i in range(100, 150)]  # B live at 2000 ms
     assert split_brain(ops) is None
+
+
+def test_postgres_write_lineages_judge_split_brain_without_the_order_service() -> None:
+    # The same cluster (one system identifier) on two servers: the old leader on timeline 1
+    # keeps acknowledging writes after the promoted one (timeline 2) went live.
+    old, new = "7312345678901234567@127.0.0.1:5433", "7312345678901234567@127.0.0.1:5434"
+    history = History(Clock(0, 0))
+    history.probes = [ProbeInfo("writes", "postgres-write", 0.02, 0.5, 0.25, 0, 3000 * MS)]
+    history.ops = [ack(i, 20 * i, old, 1) for i in range(100)]
+    history.ops += [ack(i, 20 * i + 10, new, 2) for i in range(60, 120)]
+    history.ops = [replace(op, probe="writes") for op in history.ops]
+    config = CheckConfig(Objectives(30.0, 300.0, 0.9999), service_probe=None, write_probe="writes")
+    judged = check(history, config).by_name["split_brain"]
+    assert judged.verdict is Verdict.MISSED and judged.measured == 78
+    assert judged.reason.startswith(f"{old}/1 and {new}/2 both acknowledged writes for 0.770s")

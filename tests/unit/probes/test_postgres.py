@@ -205,3 +205,45 @@ def test_lag_fails_without_a_standby_or_a_connection(monkeypatch: pytest.MonkeyP
     client.standby = None
     assert client.sample(2).outcome is Outcome.FAIL
     assert primary.closed
+
+
+class LineageConnection(FakeConnection):
+    """Answers the lineage query with `lineage` (or raises `refusal`), inserts as before."""
+
+    def __init__(self, lineage: tuple[Any, ...], refusal: Exception | None = None) -> None:
+        super().__init__()
+        self.lineage, self.refusal = lineage, refusal
+
+    def execute(self, query: object, params: object = None) -> FakeConnection:
+        if query == probes.postgres_write.LINEAGE:
+            self.executed.append((query, params))
+            if self.refusal is not None:
+                raise self.refusal
+            return FakeConnection([self.lineage])
+        return super().execute(query, params)
+
+
+def test_each_write_is_tagged_with_the_lineage_read_once_per_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old = LineageConnection(("7312345678901234567", "127.0.0.1", "5433", 1))
+    new = LineageConnection(("7312345678901234567", "127.0.0.1", "5434", 2))
+    monkeypatch.setattr(probes.postgres_write, "connect", connecting_to(old, new))
+    client = write_probe().client()
+    tags = [client.sample(seq).tags for seq in (1, 2, 3)]
+    assert tags == [{"db": "7312345678901234567@127.0.0.1:5433", "timeline": "1"}] * 3
+    assert [q for q, _ in old.executed].count(probes.postgres_write.LINEAGE) == 1
+    old.error = SHUTDOWN  # the old primary goes; the next connection is to the new one
+    lost = client.sample(4)
+    assert (lost.outcome, lost.tags) == (Outcome.UNKNOWN, None)
+    assert client.sample(5).tags == {"db": "7312345678901234567@127.0.0.1:5434", "timeline": "2"}
+
+
+def test_a_lineage_that_cannot_be_read_leaves_writes_untagged_and_is_not_asked_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refusing = LineageConnection((), errors.InsufficientPrivilege("permission denied"))
+    monkeypatch.setattr(probes.postgres_write, "connect", connecting_to(refusing))
+    client = write_probe().client()
+    assert [client.sample(seq) for seq in (1, 2)] == [(Outcome.OK, "", None, None)] * 2
+    assert [q for q, _ in refusing.executed].count(probes.postgres_write.LINEAGE) == 1
