@@ -27,6 +27,7 @@ from pathlib import Path
 import psycopg
 from tabulate import tabulate
 
+from bench.sections import replace_section
 from drills.checker import summarize_probe
 from drills.history import Clock, HistoryLog
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
@@ -311,8 +312,7 @@ def _run(args: argparse.Namespace, changes: ChangeTimes, lab: PostgresPairLab) -
             "",
         ]
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    replace_section(args.output, "fidelity", text)
     print(table)
     print()
     print(summary)
