@@ -60,6 +60,10 @@ def _normalize_step(value: Any) -> Any:
                     return {"kind": kind, shorthand: body}
                 if body is None:
                     return {"kind": kind}
+                raise PydanticCustomError(
+                    "step_shape", "'{kind}' takes its keys: `- {kind}: {KEY: VALUE, ...}`",
+                    {"kind": str(kind)},
+                )  # fmt: skip
             raise PydanticCustomError(
                 "unknown_step",
                 "unknown step '{kind}' (steps: {known})",

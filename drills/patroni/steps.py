@@ -31,11 +31,11 @@ def describe_view(view: ClusterView) -> str:
 
 
 def wait_for_leader(
-    rest: PatroniRest, old: str | None, wanted: str | None, timeout_s: float
+    rest: PatroniRest, old: str | None, wanted: str | None, timeout_s: float, started: float
 ) -> tuple[Member, float]:
     """Poll the cluster until a leader other than `old` (and `wanted`, if given) is running;
-    return it and the seconds waited."""
-    started = time.monotonic()
+    return it and the seconds since `started` (the request; Patroni may answer it only once
+    the new leader runs)."""
     seen = "no answer yet"
     while True:
         try:
@@ -69,8 +69,7 @@ def check_candidate(view: ClusterView, candidate: str) -> None:
 
 
 def new_leader(old: str | None, leader: Member, waited: float) -> str:
-    timeline = f", timeline {leader.timeline}" if leader.timeline is not None else ""
-    return f"leader {old or 'none'} -> {leader.name} (running after {waited:.2f}s{timeline})"
+    return f"leader {old or 'none'} -> {leader.name} (running {waited:.2f}s after the request)"
 
 
 @STEPS.register("switchover")
@@ -98,8 +97,9 @@ class Switchover(StepConfig):
         if self.candidate is not None:
             check_candidate(view, self.candidate)
         old = view.leader.name
+        started = time.monotonic()
         rest.switchover(old, self.candidate)
-        leader, waited = wait_for_leader(rest, old, self.candidate, self.timeout)
+        leader, waited = wait_for_leader(rest, old, self.candidate, self.timeout, started)
         return new_leader(old, leader, waited)
 
 
@@ -122,8 +122,9 @@ class Failover(StepConfig):
         view = rest.cluster()
         check_candidate(view, self.candidate)
         old = view.leader.name if view.leader else None
+        started = time.monotonic()
         rest.failover(self.candidate)
-        leader, waited = wait_for_leader(rest, old, self.candidate, self.timeout)
+        leader, waited = wait_for_leader(rest, old, self.candidate, self.timeout, started)
         return new_leader(old, leader, waited)
 
 
