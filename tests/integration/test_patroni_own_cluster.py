@@ -147,7 +147,11 @@ def test_failover_to_the_named_candidate(
 ) -> None:
     before = healthy.leader()
     candidate = next(m.name for m in healthy.members if m.name != before)
-    steps = [{"wait": "1s"}, {"failover": {"target": "pg", "candidate": candidate}}]
+    steps = [
+        {"wait": "1s"},
+        {"failover": {"target": "pg", "candidate": candidate}},
+        {"wait-until": {"probe": "writes", "timeout": "30s"}},
+    ]
     run = drill(scenario(healthy, "own-failover", steps), sandbox, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"leader {before} -> {candidate} (" in step_detail(run.record(), "failover")
