@@ -63,6 +63,8 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
     for name, spec in scenario.targets.items():
         if spec.lab is not None:
             rows.append([name, f"lab node {spec.lab}", "created by the drill"])
+        elif spec.patroni is not None or spec.cluster is not None:
+            rows.append([name, spec.describe_patroni(), "read from the REST API when used"])
         elif spec.is_container:
             rows.append([name, f"container {spec.describe_selector()}", containers.get(name, "")])
         else:

@@ -30,6 +30,7 @@ from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner
+from drills.patroni.spec import cluster_target, role_target
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, utc_basic, write_record
 from drills.scenario import LoadedScenario, Scenario, load_scenario
@@ -67,6 +68,12 @@ def _targets(
     for name, spec in scenario.targets.items():
         if spec.lab is not None:
             targets[name] = lab_targets[spec.lab]
+        elif spec.patroni is not None:
+            targets[name] = cluster_target(name, spec.patroni)
+        elif spec.role is not None and spec.cluster is not None:
+            cluster = scenario.targets[spec.cluster].patroni
+            assert cluster is not None  # validation checked it
+            targets[name] = role_target(name, spec.role, spec.cluster, cluster)
         elif name in containers:
             targets[name] = containers[name]
         else:

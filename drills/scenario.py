@@ -26,6 +26,8 @@ from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
+from drills.patroni.cluster import ClusterTarget, Role
+from drills.patroni.spec import PatroniSpec, keep_password_sources
 from drills.probe import PROBES, ProbeConfig
 from drills.scenario_checks import cross_check
 from drills.steps import STEPS, StepConfig
@@ -58,6 +60,10 @@ def _normalize_step(value: Any) -> Any:
                     return {"kind": kind, shorthand: body}
                 if body is None:
                     return {"kind": kind}
+                raise PydanticCustomError(
+                    "step_shape", "'{kind}' takes its keys: `- {kind}: {KEY: VALUE, ...}`",
+                    {"kind": str(kind)},
+                )  # fmt: skip
             raise PydanticCustomError(
                 "unknown_step",
                 "unknown step '{kind}' (steps: {known})",
@@ -148,6 +154,11 @@ class TargetSpec(StrictModel):
     compose: ComposeSelector | None = Field(
         None, description="a container: a compose service (project and service labels)"
     )
+    patroni: PatroniSpec | None = Field(
+        None, description="a Patroni cluster of your own: its members' REST URLs"
+    )
+    role: Role | None = Field(None, description="the member that has this role in `cluster`")
+    cluster: str | None = Field(None, description="for role: the target that is the cluster")
     dsn: str | None = Field(None, description="for promote: a libpq DSN of the server")
     start: str | None = Field(None, description="for restart: the command that starts it")
     stop_signal: Annotated[str, AfterValidator(signal_name)] = Field(
@@ -156,12 +167,16 @@ class TargetSpec(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> TargetSpec:
-        sources = [self.lab, self.pid_file, self.container, self.labels, self.compose]
+        sources: list[object] = [self.lab, self.pid_file, self.container, self.labels]
+        sources += [self.compose, self.patroni, self.role]
         if sum(source is not None for source in sources) != 1:
             raise ValueError(
                 "a target is one of: `lab: NODE`, `pid_file: PATH`, `container: NAME`, "
-                "`labels: {KEY: VALUE}`, `compose: {project: P, service: S}`"
+                "`labels: {KEY: VALUE}`, `compose: {project: P, service: S}`, "
+                "`patroni: {urls: [URL, ...]}`, `{role: leader|replica, cluster: TARGET}`"
             )
+        if (self.role is None) != (self.cluster is None):
+            raise ValueError("a role target names both: `role: leader|replica, cluster: TARGET`")
         if self.is_container and self.start is not None:
             raise ValueError(
                 "`start` is for pid_file targets; a container restarts through its engine"
@@ -189,12 +204,24 @@ class TargetSpec(StrictModel):
             name if name is not None else ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
         )
 
-    def target_class(self, lab_nodes: dict[str, NodeSpec]) -> type | None:
+    def describe_patroni(self) -> str:
+        if self.patroni is not None:
+            return f"Patroni cluster, REST API {', '.join(self.patroni.urls)}"
+        return f"the {self.role} of {self.cluster}"
+
+    def target_class(
+        self, lab_nodes: dict[str, NodeSpec], targets: dict[str, TargetSpec] | None = None
+    ) -> type | None:
         """The class this target will be, which says its abilities; None for a lab node the
-        lab does not have."""
+        lab does not have, or a role target whose cluster is not a Patroni target."""
         if self.lab is not None:
             node = lab_nodes.get(self.lab)
             return node.target if node else None
+        if self.patroni is not None:
+            return ClusterTarget
+        if self.cluster is not None:
+            cluster = (targets or {}).get(self.cluster)
+            return cluster.patroni.member_class() if cluster and cluster.patroni else None
         if self.is_container:
             return container_target_class(self.dsn)
         return process_target_class(self.start, self.dsn)
@@ -360,6 +387,8 @@ def load_scenario(path: Path, lab_vars: dict[str, str] | None = None) -> LoadedS
     except ValidationError as exc:
         problems += problems_from(exc, source, data, indexed_key)
         raise ScenarioError(_sorted(problems)) from None
+    patroni = {name: t.patroni for name, t in scenario.targets.items() if t.patroni}
+    keep_password_sources(patroni, source.data.get("targets"))
     problems += _probe_problems(scenario, source) + cross_check(scenario, source)
     if problems:
         raise ScenarioError(_sorted(problems))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from drills.abilities import Ability, NodeSpec
+from drills.abilities import PROMOTE, Ability, NodeSpec
 from drills.configfile import indexed_key
 from drills.errors import Problem
 from drills.labs import LABS, Lab
@@ -48,6 +48,8 @@ class CrossCheck:
     def targets(self) -> None:
         scenario = self.scenario
         for name, target in scenario.targets.items():
+            if target.cluster is not None:
+                self.role_target(name, target.cluster)
             if target.lab is None:
                 continue
             if scenario.lab is None:
@@ -61,6 +63,22 @@ class CrossCheck:
                     f"no node {target.lab!r} in a {scenario.lab.kind} lab "
                     f"(nodes: {', '.join(self.nodes)})",
                 )
+
+    def role_target(self, name: str, cluster: str) -> None:
+        spec = self.scenario.targets.get(cluster)
+        if spec is None or spec.patroni is None:
+            clusters = [n for n, t in self.scenario.targets.items() if t.patroni is not None]
+            self.add(
+                ("targets", name, "cluster"),
+                f"{cluster!r} is not a `patroni:` target "
+                f"(Patroni clusters: {', '.join(clusters) or 'none declared'})",
+            )
+        elif not spec.patroni.members:
+            self.add(
+                ("targets", name, "cluster"),
+                f"a role target acts on a member of {cluster}: list them under "
+                f"`targets.{cluster}.patroni.members` (NAME: {{pid_file: PATH}})",
+            )
 
     def step_targets(self, where: Path_, step: StepConfig) -> None:
         known = ", ".join(sorted(self.scenario.targets)) or "none declared"
@@ -77,10 +95,16 @@ class CrossCheck:
     def lacking(self, name: str, spec: TargetSpec, kind: str, needs: Ability[Any]) -> str | None:
         """Why target `name` cannot be used with step `kind`, or None if it can (or if its
         node is unknown, which is reported at the target)."""
-        cls = spec.target_class(self.nodes)
+        cls = spec.target_class(self.nodes, self.scenario.targets)
         if cls is None or needs.provided_by(cls):
             return None
         hint = needs.hint
+        if spec.cluster is not None:
+            hint = f"{name} is a member of the Patroni cluster {spec.cluster}: " + (
+                "Patroni decides who is promoted; use switchover or failover on the cluster"
+                if needs is PROMOTE
+                else needs.hint.replace("the target", "every member")
+            )
         if spec.lab is not None:
             able = [node for node, node_spec in self.nodes.items() if node_spec.has(needs)]
             hint = f"{spec.lab} is {self.nodes[spec.lab].description}; " + (

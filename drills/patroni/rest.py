@@ -75,8 +75,12 @@ class PatroniRest:
 
     urls: list[str]
     timeout_s: float = 2.0
-    auth: tuple[str, str] | None = None  # for the requests that change the cluster
+    # For the requests that change the cluster; kept out of repr so that no error shows it.
+    auth: tuple[str, str] | None = field(default=None, repr=False)
     session: requests.Session = field(default_factory=requests.Session)
+    # How `drills recover` finds the password again: the scenario's text for it
+    # (`${env:NAME}`), never the password itself.
+    password_source: str | None = None
 
     def __post_init__(self) -> None:
         self.session.trust_env = False  # proxy variables must not reroute a drill's requests

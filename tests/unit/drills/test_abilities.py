@@ -14,12 +14,13 @@ from drills.containers.target import CONTAINER, ContainerTarget, PostgresContain
 from drills.errors import ScenarioError, StepError
 from drills.journal import JournalEntry
 from drills.labs import LABS
+from drills.patroni.cluster import CLUSTER
 from drills.scenario import load_scenario
 from drills.steps import STEPS, RevertStack, StepContext
 from drills.steps.base import Revert
 from drills.targets import ProcessPause, process_target_class
 
-ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER]
+ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER]
 
 
 def abilities(cls: type) -> set[str]:
