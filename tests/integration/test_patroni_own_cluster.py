@@ -52,20 +52,7 @@ def documented_scenario(cluster: PatroniCluster) -> str:
     text = text.replace("port=5432,5432", f"port={pg1.pg_port},{pg2.pg_port}")
     values = re.sub(r"#.*", "", text)
     assert "10.0.0." not in values and "/run/patroni" not in values
-    return without_unknown_probes(text)
-
-
-def without_unknown_probes(text: str) -> str:
-    """The `patroni` probe is built beside these steps; until it is installed, drop it."""
-    from drills.probe import PROBES
-
-    data = yaml.safe_load(text)
-    unknown = [n for n, p in data["probes"].items() if p["kind"] not in PROBES.kinds()]
-    if not unknown:
-        return text
-    for name in unknown:
-        del data["probes"][name]
-    return yaml.safe_dump(data, sort_keys=False)
+    return text
 
 
 def own_targets(cluster: PatroniCluster) -> dict[str, Any]:
@@ -138,6 +125,11 @@ def test_the_documented_scenario_switches_over_to_the_member_the_record_names(
     assert moved.group(1) == before
     assert moved.group(2) != before
     assert healthy.leader() == moved.group(2)  # the test's own reading of the REST API
+    # The cluster probe saw the same change of leader.
+    failover = record["failover"]
+    assert (failover["leader_before"], failover["leader_after"]) == (before, moved.group(2))
+    assert failover["leader_elected_after_s"] <= record["measurements"]["rto_s"] + 0.25
+    assert record["verdicts"]["split_brain"]["verdict"] == "met"
     assert record["measurements"]["lost_writes"] == 0, record["measurements"]
     assert record["measurements"]["rto_s"] < 30
 
