@@ -269,7 +269,7 @@ class PatroniLab(Lab):
     ) -> dict[str, Any]:
         return {
             "kind": "patroni",
-            **found,
+            "versions": found,
             "settings": self.cfg.dcs_settings(),
             "members": {
                 name: {"site": m.site, "port": m.port, "rest_port": m.rest_port}

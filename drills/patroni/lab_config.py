@@ -69,11 +69,16 @@ class PatroniLabConfig(LabConfig):
         retry_timeout = info.data.get("retry_timeout")
         if loop_wait is None or retry_timeout is None:
             return ttl  # reported at their own keys
+        rule = "Patroni needs loop_wait + 2 * retry_timeout <= ttl"
+        if ttl <= loop_wait:
+            raise ValueError(
+                f"ttl ({ttl}) must be longer than loop_wait ({loop_wait}), or the leader key "
+                f"expires between the leader's loops: {rule}"
+            )
         if loop_wait + 2 * retry_timeout > ttl:
             raise ValueError(
-                f"Patroni needs loop_wait + 2 * retry_timeout <= ttl (a leader that cannot "
-                f"reach the DCS must demote before its key expires): {loop_wait} + 2 * "
-                f"{retry_timeout} > {ttl}"
+                f"{rule} (a leader that cannot reach the DCS must demote before its key "
+                f"expires): {loop_wait} + 2 * {retry_timeout} > {ttl}"
             )
         return ttl
 
