@@ -88,6 +88,7 @@ class PatroniLab(Lab):
         assert isinstance(config, PatroniLabConfig)
         self.cfg = config
         self.root = Path()
+        self.bin_dir = Path()
         self.user: LabUser | None = None
         self.env: dict[str, str] = {}
         self.secrets = LabSecrets()
@@ -120,9 +121,10 @@ class PatroniLab(Lab):
         self.user = lab_user(self.cfg.os_user)
         # Journalled before it exists: a crash in between leaves nothing unrecorded.
         self.root = Path(tempfile.gettempdir()) / f"{LAB_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.journal(LabDirectory(path=str(self.root)))
+        self.journal(LabDirectory(path=str(self.root), bin=str(tools.bin_dir)))
         self.root.mkdir(mode=0o700)
         self._created = True
+        self.bin_dir = tools.bin_dir
         try:
             return self._start(tools)
         except BaseException:
@@ -294,7 +296,7 @@ class PatroniLab(Lab):
             process.kill_all()
         self.processes = []
         if self._created:
-            kill_leftovers(self.root)
+            kill_leftovers(self.root, self.bin_dir)
             shutil.rmtree(self.root, ignore_errors=True)
             self._created = False
 

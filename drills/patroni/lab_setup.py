@@ -109,11 +109,11 @@ def versions(tools: Tools) -> dict[str, str]:
     }
 
 
-def kill_leftovers(root: Path) -> None:
-    """SIGKILL every process still working inside the lab's directory: a postmaster that
-    Patroni was starting when it was killed is nobody's child."""
+def kill_leftovers(root: Path, bin_dir: Path) -> None:
+    """SIGKILL every PostgreSQL process still working inside the lab's directory: a
+    postmaster that Patroni was starting when it was killed is nobody's child."""
     for _ in range(2):
-        pids = processes_in(str(root), None)
+        pids = processes_in(str(root), os.path.realpath(bin_dir))
         if not pids:
             return
         signal_pids(pids, signal.SIGCONT)
