@@ -163,7 +163,9 @@ def haproxy_config(
     ports: tuple[int, int], members: list[tuple[MemberPlan, int]], interval_s: float
 ) -> str:
     """A write port (`/primary` answers 200 on the leader only) and a read port (`/replica`)
-    over each member's client link, checked on its REST API."""
+    over each member's client link, checked on its REST API. OPTIONS, as Patroni's own HAProxy
+    example does: the status without a body, which HAProxy would cut short (it closes checks
+    with a reset) and Patroni would log as an error at every check."""
     check = (
         f"    default-server inter {round(interval_s * 1000)}ms fall 2 rise 1 "
         "on-marked-down shutdown-sessions"
@@ -183,14 +185,14 @@ def haproxy_config(
         "    timeout check 1s",
         "listen primary",
         f"    bind 127.0.0.1:{ports[0]}",
-        "    option httpchk GET /primary",
+        "    option httpchk OPTIONS /primary",
         "    http-check expect status 200",
         check,
         *servers,
         "listen replicas",
         f"    bind 127.0.0.1:{ports[1]}",
         "    balance roundrobin",
-        "    option httpchk GET /replica",
+        "    option httpchk OPTIONS /replica",
         "    http-check expect status 200",
         check,
         *servers,

@@ -42,7 +42,8 @@ def _check(
     replicas = len(members) - 1
     streaming = _streaming(members[leader.name].dsn)
     if streaming < replicas:
-        return f"leader {leader.name}; {streaming} of {replicas} replicas streaming"
+        states = ", ".join(f"{m.name} {m.state}" for m in view.replicas)
+        return f"leader {leader.name}; {streaming} of {replicas} replicas streaming ({states})"
     if not _answers(dsns[0], primary=True):
         return "HAProxy's write port does not reach the leader yet"
     if dsns[1] is not None and not _answers(dsns[1], primary=False):
