@@ -97,3 +97,18 @@ def test_a_paused_member_is_resumed_by_recover() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_scenario_can_lose_a_site_or_the_leader_of_a_patroni_lab(tmp_path: Path) -> None:
+    from drills.scenario import load_scenario
+
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "version: 1\nname: patroni-site\nlab: {kind: patroni, members: {a: 2, b: 1}}\n"
+        "targets: {leader: {lab: leader}, a2: {lab: a2}, cluster: {lab: cluster}}\n"
+        "probes: {writes: {kind: postgres-write, dsn: '${lab.a2.dsn}', interval: 50ms}}\n"
+        "service_probe: writes\n"
+        "steps: [{site-down: a}, {kill: leader}, {pause: a2}, {resume: a2}, {wait: 1s}]\n"
+    )
+    loaded = load_scenario(path)
+    assert [step.kind for step in loaded.scenario.steps][:2] == ["site-down", "kill"]
