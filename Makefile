@@ -15,6 +15,7 @@ CONTAINER_SCENARIO := grep -qE 'kind: docker-|^ +(container|labels|compose):'
 help:
 	@echo "make drill SCENARIO=db-failover   run a drill (sets up the venv and PostgreSQL)"
 	@echo "make drill SCENARIO=db-failover-docker   the same drill with sites A and B in containers"
+	@echo "make drill SCENARIO=patroni-failover   Patroni elects a new leader (installs patroni, etcd-server, haproxy)"
 	@echo "make docker                       a Docker engine (installed and started if need be) and local images"
 	@echo "make test                         unit and integration tests, lint and types"
 	@echo "make test-unit                    fast tests only (no servers)"
@@ -35,6 +36,7 @@ docker: setup
 drill: setup postgres
 	@if $(CONTAINER_SCENARIO) scenarios/$(SCENARIO).yaml; then tools/ensure-docker $(BIN)/python; fi
 	@if grep -q 'kind: dual-active' scenarios/$(SCENARIO).yaml; then tools/ensure-packages --required haproxy=haproxy; fi
+	@if grep -q 'kind: patroni' scenarios/$(SCENARIO).yaml; then tools/ensure-packages --required patroni=patroni etcd=etcd-server haproxy=haproxy; fi
 	$(BIN)/drills run scenarios/$(SCENARIO).yaml $(ARGS)
 
 validate: setup

@@ -43,6 +43,19 @@ def haproxy_missing() -> str | None:
     return None
 
 
+def patroni_missing() -> str | None:
+    """Why the patroni lab cannot run here (Patroni, etcd, HAProxy or PostgreSQL missing)."""
+    from drills.errors import LabError
+    from drills.patroni.lab_config import PatroniLabConfig
+    from drills.patroni.lab_setup import find_tools
+
+    try:
+        find_tools(PatroniLabConfig.model_validate({"kind": "patroni"}))
+    except LabError as exc:
+        return str(exc)
+    return None
+
+
 def docker_missing() -> str | None:
     """Why no Docker engine (with the local images) can be used here, or None when it can."""
     from drills.containers.engine import EngineSpec, connect
@@ -64,6 +77,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "postgres": (postgres_missing, "PostgreSQL lab cannot run: {} (run `make postgres`)"),
         "docker": (docker_missing, "no Docker engine: {} (run `make docker` as root)"),
         "haproxy": (haproxy_missing, "{} (run `make test` as root to install it)"),
+        "patroni": (patroni_missing, "{} (run `make test` as root to install them)"),
     }
     for marker, (why, text) in reasons.items():
         if not any(marker in item.keywords for item in items):

@@ -11,9 +11,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import psycopg
 
@@ -106,11 +107,23 @@ class LabUser:
     name: str
 
 
+class LabHost(Protocol):
+    """What a lab gives its server processes: its directory, how to start a process there,
+    and its crash journal."""
+
+    root: Path
+    journal: Callable[[JournalEntry], None]
+
+    def popen(
+        self, argv: list[str], log: Any, as_lab_user: bool = True
+    ) -> subprocess.Popen[bytes]: ...
+
+
 class LabProcess(ProcessTree):
     """A server process of a lab, started in the lab's directory and session; a target that
     can be signalled, and killed with everything it ever started at teardown."""
 
-    def __init__(self, name: str, lab: PostgresPairLab, port: int) -> None:
+    def __init__(self, name: str, lab: LabHost, port: int) -> None:
         self.name = name
         self.lab = lab
         self.port = port
@@ -181,6 +194,8 @@ class LabProcess(ProcessTree):
 
 class PostgresNode(LabProcess):
     """One PostgreSQL server of the lab; a target with every ability."""
+
+    lab: PostgresPairLab
 
     def __init__(self, name: str, lab: PostgresPairLab, datadir: Path, port: int) -> None:
         super().__init__(name, lab, port)

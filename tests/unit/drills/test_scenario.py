@@ -125,6 +125,22 @@ CASES: dict[str, Expect] = {
     "tcp-port-out-of-range.yaml": Expect(
         35, "probes.site-a-port.port", "less than or equal to 65535"
     ),
+    "patroni-promote-member.yaml": Expect(
+        13,
+        "steps[1].promote",
+        "target 'b1' cannot be used with promote: it cannot be promoted (b1 is a Patroni member"
+        " at site b: Patroni decides which member is primary; use switchover or failover",
+    ),
+    "patroni-promote-leader.yaml": Expect(
+        13, "steps[1].promote", "Patroni decides which member is primary; use switchover"
+    ),
+    "patroni-ttl-not-above-loop-wait.yaml": Expect(
+        7, "lab.ttl", "ttl (10) must be longer than loop_wait (10)"
+    ),
+    "patroni-unknown-key.yaml": Expect(6, "lab.tll", "unknown key 'tll'"),
+    "role-target-without-roles.yaml": Expect(
+        6, "targets.leader.lab", "no node 'leader' in a postgres-pair lab (nodes: a, b)"
+    ),
 }
 
 
