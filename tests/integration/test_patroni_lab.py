@@ -4,6 +4,7 @@ and nothing left behind after a normal end, SIGTERM, or SIGKILL + `drills recove
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -38,7 +39,7 @@ from tests.conftest import (
 pytestmark = [pytest.mark.postgres, pytest.mark.patroni]
 SCENARIO = REPO / "scenarios" / "patroni-failover.yaml"
 POLL_S = 0.05
-LEADER = ("leader", "master")
+PRIMARY = ("master", "primary")  # a member's own role in GET /patroni
 
 
 @dataclass
@@ -67,15 +68,17 @@ class ElectionWatch:
         return found
 
     def sample(self, members: dict[str, str]) -> Sample:
+        """Each member's own answer (GET /patroni): the leader is the member that answers as
+        a running primary, as the `patroni` probe defines it."""
         leader, answering = None, set()
         for url, name in members.items():
             try:
-                answer = requests.get(url + "/cluster", timeout=0.3).json()
+                answer = requests.get(url + "/patroni", timeout=0.3).json()
             except (requests.RequestException, ValueError):
                 continue
             answering.add(name)
-            leaders = [m["name"] for m in answer.get("members", []) if m["role"] in LEADER]
-            leader = leader or next(iter(leaders), None)
+            if answer.get("role") in PRIMARY and answer.get("state") == "running":
+                leader = leader or name
         return Sample(time.monotonic(), leader, answering)
 
     def run(self) -> None:
@@ -86,13 +89,18 @@ class ElectionWatch:
                 self.samples.append(self.sample(members))
             time.sleep(POLL_S)
 
+    def elected_at(self) -> float:
+        """When a member other than the first leader first answered as primary."""
+        first = next(s.leader for s in self.samples if s.leader)
+        return next(s.at for s in self.samples if s.leader not in (first, None))
+
     def election_s(self) -> float:
         """From the first sample where the first leader's REST API stopped answering (its node
         lost) to the first naming another leader."""
-        first = next(s.leader for s in self.samples if s.leader)
-        lost = next(s.at for s in self.samples if s.leader and first not in s.answering)
-        elected = next(s.at for s in self.samples if s.at > lost and s.leader not in (first, None))
-        return elected - lost
+        start = next(i for i, s in enumerate(self.samples) if s.leader)
+        first = self.samples[start].leader
+        lost = next(s.at for s in self.samples[start:] if first not in s.answering)
+        return self.elected_at() - lost
 
 
 def test_failover_scenario_passes_and_its_rto_holds_the_election(
@@ -127,6 +135,17 @@ def test_failover_scenario_passes_and_its_rto_holds_the_election(
     assert election > 5, f"the election took {election:.2f}s with ttl 10: did Patroni decide?"
     assert rto >= election - 2 * POLL_S, (rto, election)
     assert rto <= election + 3, (rto, election)
+    # The checker's "new leader elected" lies within one patroni-probe interval of the test's
+    # own observation (both on the machine's monotonic clock), and the RTO is not shorter.
+    failover = record["failover"]
+    history = (tmp_path / record["history"]).read_text().splitlines()[0]
+    fault_at = json.loads(history)["mono_ns"] / 1e9 + failover["fault_s"]
+    seen = watch.elected_at() - fault_at
+    elected = failover["leader_elected_after_s"]
+    assert abs(elected - seen) <= failover["interval_s"] + 2 * POLL_S, (elected, seen)
+    assert rto >= seen - 2 * POLL_S, (rto, seen)
+    assert failover["leader_before"] != failover["leader_after"]
+    assert kill["detail"].startswith(f"leader = {failover['leader_before']}")
 
 
 def test_sigterm_mid_drill_leaves_nothing(sandbox: Path, tmp_path: Path) -> None:
