@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 from typing import Literal
 
 import psycopg
@@ -34,6 +35,7 @@ LINEAGE = (
     " ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
 )
 
+STANDBY_TABLE_WAIT_S = 5.0
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 
@@ -52,6 +54,21 @@ class PostgresWriteConfig(ProbeConfig):
 
 def _table(name: str) -> sql.Identifier:
     return sql.Identifier(*name.split("."))
+
+
+def _table_arrives(conn: psycopg.Connection[tuple[object, ...]], table: str) -> bool:
+    """Whether `table` exists, or arrives soon: a standby (a probe that writes to it once it
+    is promoted) refuses CREATE, and gets the table from its primary's probe."""
+    quoted = ".".join(f'"{part}"' for part in table.split("."))  # as CREATE names it
+    deadline = time.monotonic() + STANDBY_TABLE_WAIT_S
+    while True:
+        found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (quoted,)).fetchone()
+        if found and found[0]:
+            return True
+        standby = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        if not (standby and standby[0]) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def read_lineage(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str] | None:
@@ -123,7 +140,8 @@ class PostgresWriteProbe(WriteProbe):
         ).format(_table(self.cfg.table))
         try:
             with connect(self.cfg.dsn, self.cfg.timeout) as conn:
-                conn.execute(create)
+                if not _table_arrives(conn, self.cfg.table):
+                    conn.execute(create)
         except psycopg.Error as exc:
             raise ProbeError(
                 f"probe {self.name}: cannot create {self.cfg.table}: {short(exc)}"

@@ -147,7 +147,13 @@ class PatroniLab(Lab):
         self._start_members(plans, tools)
         lb = self._start_balancer(plans, tools)
         rest = PatroniRest([m.rest_url for m in self.members.values()], 1.0, self.secrets.rest_auth)
-        leader = wait_cluster(rest, list(self.members.values()), self._dsns(lb), etcd)
+        leader = wait_cluster(
+            rest,
+            list(self.members.values()),
+            self._dsns(lb),
+            etcd,
+            synchronous=self.cfg.synchronous_mode,
+        )
         self.progress(
             f"lab: Patroni cluster up, leader {leader}; HAProxy writes on 127.0.0.1:{lb.port}, "
             f"reads on 127.0.0.1:{lb.read_port} (ttl {self.cfg.ttl}, loop_wait "

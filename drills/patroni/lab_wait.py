@@ -1,6 +1,7 @@
 """When the `patroni` lab is ready: the cluster has a leader, every replica streams from it,
-and HAProxy sends writes to the leader (and reads to a replica). Bounded; a lab that does not
-get there says what it saw and ends with its servers' last log lines."""
+with `synchronous_mode` Patroni has named a synchronous standby (until then no commit waits for
+a replica), and HAProxy sends writes to the leader (and reads to a replica). Bounded; a lab
+that does not get there says what it saw and ends with its servers' last log lines."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from drills.patroni.lab_nodes import EtcdNode, PatroniMember
 from drills.patroni.rest import ClusterView, PatroniRest
 
 READY_TIMEOUT_S = 30.0
+SYNC_STANDBY = "sync_standby"  # its role in /cluster
 
 
 def _streaming(dsn: str) -> int:
@@ -30,7 +32,10 @@ def _answers(dsn: str, primary: bool) -> bool:
 
 
 def _check(
-    view: ClusterView, members: dict[str, PatroniMember], dsns: tuple[str, str | None]
+    view: ClusterView,
+    members: dict[str, PatroniMember],
+    dsns: tuple[str, str | None],
+    synchronous: bool = False,
 ) -> str:
     """What is still missing (empty when the lab is ready)."""
     leader = view.leader
@@ -44,6 +49,9 @@ def _check(
     if streaming < replicas:
         states = ", ".join(f"{m.name} {m.state}" for m in view.replicas)
         return f"leader {leader.name}; {streaming} of {replicas} replicas streaming ({states})"
+    if synchronous and replicas and not any(m.role == SYNC_STANDBY for m in view.members):
+        roles = ", ".join(f"{m.name} {m.role}" for m in view.members)
+        return f"leader {leader.name}; no synchronous standby yet ({roles})"
     if not _answers(dsns[0], primary=True):
         return "HAProxy's write port does not reach the leader yet"
     if dsns[1] is not None and not _answers(dsns[1], primary=False):
@@ -61,6 +69,7 @@ def wait_cluster(
     dsns: tuple[str, str | None],
     etcd: EtcdNode,
     timeout_s: float = READY_TIMEOUT_S,
+    synchronous: bool = False,
 ) -> str:
     """Wait until the lab is ready; return the leader's name."""
     by_name = {m.name: m for m in members}
@@ -71,7 +80,7 @@ def wait_cluster(
             member.wait_ready()  # a member whose Patroni exited fails the lab now
         try:
             view = rest.cluster()
-            seen = _check(view, by_name, dsns)
+            seen = _check(view, by_name, dsns, synchronous)
         except (TargetError, psycopg.Error) as exc:
             seen = " ".join(str(exc).split())[:200]
         else:

@@ -247,3 +247,20 @@ def test_a_lineage_that_cannot_be_read_leaves_writes_untagged_and_is_not_asked_a
     client = write_probe().client()
     assert [client.sample(seq) for seq in (1, 2)] == [(Outcome.OK, "", None, None)] * 2
     assert [q for q, _ in refusing.executed].count(probes.postgres_write.LINEAGE) == 1
+
+
+def test_write_probe_creates_its_table_only_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = PostgresWriteProbe(
+        "w",
+        PostgresWriteConfig.model_validate(
+            {"kind": "postgres-write", "dsn": "host=db", "table": "s.Writes"}
+        ),
+        "run",
+    )
+    missing, present = FakeConnection([(False,)]), FakeConnection([(True,)])
+    monkeypatch.setattr(probes.postgres_write, "connect", connecting_to(missing, present))
+    probe.prepare()
+    # Missing on a primary (pg_is_in_recovery false): created.
+    assert missing.executed[0][1] == ('"s"."Writes"',) and len(missing.executed) == 3
+    probe.prepare()  # a standby that has the table: no CREATE, which it would refuse
+    assert len(present.executed) == 1
