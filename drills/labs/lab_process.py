@@ -107,6 +107,26 @@ class LabUser:
     name: str
 
 
+def spawn(
+    argv: list[str], log: Any, user: LabUser | None, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a lab server: as `user` (None: as the harness), in a session of its own, so that
+    Ctrl-C in the terminal reaches the harness, not the servers, and the harness decides what
+    happens to them."""
+    return subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        user=user.uid if user else None,
+        group=user.gid if user else None,
+        extra_groups=[] if user else None,
+        cwd=cwd,
+        env=env,
+    )
+
+
 class LabHost(Protocol):
     """What a lab gives its server processes: its directory, how to start a process there,
     and its crash journal."""

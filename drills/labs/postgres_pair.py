@@ -31,6 +31,7 @@ from drills.labs.lab_process import (
     LabUser,
     PostgresNode,
     free_port,
+    spawn,
 )
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
@@ -148,20 +149,7 @@ class PostgresPairLab(Lab):
         self._created = False
 
     def popen(self, argv: list[str], log: Any, as_lab_user: bool = True) -> subprocess.Popen[bytes]:
-        # A session of its own: Ctrl-C in the terminal reaches the harness, not the servers,
-        # so the harness decides what happens to them.
-        user = self.user if as_lab_user else None
-        return subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            user=user.uid if user else None,
-            group=user.gid if user else None,
-            extra_groups=[] if user else None,
-            cwd=self.root,
-        )
+        return spawn(argv, log, self.user if as_lab_user else None, self.root)
 
     def run(self, argv: list[str], what: str) -> None:
         user = self.user

@@ -23,7 +23,7 @@ from drills.abilities import NodeSpec
 from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
-from drills.labs.lab_process import LabDirectory, LabProcess, LabUser, free_port
+from drills.labs.lab_process import LabDirectory, LabProcess, LabUser, free_port, spawn
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
 from drills.patroni import lab_topology as topology
@@ -100,20 +100,7 @@ class PatroniLab(Lab):
 
     # -- what the lab's processes need (drills.labs.lab_process.LabHost) ----------------------
     def popen(self, argv: list[str], log: Any, as_lab_user: bool = True) -> subprocess.Popen[bytes]:
-        # A session of its own: Ctrl-C reaches the harness, which decides what happens to it.
-        user = self.user if as_lab_user else None
-        return subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            user=user.uid if user else None,
-            group=user.gid if user else None,
-            extra_groups=[] if user else None,
-            cwd=self.root,
-            env=self.env,
-        )
+        return spawn(argv, log, self.user if as_lab_user else None, self.root, self.env)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LabHandle:
