@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -55,3 +55,13 @@ def parse_ratio(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Ratio = Annotated[float, BeforeValidator(parse_ratio)]
+
+
+def _check_interval(value: float) -> float:
+    if not 0.05 <= value <= 10:
+        raise ValueError("check_interval must be between 50ms and 10s")
+    return value
+
+
+# HAProxy's health-check interval in the labs that put it in front of their servers.
+CheckInterval = Annotated[Duration, AfterValidator(_check_interval)]

@@ -41,6 +41,20 @@ def missing() -> str | None:
     return None
 
 
+def lab_members(sandbox: Path) -> dict[str, str]:
+    """The members of a patroni lab running in `sandbox`, read from the configuration files
+    the lab wrote: member name -> REST URL (a file still being written is skipped)."""
+    found = {}
+    for path in sandbox.glob("drills-lab-*/*/patroni.yml"):
+        try:
+            config = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(config, dict) and "restapi" in config:
+            found[config["name"]] = "http://" + config["restapi"]["listen"]
+    return found
+
+
 def free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:

@@ -35,6 +35,7 @@ from tests.conftest import (
     sigkill_drill_at,
     signal_drill_at,
 )
+from tests.patroni_cluster import lab_members
 
 pytestmark = [pytest.mark.postgres, pytest.mark.patroni]
 SCENARIO = REPO / "scenarios" / "patroni-failover.yaml"
@@ -60,12 +61,7 @@ class ElectionWatch:
 
     def members(self) -> dict[str, str]:
         """REST URL -> member name."""
-        found = {}
-        for path in self.sandbox.glob("drills-lab-*/*/patroni.yml"):
-            with path.open() as text:
-                config = yaml.safe_load(text)
-            found["http://" + config["restapi"]["listen"]] = config["name"]
-        return found
+        return {url: name for name, url in lab_members(self.sandbox).items()}
 
     def sample(self, members: dict[str, str]) -> Sample:
         """Each member's own answer (GET /patroni): the leader is the member that answers as

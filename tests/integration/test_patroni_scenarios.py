@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import requests
-import yaml
 
 from tests.conftest import REPO, Run, run_drills
+from tests.patroni_cluster import lab_members
 
 pytestmark = [pytest.mark.postgres, pytest.mark.patroni]
 SCENARIOS = REPO / "scenarios"
@@ -56,15 +56,7 @@ class RestWatch:
 
     def members(self) -> dict[str, str]:
         """Member name -> REST URL."""
-        found = {}
-        for path in self.sandbox.glob("drills-lab-*/*/patroni.yml"):
-            try:
-                config = yaml.safe_load(path.read_text())
-            except (OSError, yaml.YAMLError):
-                continue  # being written
-            if isinstance(config, dict) and "restapi" in config:
-                found[config["name"]] = "http://" + config["restapi"]["listen"]
-        return found
+        return lab_members(self.sandbox)
 
     def poll(self, members: dict[str, str]) -> Seen:
         roles: dict[str, str | None] = {}
