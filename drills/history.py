@@ -75,6 +75,8 @@ class StepEvent:
     disruptive: bool
     ok: bool = True
     detail: str = ""
+    name: str = ""  # the scenario's name for the step, if it has one
+    facts: dict[str, Any] = field(default_factory=dict)  # what the step found out
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,10 @@ class HistoryLog:
 
     def add_step(self, step: StepEvent) -> None:
         step = replace(
-            step, description=self.redact(step.description), detail=self.redact(step.detail)
+            step,
+            description=self.redact(step.description),
+            detail=self.redact(step.detail),
+            facts=_redacted(step.facts, self.redact),
         )
         with self._lock:
             self.history.steps.append(step)
@@ -188,6 +193,16 @@ class HistoryLog:
                 self._file.flush()
                 self._file.close()
                 self._file = None
+
+
+def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
 
 
 def _entries(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:

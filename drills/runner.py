@@ -284,15 +284,27 @@ class Drill:
         start = time.monotonic_ns()
 
         ctx.resolved.clear()
+        ctx.facts = {}
 
         def record(ok: bool, detail: str) -> None:
             end = time.monotonic_ns()
             if ctx.resolved:  # the record names the node a role target was at that moment
                 detail = f"{ctx.resolutions()}: {detail}" if detail else ctx.resolutions()
             event = StepEvent(
-                index, step.kind, description, start, end, step.starts_rto_clock, ok, detail
+                index,
+                step.kind,
+                description,
+                start,
+                end,
+                step.starts_rto_clock,
+                ok,
+                detail,
+                step.name or "",
+                ctx.facts,
             )
             log.add_step(event)
+            if step.name:
+                ctx.done[step.name] = event
 
         try:
             detail = step.run(ctx)

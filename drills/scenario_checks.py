@@ -37,13 +37,32 @@ class CrossCheck:
 
     def run(self) -> list[Problem]:
         self.targets()
+        named: set[str] = set()
         for index, step in enumerate(self.scenario.steps):
             where = ("steps", index, step.kind)
+            self.step_names(index, step, named)
             self.step_targets(where, step)
             self.step_links(where, step)
             if step.probe_name is not None and step.probe_name not in self.scenario.probes:
                 self.add(where, f"no probe named {step.probe_name!r} (probes: {self.probes})")
         return self.problems
+
+    def step_names(self, index: int, step: StepConfig, named: set[str]) -> None:
+        """Step names are unique, and a step refers only to steps that run before it."""
+        for ref in step.step_refs:
+            if ref not in named:
+                earlier = ", ".join(sorted(named)) or "none"
+                self.add(
+                    ("steps", index, step.kind),
+                    f"no earlier step named {ref!r} (named steps before it: {earlier})",
+                )
+        if step.name is not None:
+            if step.name in named:
+                self.add(
+                    ("steps", index, step.kind, "name"),
+                    f"another step is already named {step.name!r}",
+                )
+            named.add(step.name)
 
     def targets(self) -> None:
         scenario = self.scenario

@@ -265,6 +265,8 @@ def _timeline(history: History) -> list[StepRecord]:
             at=utc_iso(history.clock.wall_ns_at(s.start_ns)),
             ok=s.ok,
             detail=s.detail,
+            name=s.name,
+            facts=s.facts,
         )
         for s in history.steps
     ]

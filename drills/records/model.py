@@ -159,6 +159,13 @@ class StepRecord(RecordPart):
     at: str  # UTC, ISO 8601 with milliseconds
     ok: bool = True
     detail: str = ""
+    name: str = ""
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k not in ("name", "facts") or v}
 
 
 class OutageRecord(RecordPart):

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from drills.abilities import Ability
 from drills.errors import StepError
+from drills.history import StepEvent
 from drills.journal import JournalEntry
 from drills.model import StrictModel
 from drills.network.control import Network
@@ -96,12 +97,22 @@ class StepContext:
     run_id: str = ""
     sites: dict[str, list[Target]] = field(default_factory=dict)  # a lab's site -> its nodes
     resolved: dict[str, str] = field(default_factory=dict)  # role target -> node, this step
+    # What this step found out, for the record (an incident's xid, a restore's timings).
+    facts: dict[str, Any] = field(default_factory=dict)
+    done: dict[str, StepEvent] = field(default_factory=dict)  # named steps already run
     _serial: int = 0
 
     def serial(self) -> int:
         """A number unique within the drill, for naming injected faults."""
         self._serial += 1
         return self._serial
+
+    def named(self, name: str) -> StepEvent:
+        """The earlier step called `name` (validation checked that one exists)."""
+        try:
+            return self.done[name]
+        except KeyError:
+            raise StepError(f"no earlier step named {name!r} has run") from None
 
     def links(self) -> Network:
         if self.network is None:
@@ -132,6 +143,12 @@ class StepContext:
 
 class StepConfig(StrictModel):
     kind: str
+    name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_.-]*$",
+        description="names the step so that a later step can refer to it "
+        "(e.g. `restore: {before: drop}`)",
+    )
     starts_rto: bool | None = Field(
         None,
         description="whether this step starts the RTO clock (default: faults do); set false on "
@@ -164,6 +181,11 @@ class StepConfig(StrictModel):
         """Links this step acts on, for validation; `all` is not a name."""
         value = getattr(self, "link", None)
         return [value] if isinstance(value, str) and value != "all" else []
+
+    @property
+    def step_refs(self) -> list[str]:
+        """Names of earlier steps this step refers to, for validation."""
+        return []
 
     @property
     def site_names(self) -> list[str]:
