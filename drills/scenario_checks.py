@@ -41,6 +41,9 @@ class CrossCheck:
         for index, step in enumerate(self.scenario.steps):
             where = ("steps", index, step.kind)
             self.step_names(index, step, named)
+            problem = step.lab_problem(self.scenario.lab)
+            if problem is not None:
+                self.add(where, problem)
             self.step_targets(where, step)
             self.step_links(where, step)
             if step.probe_name is not None and step.probe_name not in self.scenario.probes:

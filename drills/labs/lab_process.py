@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import psycopg
 
+from drills.backup.pgbackrest import Repository, Server
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
@@ -245,15 +246,7 @@ class PostgresNode(LabProcess):
         raise LabError(f"{self.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
 
     def restart(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.signal(signal.SIGCONT)
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill_all()
-        else:
-            self.kill_all()  # children of a killed server may linger briefly
+        self.stop_server()
         self.start()
 
     def promote(self, timeout_s: float) -> None:
@@ -275,10 +268,59 @@ class PostgresNode(LabProcess):
             ],
             f"pg_basebackup of {self.name} from {primary.name}",
         )
-        with (self.datadir / "postgresql.conf").open("a") as conf:
-            conf.write(
-                f"port = {self.port}\nsynchronous_standby_names = ''\n"
-                f"cluster_name = '{self.name}'\n"
-            )
+        own_conf(self)
         self.start()
         return f"{self.name} streams from {primary.name} (fresh base backup)"
+
+    def backups(self) -> Repository:
+        repository = self.lab.repository
+        if repository is None:
+            raise TargetError(f"{self.name}: the lab has no `backup:` setting, so no backups")
+        return repository
+
+    def server(self) -> Server:
+        return Server(self.datadir, self.port)
+
+    def local_dsn(self) -> str:
+        return self.dsn
+
+    def standby_conninfo(self, primary: object) -> str:
+        """How this node, restored as a standby, reaches `primary` (through the replication
+        link when the lab has one)."""
+        if not isinstance(primary, PostgresNode) or primary.lab is not self.lab:
+            raise TargetError(f"{self.name} can follow only a server of its own lab")
+        port = self.lab.replication_port(self.name, primary)
+        return f"host=127.0.0.1 port={port} user=postgres application_name={self.name}"
+
+    def program_dir(self) -> Path:
+        return self.lab.bin
+
+    def server_log(self) -> Path:
+        return self.lab.root / f"{self.name}.log"
+
+    def start_server(self) -> None:
+        self.start()
+
+    def stop_server(self) -> None:
+        """Fast shutdown (SIGINT); SIGKILL of everything if it does not finish in 15 s."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=15)
+        self.kill_all()
+
+
+def own_conf(node: PostgresNode) -> None:
+    """A copy of another server's data directory made this node's own: its port and name, no
+    synchronous standby of its own, and its own WAL pushed to the lab's repository."""
+    lines = [
+        f"port = {node.port}",
+        "synchronous_standby_names = ''",
+        f"cluster_name = '{node.name}'",
+    ]
+    repository = node.lab.repository
+    if repository is not None:
+        lines.append(f"archive_command = '{repository.archive_command(node.server())}'")
+    with (node.datadir / "postgresql.conf").open("a") as conf:
+        conf.write("\n".join(lines) + "\n")

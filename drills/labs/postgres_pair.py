@@ -22,6 +22,8 @@ import psycopg
 from pydantic import BeforeValidator, Field
 
 from drills.abilities import NodeSpec
+from drills.backup.lab import BackupConfig, LabBackups
+from drills.backup.pgbackrest import Repository, Server
 from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
@@ -31,6 +33,7 @@ from drills.labs.lab_process import (
     LabUser,
     PostgresNode,
     free_port,
+    own_conf,
     spawn,
 )
 from drills.network.control import LinkEnds, Network
@@ -63,6 +66,9 @@ class PostgresPairConfig(LabConfig):
     os_user: str = Field("postgres", description="OS user the servers run as under root")
     settings: Settings = Field(
         default_factory=dict, description="extra postgresql.conf settings for both servers"
+    )
+    backup: BackupConfig | None = Field(
+        None, description="WAL archive and pgBackRest repository in the lab (see docs/restore.md)"
     )
 
 
@@ -146,12 +152,18 @@ class PostgresPairLab(Lab):
         self.servers: list[PostgresNode] = []
         self.proxy: Proxy | None = None
         self.link_ports: dict[str, dict[str, Any]] = {}
+        self.backups: LabBackups | None = None
+        self.backup_facts: dict[str, object] = {}
         self._created = False
+
+    @property
+    def repository(self) -> Repository | None:
+        return self.backups.repository if self.backups else None
 
     def popen(self, argv: list[str], log: Any, as_lab_user: bool = True) -> subprocess.Popen[bytes]:
         return spawn(argv, log, self.user if as_lab_user else None, self.root)
 
-    def run(self, argv: list[str], what: str) -> None:
+    def run(self, argv: list[str], what: str, timeout_s: float = 120) -> None:
         user = self.user
         result = subprocess.run(
             argv,
@@ -162,7 +174,7 @@ class PostgresPairLab(Lab):
             group=user.gid if user else None,
             extra_groups=[] if user else None,
             cwd=self.root,
-            timeout=120,
+            timeout=timeout_s,
         )
         if result.returncode != 0:
             tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
@@ -212,6 +224,8 @@ class PostgresPairLab(Lab):
         }
         if primary and self.cfg.synchronous:
             settings["synchronous_standby_names"] = "'*'"
+        if self.backups is not None:
+            settings |= self.backups.settings(Server(datadir, port))
         for key, value in self.cfg.settings.items():
             settings[key] = f"'{value}'" if isinstance(value, str) else value
         lines = [f"{key} = {value}" for key, value in settings.items()]
@@ -237,9 +251,16 @@ class PostgresPairLab(Lab):
             self._check_reachable()
             os.chown(self.root, self.user.uid, self.user.gid)
         self.root.chmod(0o700)
+        if self.cfg.backup is not None:
+            self.backups = LabBackups(
+                self.cfg.backup, self.root, self.user, self.progress, self.events
+            )
         a = PostgresNode("a", self, self.root / "a", free_port())
         b = PostgresNode("b", self, self.root / "b", free_port())
         self._start_primary(a)
+        if self.backups is not None:
+            pgbench = self.bin / "pgbench"
+            self.backup_facts = self.backups.prepare(a.server(), pgbench, self._run_long)
         ports, network = self._open_links(a, b)
         self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
         self._start_standby(b, ports["replication"])
@@ -290,8 +311,7 @@ class PostgresPairLab(Lab):
             ],
             "pg_basebackup",
         )
-        with (b.datadir / "postgresql.conf").open("a") as conf:
-            conf.write(f"port = {b.port}\nsynchronous_standby_names = ''\ncluster_name = 'b'\n")
+        own_conf(b)
         self.servers.append(b)
         b.start()
 
@@ -323,7 +343,10 @@ class PostgresPairLab(Lab):
             "replication": self._mode(),
             "ports": {"a": a.port, "b": b.port},
             "links": self.link_ports,
-        }
+        } | ({"backup": self.backup_facts} if self.backups else {})
+
+    def _run_long(self, argv: list[str], what: str) -> None:
+        self.run(argv, what, timeout_s=3600)
 
     def replication_port(self, standby: str, primary: PostgresNode) -> int:
         """Where `standby` reaches `primary` for streaming: a replication link if the lab has

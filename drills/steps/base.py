@@ -22,6 +22,7 @@ from drills.registry import Registry
 from drills.targets import Resolving, Target
 
 if TYPE_CHECKING:
+    from drills.labs.base import LabConfig
     from drills.openloop import ProbeRunner
 
 A = TypeVar("A")
@@ -181,6 +182,10 @@ class StepConfig(StrictModel):
         """Links this step acts on, for validation; `all` is not a name."""
         value = getattr(self, "link", None)
         return [value] if isinstance(value, str) and value != "all" else []
+
+    def lab_problem(self, lab: LabConfig | None) -> str | None:
+        """What is wrong with running this step on a scenario with this lab (validation)."""
+        return None
 
     @property
     def step_refs(self) -> list[str]:

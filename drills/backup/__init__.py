@@ -1,0 +1,1 @@
+"""Backups, WAL archive and restores of the PostgreSQL labs (pgBackRest)."""

@@ -1,0 +1,152 @@
+"""Backups in a PostgreSQL lab: the `backup:` setting, the archive settings it gives the
+servers, and what the lab does before the first step (stanza, data of the requested size, a
+full backup). The nodes that can be backed up and restored have the BACKED ability."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from drills.abilities import Ability
+from drills.backup.fill import Size, fill_database
+from drills.backup.pgbackrest import BackupSet, Repository, Server
+from drills.backup.progress import TransferProgress
+from drills.durations import Duration
+from drills.history import Event
+from drills.labs.lab_process import LabUser
+from drills.model import StrictModel
+
+
+class BackupConfig(StrictModel):
+    archive_timeout: Duration = Field(
+        60.0, description="PostgreSQL's archive_timeout: the longest a WAL segment waits"
+    )
+    size: Size | None = Field(
+        None,
+        description="fill the database to about this size (pgbench -i) before the first "
+        "backup, so that a restore is timed on data, e.g. 1GB",
+    )
+    compress: Literal["lz4", "gz", "zst", "none"] = Field(
+        "lz4", description="pgBackRest's compress-type for backups and archived WAL"
+    )
+
+
+@runtime_checkable
+class Backed(Protocol):
+    """A lab's PostgreSQL server with a pgBackRest repository behind it."""
+
+    def backups(self) -> Repository:
+        """The lab's repository (StepError when the lab has none)."""
+        ...
+
+    def server(self) -> Server: ...
+
+    def local_dsn(self) -> str:
+        """A superuser connection straight to the server, not through any link."""
+        ...
+
+    def standby_conninfo(self, primary: object) -> str:
+        """primary_conninfo for following `primary` as a standby."""
+        ...
+
+    def stop_server(self) -> None:
+        """Fast shutdown, or kill if that fails; nothing of it left running."""
+        ...
+
+    def start_server(self) -> None: ...
+
+    def server_log(self) -> Path: ...
+
+    def program_dir(self) -> Path:
+        """Where the server's programs are (pg_amcheck, pgbench...)."""
+        ...
+
+
+BACKED: Ability[Backed] = Ability(
+    Backed,
+    "has no backups",
+    "only a lab's PostgreSQL server with the lab's `backup:` setting is backed up",
+)
+
+
+def archive_settings(
+    config: BackupConfig, repository: Repository, server: Server
+) -> dict[str, str]:
+    """postgresql.conf settings (already quoted) that archive WAL into the repository."""
+    return {
+        "archive_mode": "on",
+        "archive_command": f"'{repository.archive_command(server)}'",
+        "archive_timeout": f"'{max(1, round(config.archive_timeout))}s'",
+        "track_commit_timestamp": "on",  # an incident's commit time, read back by the harness
+        "log_timezone": "'UTC'",  # server log times are read back (redo start / done)
+    }
+
+
+def transfer_lines(what: str, progress: Callable[[str], None]) -> Callable[[str], None]:
+    """A pgBackRest output hook that shows bytes done and rate at most once a second."""
+    tracker = TransferProgress(what)
+
+    def feed(line: str) -> None:
+        tracker.feed(line)
+        if tracker.due(time.monotonic()):
+            progress(f"lab: {tracker.message()}")
+
+    return feed
+
+
+class LabBackups:
+    """The repository of one lab, set up before the lab's first step."""
+
+    def __init__(
+        self,
+        config: BackupConfig,
+        root: Path,
+        user: LabUser | None,
+        progress: Callable[[str], None],
+        events: Callable[[Event], None] | None,
+    ) -> None:
+        self.config = config
+        self.repository = Repository(root, user, config.compress)
+        self.progress = progress
+        self.events = events
+        self.first: BackupSet | None = None
+
+    def settings(self, server: Server) -> dict[str, str]:
+        return archive_settings(self.config, self.repository, server)
+
+    def prepare(
+        self, primary: Server, pgbench: Path, run: Callable[[list[str], str], None]
+    ) -> dict[str, object]:
+        """Stanza, data, first full backup; return facts for the run record."""
+        self.repository.write_config(primary)
+        self.repository.create_stanza(primary)
+        facts: dict[str, object] = {"repository": str(self.repository.path / "repo")}
+        if self.config.size is not None:
+            self.progress(f"lab: filling the database to about {self.config.size:,} bytes")
+            filled = fill_database(
+                pgbench, "127.0.0.1", primary.port, self.config.size, run, self.progress
+            )
+            facts |= {"db_bytes": filled.db_bytes, "fill_s": round(filled.seconds, 3)}
+            self.progress(
+                f"lab: database filled: {filled.db_bytes / 1e6:,.0f} MB in {filled.seconds:.1f}s"
+            )
+        self.progress("lab: full backup before the first step")
+        ran, first = self.repository.backup(
+            primary, "full", transfer_lines("backup", self.progress)
+        )
+        self.first = first
+        if self.events is not None:
+            stop = self.repository.stops[first.label]
+            self.events(Event("pgbackrest", "backup", f"full {first.label} stopped", stop))
+        self.progress(
+            f"lab: full backup {first.label}: {first.db_bytes / 1e6:,.0f} MB in {ran.seconds:.1f}s"
+        )
+        return facts | {
+            "first_backup": first.label,
+            "backup_s": round(ran.seconds, 3),
+            "backup_db_bytes": first.db_bytes,
+        }
