@@ -17,8 +17,10 @@ from drills.backup.pgbackrest import BackupSet, Repository, Server
 from drills.backup.progress import TransferProgress
 from drills.durations import Duration
 from drills.history import Event
-from drills.labs.lab_process import LabUser
+from drills.journal import JournalEntry
+from drills.labs.lab_process import LabServer, LabUser
 from drills.model import StrictModel
+from drills.proctree import start_time
 
 
 class BackupConfig(StrictModel):
@@ -108,9 +110,11 @@ class LabBackups:
         user: LabUser | None,
         progress: Callable[[str], None],
         events: Callable[[Event], None] | None,
+        journal: Callable[[JournalEntry], None],
     ) -> None:
         self.config = config
         self.repository = Repository(root, user, config.compress)
+        self.repository.started = lambda pid: journal(LabServer(pid=pid, start=start_time(pid)))
         self.progress = progress
         self.events = events
         self.first: BackupSet | None = None

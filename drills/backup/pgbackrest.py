@@ -6,8 +6,10 @@ harness's variables, secrets among them, never reach pgBackRest or PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -84,6 +86,8 @@ class Repository:
         # Backup label -> when pgBackRest said the backup stopped (pg_backup_stop returned),
         # on the harness's clock: pgBackRest's own stop time has a resolution of one second.
         self.stops: dict[str, int] = {}
+        # Set by the lab: journals each pgBackRest process so that `drills recover` kills it.
+        self.started: Callable[[int], None] = lambda pid: None
 
     def write_config(self, primary: Server) -> None:
         self.path.mkdir(mode=0o700, exist_ok=True)
@@ -153,6 +157,7 @@ class Repository:
             )
         except FileNotFoundError:
             raise LabError(INSTALL_HINT) from None
+        self.started(proc.pid)
         tail: list[str] = []
         own: float | None = None
         assert proc.stdout is not None
@@ -163,8 +168,9 @@ class Repository:
                 own = own_seconds(line) if own is None else own
                 on_line(line)
             status = proc.wait(timeout=COMMAND_TIMEOUT_S)
-        except BaseException:
-            proc.kill()
+        except BaseException:  # its workers too: they share its session
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
         end = time.monotonic_ns()

@@ -253,7 +253,7 @@ class PostgresPairLab(Lab):
         self.root.chmod(0o700)
         if self.cfg.backup is not None:
             self.backups = LabBackups(
-                self.cfg.backup, self.root, self.user, self.progress, self.events
+                self.cfg.backup, self.root, self.user, self.progress, self.events, self.journal
             )
         a = PostgresNode("a", self, self.root / "a", free_port())
         b = PostgresNode("b", self, self.root / "b", free_port())

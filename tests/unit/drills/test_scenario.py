@@ -38,6 +38,16 @@ class Expect:
 
 
 CASES: dict[str, Expect] = {
+    "restore-unknown-before.yaml": Expect(
+        12, "steps[1].restore", "no earlier step named 'drop' (named steps before it: none)"
+    ),
+    "restore-before-and-time.yaml": Expect(13, "steps[2].restore", "give `before` or `time`"),
+    "restore-time-without-zone.yaml": Expect(12, "steps[1].restore", "has no time zone"),
+    "restore-without-backup.yaml": Expect(
+        12, "steps[1].restore", "restore needs a lab with a `backup:` setting"
+    ),
+    "backup-size-not-a-size.yaml": Expect(4, "lab.backup.size", "'2 gigs' is not a size"),
+    "step-name-twice.yaml": Expect(13, "steps[2].wait.name", "already named 'pause'"),
     "yaml-syntax.yaml": Expect(3, "", "invalid YAML: mapping values are not allowed here"),
     "top-level-list.yaml": Expect(1, "", "a scenario is a mapping of keys; got list"),
     "empty.yaml": Expect(1, "", "a scenario is a mapping of keys; got an empty file"),
