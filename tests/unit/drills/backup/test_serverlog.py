@@ -2,11 +2,11 @@ from pathlib import Path
 
 from drills.backup.serverlog import log_size, read_redo
 
-LOG = """\  # noqa: E501
+LOG = """\
 2026-12-02 16:00:00.100 UTC [10] LOG:  database system is ready to accept connections
 2026-12-02 16:00:05.000 UTC [20] LOG:  starting point-in-time recovery to XID 1234
 2026-12-02 16:00:05.250 UTC [20] LOG:  redo starts at 0/2000028
-2026-12-02 16:00:05.900 UTC [20] LOG:  recovery stopping before commit of transaction 1234, time 2026-12-02 16:00:01+00
+2026-12-02 16:00:05.900 UTC [20] LOG:  recovery stopping before commit of transaction 1234
 2026-12-02 16:00:05.901 UTC [20] LOG:  redo done at 0/3000A08 system usage: CPU: user: 0.00 s
 2026-12-02 16:00:06.010 UTC [18] LOG:  database system is ready to accept connections
 """
