@@ -7,7 +7,7 @@ import gzip
 
 import pytest
 
-from drills.backup.progress import TransferProgress, command_seconds, pgbackrest_bytes
+from drills.backup.progress import Command, TransferProgress, command_seconds, pgbackrest_bytes
 from tests.paths import DATA
 
 CAPTURES = DATA / "pgbackrest"
@@ -30,7 +30,7 @@ class Clock:
 
 
 def fed(name: str, clock: Clock | None = None) -> TransferProgress:
-    command = "backup" if name.startswith("backup") else "restore"
+    command: Command = "backup" if name.startswith("backup") else "restore"
     progress = TransferProgress(command, clock or Clock())
     for line in lines(name):
         progress.feed(line)
