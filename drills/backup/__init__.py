@@ -1,1 +1,3 @@
-"""Backups, WAL archive and restores of the PostgreSQL labs (pgBackRest)."""
+"""Backups and restores in the PostgreSQL labs: filling a database to a size, following a
+pgBackRest command's progress, checking a restored database. Importing the package loads none
+of its modules."""

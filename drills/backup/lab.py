@@ -4,7 +4,6 @@ full backup). The nodes that can be backed up and restored have the BACKED abili
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -12,9 +11,10 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import Field
 
 from drills.abilities import Ability
-from drills.backup.fill import Size, fill_database
+from drills.backup.fill import fill_database
 from drills.backup.pgbackrest import BackupSet, Repository, Server
 from drills.backup.progress import TransferProgress
+from drills.backup.sizes import Size
 from drills.durations import Duration
 from drills.history import Event
 from drills.journal import JournalEntry
@@ -88,14 +88,16 @@ def archive_settings(
     }
 
 
-def transfer_lines(what: str, progress: Callable[[str], None]) -> Callable[[str], None]:
+def transfer_lines(
+    command: Literal["backup", "restore"], progress: Callable[[str], None]
+) -> Callable[[str], None]:
     """A pgBackRest output hook that shows bytes done and rate at most once a second."""
-    tracker = TransferProgress(what)
+    tracker = TransferProgress(command)
 
     def feed(line: str) -> None:
         tracker.feed(line)
-        if tracker.due(time.monotonic()):
-            progress(f"lab: {tracker.message()}")
+        if tracker.due():
+            progress(f"  {tracker.message()}")
 
     return feed
 

@@ -14,10 +14,10 @@ from pydantic import Field, model_validator
 
 from drills.abilities import Ability
 from drills.backup.amcheck import amcheck
-from drills.backup.fill import Size
 from drills.backup.lab import BACKED, Backed, transfer_lines
 from drills.backup.pgbackrest import BackupSet, Repository, archive_current_wal
 from drills.backup.serverlog import log_size, read_redo
+from drills.backup.sizes import Size
 from drills.durations import Duration
 from drills.errors import StepError
 from drills.history import StepEvent
@@ -112,7 +112,8 @@ class Restore(StepConfig):
         facts: dict[str, Any] = {"node": self.target, "start_ns": started}
         ctx.facts["restore"] = facts
         options, target = self._recovery(ctx, repository, facts)
-        facts["archived"] = _archive_now(node)
+        if not self.standby_of and self.to != "immediate":  # a rebuilt node needs none of it
+            facts["archived"] = _archive_now(node)
         node.stop_server()
         facts["mode"] = (
             "standby"
@@ -212,7 +213,9 @@ class Restore(StepConfig):
             node.start_server()
         except Exception as exc:
             raise StepError(f"the restored server did not start: {exc}") from exc
-        if not self.standby_of:
+        if self.standby_of:
+            facts["streaming_ns"] = _wait_streaming(node.local_dsn(), self.timeout)
+        else:
             facts["promoted_ns"] = _wait_promoted(node.local_dsn(), self.timeout)
         redo = read_redo(node.server_log(), offset)
         for key, wall in (
@@ -293,6 +296,20 @@ def _wait_promoted(dsn: str, timeout_s: float) -> int:
             pass
         time.sleep(0.01)
     raise StepError(f"the restored server was not promoted within {timeout_s:g}s")
+
+
+def _wait_streaming(dsn: str, timeout_s: float) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(dsn, connect_timeout=2) as conn:
+                row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
+            if row is not None and row[0] == "streaming":
+                return time.monotonic_ns()
+        except psycopg.Error:
+            pass
+        time.sleep(0.02)
+    raise StepError(f"the restored standby was not streaming within {timeout_s:g}s")
 
 
 def _read_value(dsn: str, query: str) -> str:

@@ -39,7 +39,7 @@ class Backup(StepConfig):
         node = ctx.target_as(self.target, BACKED)
         repository = node.backups()
         ran, done = repository.backup(
-            node.server(), self.type, transfer_lines(f"{self.type} backup", ctx.progress)
+            node.server(), self.type, transfer_lines("backup", ctx.progress)
         )
         ctx.facts["backup"] = {
             "label": done.label,

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from drills.abilities import PROMOTE, REJOIN, RESTART, SIGNAL, Injection
+from drills.backup.lab import BACKED
 from drills.containers.target import CONTAINER, ContainerTarget, PostgresContainer
 from drills.errors import ScenarioError, StepError
 from drills.journal import JournalEntry
@@ -20,7 +21,7 @@ from drills.steps import STEPS, RevertStack, StepContext
 from drills.steps.base import Revert
 from drills.targets import ProcessPause, process_target_class
 
-ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER]
+ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER, BACKED]
 
 
 def abilities(cls: type) -> set[str]:
@@ -55,7 +56,7 @@ def nodes(kind: str, **config: Any) -> dict[str, set[str]]:
 
 def test_dual_active_nodes_each_have_their_own_abilities() -> None:
     found = nodes("dual-active")
-    database = {"Signalable", "Restartable", "Promotable", "Rejoinable"}
+    database = {"Signalable", "Restartable", "Promotable", "Rejoinable", "Backed"}
     assert found["a"] == found["b"] == database
     assert found["a-service"] == found["b-service"] == found["lb"] == {"Signalable", "Restartable"}
 

@@ -46,7 +46,7 @@ CASES: dict[str, Expect] = {
     "restore-without-backup.yaml": Expect(
         12, "steps[1].restore", "restore needs a lab with a `backup:` setting"
     ),
-    "backup-size-not-a-size.yaml": Expect(4, "lab.backup.size", "'2 gigs' is not a size"),
+    "backup-size-not-a-size.yaml": Expect(4, "lab.backup.size", "'2 gigs': unknown unit 'gigs'"),
     "step-name-twice.yaml": Expect(13, "steps[2].wait.name", "already named 'pause'"),
     "yaml-syntax.yaml": Expect(3, "", "invalid YAML: mapping values are not allowed here"),
     "top-level-list.yaml": Expect(1, "", "a scenario is a mapping of keys; got list"),
