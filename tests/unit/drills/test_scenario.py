@@ -69,7 +69,7 @@ CASES: dict[str, Expect] = {
     "missing-probe-kind.yaml": Expect(32, "probes.site-a-port.kind", "missing (required)"),
     "unknown-probe-kind.yaml": Expect(23, "probes.reads.kind", "unknown kind 'postgres-reed'"),
     "unknown-step-kind.yaml": Expect(
-        43, "steps[1]", "unknown step 'crash' (steps: bandwidth, blackhole,"
+        43, "steps[1]", "unknown step 'crash' (steps: backup, bandwidth, blackhole,"
     ),
     "unknown-lab-kind.yaml": Expect(5, "lab.kind", "unknown kind 'mysql-pair'"),
     "step-two-keys.yaml": Expect(45, "steps[3]", "a step is one key"),
