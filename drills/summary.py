@@ -114,7 +114,8 @@ def _findings(record: RunRecord) -> list[str]:
     ]
     if reasons:
         out.append("unknown because:\n" + "\n".join(reasons))
-    if m.lost_writes:
+    restored = record.restore is not None and record.restore.step is not None
+    if m.lost_writes and not restored:  # a restore says which of them it discarded, below
         ranges = [f"{a}-{b}" if a != b else str(a) for a, b in m.lost_ranges or []]
         if len(ranges) > 8:
             ranges = [*ranges[:4], f"... {len(ranges) - 6} more ...", *ranges[-2:]]
@@ -212,10 +213,10 @@ def _restore_measured(restore: RestoreRecord, step: RestoreStepRecord) -> list[s
         lines.append(f"RTO n/a: {restore.rto_reason}")
     else:
         parts = " + ".join(
-            f"{' + '.join(_PART_NAMES.get(n, n) for n in name.split('+'))} {value:.3f}"
+            f"{' and '.join(_PART_NAMES.get(n, n) for n in name.split('+'))} {value:.3f}"
             for name, value in restore.rto_parts_s.items()
         )
-        lines.append(f"RTO {_seconds(restore.rto_s)} from the {restore.incident_from} = {parts}")
+        lines.append(f"RTO {_seconds(restore.rto_s)} from the disruption start = {parts}")
         lines += [f"  ({note})" for note in restore.rto_notes]
     lines.append(_restore_rpo(restore))
     writes = restore.writes
@@ -226,9 +227,16 @@ def _restore_measured(restore: RestoreRecord, step: RestoreStepRecord) -> list[s
             f"writes: lost {writes.lost}, resurrected {writes.resurrected}, discarded by the "
             f"restore {writes.discarded}, straddling the incident {writes.straddling} "
             f"(outcome unknown)"
+            + (f"; lost ids {_ids(writes.lost_ids)}" if writes.lost_ids else "")
+            + (f"; resurrected ids {_ids(writes.resurrected_ids)}" if writes.resurrected else "")
         )
     lines.append(_restore_copy(step))
     return lines
+
+
+def _ids(ids: list[int]) -> str:
+    shown = [str(i) for i in ids]
+    return ", ".join(shown if len(shown) <= 8 else [*shown[:6], "...", shown[-1]])
 
 
 def _restore_rpo(restore: RestoreRecord) -> str:
@@ -265,7 +273,11 @@ def _restore_copy(step: RestoreStepRecord) -> str:
         said.append("verify: " + ", ".join(f"{k} {v}" for k, v in step.verify.items()))
     if step.check is not None:
         undone = "yes" if step.check.get("undone") else "NO"
-        said.append(f"incident undone: {undone} ({step.check.get('after')!r} after)")
+        check = step.check
+        said.append(
+            f"incident undone: {undone} ({check.get('query')!r}: {check.get('before')!r} before "
+            f"the incident, {check.get('after')!r} after the restore)"
+        )
     return "; ".join(said)
 
 

@@ -3,6 +3,8 @@ backup"), on the hand-built drill of tests/unit/drills/restore_history.py."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from drills.checker import Overall, Verdict, check
@@ -55,7 +57,7 @@ def test_the_parts_add_up_to_the_rto_exactly() -> None:
     assert parts_s(restore) == pytest.approx(EXACT_PARTS)
     parts = restore.rto.parts
     assert parts[0].start_ns == at(1000) and parts[-1].end_ns == at(3002)
-    assert all(a.end_ns == b.start_ns for a, b in zip(parts, parts[1:], strict=False))
+    assert all(a.end_ns == b.start_ns for a, b in pairwise(parts))
     assert sum(p.end_ns - p.start_ns for p in parts) == at(3002) - at(1000)
     assert restore.rto.notes == []
 
