@@ -3,12 +3,13 @@ restore drill of tests/unit/drills/restore_history.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from drills.checker import check
-from drills.history import History
+from drills.history import History, HistoryLog, load_history
 from drills.records import RunInfo, RunRecord, build_record, record_text
 from drills.summary import render
 from tests.unit.drills.restore_history import CONFIG, restore_facts, restore_history
@@ -120,3 +121,18 @@ def test_the_summary_shows_the_restore_block() -> None:
     rows = [line for line in text.splitlines() if line.startswith(("| Resurrected", "| Incident"))]
     assert len(rows) == 2 and all("met" in row for row in rows)
     assert "RPO (data-loss window) | <= 1s" in text or "to the restore's recovery point" in text
+
+
+def test_a_saved_history_rechecks_to_the_same_restore(tmp_path: Path) -> None:
+    history = restore_history(restore_facts())
+    log = HistoryLog(history.clock, tmp_path / "h.jsonl")
+    for probe in history.probes:
+        log.add_probe(probe)
+    for op in history.ops:
+        log.add_op(op)
+    for step in history.steps:
+        log.add_step(step)
+    for final in history.final_reads:
+        log.add_final_read(final)
+    log.close()
+    assert record_of(load_history(tmp_path / "h.jsonl"))["restore"] == record_of(history)["restore"]
