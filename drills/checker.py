@@ -19,6 +19,7 @@ from drills.failover import Failover, TwoPrimaries, cluster_probe, cluster_sampl
 from drills.failover import two_primaries as find_two_primaries
 from drills.history import History
 from drills.quarters import Quarter
+from drills.recovery import Restore, measure_restore
 from drills.sites import (
     Disruption,
     SplitBrain,
@@ -85,6 +86,8 @@ class CheckResult:
     disruptions: list[Disruption] = field(default_factory=list)
     failover: Failover | None = None  # measured when the drill has a `patroni` probe
     two_primaries: TwoPrimaries | None = None
+    restore: Restore | None = None  # measured when a step restored a server from backup
+    rpo_s: float | None = None  # the writes' RPO, or the restore's when it reclassifies them
 
     @property
     def by_name(self) -> dict[str, ObjectiveResult]:
@@ -128,13 +131,17 @@ def check(history: History, config: CheckConfig) -> CheckResult:
     availability = _availability(measured, budget, config.objectives.availability)
     failover, two = _failover(history, measured, disruption_start, recovered)
     brain, brain_result = _split_brain(history, config.write_probe, failover, two)
+    rpo, rpo_reason = writes.rpo_s if writes else None, writes_reason
+    restore = measure_restore(history, config.service_probe, config.write_probe, disruption_start)
+    if restore is not None and restore.reclassifies:
+        rto, rto_reason = _restore_rto(restore)
+        rpo, rpo_reason = _restore_rpo(restore)
     results = [
         _verdict_le("rto", config.objectives.rto_s, rto, rto_reason),
-        _verdict_le(
-            "rpo", config.objectives.rpo_s, writes.rpo_s if writes else None, writes_reason
-        ),
+        _verdict_le("rpo", config.objectives.rpo_s, rpo, rpo_reason),
         availability.result,
         *([brain_result] if brain_result is not None else []),
+        *_restore_results(restore),
     ]
     return CheckResult(
         probes=summaries,
@@ -153,6 +160,8 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         disruptions=_disruptions(history, measured),
         failover=failover,
         two_primaries=two,
+        restore=restore,
+        rpo_s=rpo,
     )
 
 
@@ -197,6 +206,38 @@ def _rto(
     if elapsed > config.objectives.rto_s:
         return elapsed, reason + "; the RTO is at least this"  # a lower bound, already missed
     return None, reason
+
+
+def _restore_rto(restore: Restore) -> tuple[float | None, str]:
+    if restore.rto is None:
+        return None, "the restore's RTO was not measured"
+    return restore.rto.seconds, restore.rto.reason
+
+
+def _restore_rpo(restore: Restore) -> tuple[float | None, str]:
+    if restore.rpo is None:
+        return None, restore.writes_reason
+    return restore.rpo.seconds, restore.rpo.reason
+
+
+def _restore_results(restore: Restore | None) -> list[ObjectiveResult]:
+    """A restore to just before the incident brings nothing after it back; the incident's
+    check, when it has one, must find the damage undone."""
+    if restore is None or restore.measured is None:
+        return []
+    facts = restore.measured.facts
+    found = []
+    if facts.before_incident:
+        writes = restore.writes
+        count = None if writes is None else len(writes.resurrected)
+        why = restore.writes_reason or f"present after a restore to before {facts.before_step!r}"
+        found.append(_verdict_le("resurrected_writes", 0, count, why))
+    if facts.check is not None:
+        undone = facts.check.undone
+        verdict = Verdict.MET if undone else Verdict.MISSED
+        why = f"{facts.check.query!r} gave {facts.check.after!r} (before: {facts.check.before!r})"
+        found.append(ObjectiveResult("incident_undone", 1, int(undone), verdict, why))
+    return found
 
 
 def _writes(history: History, write_probe: str | None) -> tuple[WriteClassification | None, str]:

@@ -7,6 +7,7 @@ from tabulate import tabulate
 from drills.checker import Verdict
 from drills.durations import format_duration
 from drills.records.model import FailoverRecord, RunRecord, SplitBrainRecord
+from drills.records.restore import RestoreRecord, RestoreStepRecord
 
 
 def _seconds(value: float | None) -> str:
@@ -41,7 +42,10 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
     resolution = f" (±{interval * 1000:.0f}ms)" if interval else ""
     share = f", {m.rto_s / o.rto_s:.2%} of objective" if m.rto_s is not None and o.rto_s else ""
     rpo = "n/a"
-    if m.rpo_s is not None:
+    restored = record.restore.writes if record.restore is not None else None
+    if m.rpo_s is not None and restored is not None:
+        rpo = f"{_seconds(m.rpo_s)} to the restore's recovery point, {restored.lost} writes lost"
+    elif m.rpo_s is not None:
         rpo = f"{_seconds(m.rpo_s)}, {m.lost_writes} of {m.writes_acked} acked writes lost"
     availability = "n/a"
     if m.downtime_s is not None:
@@ -73,7 +77,18 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
         if brain is not None and brain.detected:
             measured = _split_brain_measured(brain, judged.measured)
         rows.append(["Split brain", "none", measured, judged.verdict.value])
+    for name, label, target in _RESTORE_ROWS:
+        found = record.verdicts.get(name)
+        if found is not None:
+            measured = "n/a" if found.measured is None else f"{found.measured:g}"
+            rows.append([label, target, measured, found.verdict.value])
     return rows
+
+
+_RESTORE_ROWS = (
+    ("resurrected_writes", "Resurrected writes", "0"),
+    ("incident_undone", "Incident undone (1: yes)", "1"),
+)
 
 
 def _split_brain_measured(brain: SplitBrainRecord, writes: float | None) -> str:
@@ -99,7 +114,8 @@ def _findings(record: RunRecord) -> list[str]:
     ]
     if reasons:
         out.append("unknown because:\n" + "\n".join(reasons))
-    if m.lost_writes:
+    restored = record.restore is not None and record.restore.step is not None
+    if m.lost_writes and not restored:  # a restore says which of them it discarded, below
         ranges = [f"{a}-{b}" if a != b else str(a) for a, b in m.lost_ranges or []]
         if len(ranges) > 8:
             ranges = [*ranges[:4], f"... {len(ranges) - 6} more ...", *ranges[-2:]]
@@ -111,6 +127,8 @@ def _findings(record: RunRecord) -> list[str]:
     out += _split_brain_findings(record.split_brain)
     if record.failover is not None:
         out.append(_failover(record.failover))
+    if record.restore is not None:
+        out.append(_restore(record.restore))
     served = [
         f"{name} {phase.replace('_', ' ')}: "
         + ", ".join(f"site {site} {n}" for site, n in counts.items())
@@ -172,6 +190,95 @@ def _failover(failover: FailoverRecord) -> str:
         f"{text}\nRTO in parts: detection {_seconds(parts.detection_s)} + election "
         f"{_seconds(parts.election_s)} + reconnect {_seconds(parts.reconnect_s)}"
     )
+
+
+_PART_NAMES = {"restore_copy": "restore copy", "server_start": "server start"}
+_PART_NAMES |= {"wal_replay": "WAL replay", "first_ok": "first ok"}
+
+
+def _restore(restore: RestoreRecord) -> str:
+    """The restore measured, its writes and copy figures; standby rebuilds after it."""
+    by_index = {s.index: s for s in restore.steps}
+    measured = by_index.get(restore.step) if restore.step is not None else None
+    lines = [] if measured is None else _restore_measured(restore, measured)
+    lines += [_restore_copy(s) for s in restore.steps if s is not measured]
+    return "\n  ".join(lines)
+
+
+def _restore_measured(restore: RestoreRecord, step: RestoreStepRecord) -> list[str]:
+    target = " ".join(str(step.target.get(k, "")) for k in ("type", "value")).strip()
+    before = f" before {step.before_step!r}" if step.before_step else ""
+    lines = [f"restore (step {step.index + 1}, node {step.node}, {step.mode}, to {target}{before})"]
+    if restore.rto_s is None:
+        lines.append(f"RTO n/a: {restore.rto_reason}")
+    else:
+        parts = " + ".join(
+            f"{' and '.join(_PART_NAMES.get(n, n) for n in name.split('+'))} {value:.3f}"
+            for name, value in restore.rto_parts_s.items()
+        )
+        lines.append(f"RTO {_seconds(restore.rto_s)} from the disruption start = {parts}")
+        lines += [f"  ({note})" for note in restore.rto_notes]
+    lines.append(_restore_rpo(restore))
+    writes = restore.writes
+    if writes is None:
+        lines.append(f"writes: n/a: {restore.writes_reason}")
+    else:
+        lines.append(
+            f"writes: lost {writes.lost}, resurrected {writes.resurrected}, discarded by the "
+            f"restore {writes.discarded}, straddling the incident {writes.straddling} "
+            f"(outcome unknown)"
+            + (f"; lost ids {_ids(writes.lost_ids)}" if writes.lost_ids else "")
+            + (f"; resurrected ids {_ids(writes.resurrected_ids)}" if writes.resurrected else "")
+        )
+    lines.append(_restore_copy(step))
+    return lines
+
+
+def _ids(ids: list[int]) -> str:
+    shown = [str(i) for i in ids]
+    return ", ".join(shown if len(shown) <= 8 else [*shown[:6], "...", shown[-1]])
+
+
+def _restore_rpo(restore: RestoreRecord) -> str:
+    predicted = (
+        f"predicted from archive lag {_seconds(restore.predicted_rpo_s)}"
+        if restore.predicted_rpo_s is not None
+        else f"predicted n/a: {restore.predicted_rpo_reason}"
+    )
+    if restore.rpo_s is None:
+        return f"RPO n/a: {restore.rpo_reason}; {predicted}"
+    point = restore.recovery_point
+    at = "" if point is None else f", recovery point write {point.write_id} acked {point.ack_at}"
+    why = f" ({restore.rpo_reason})" if restore.rpo_reason else ""
+    return f"RPO {_seconds(restore.rpo_s)}{why}{at}; {predicted}"
+
+
+def _restore_copy(step: RestoreStepRecord) -> str:
+    said = [f"step {step.index + 1} {step.mode} restore of {step.node} from {step.backup or '?'}"]
+    if step.copy_s is not None:
+        size = "" if step.db_bytes is None else f"{step.db_bytes / 1e6:.1f} MB in "
+        said.append(f"copy {size}{step.copy_s:.3f}s (pgBackRest {_seconds(step.pgbackrest_s)})")
+    if step.throughput_mb_s is not None:
+        said.append(f"{step.throughput_mb_s:.1f} MB/s (MB = 10^6 bytes)")
+    if step.replay_s is not None:
+        said.append(f"WAL replay {step.replay_s:.3f}s")
+    if step.backup_age_at_incident_s is not None:
+        said.append(f"backup {step.backup_age_at_incident_s:.3f}s old at the incident")
+    if step.projection is not None:
+        said.append(
+            f"{step.projection.label}: {step.projection.size_bytes / 1e6:.0f} MB in "
+            f"{step.projection.copy_s:.1f}s"
+        )
+    if step.verify:
+        said.append("verify: " + ", ".join(f"{k} {v}" for k, v in step.verify.items()))
+    if step.check is not None:
+        undone = "yes" if step.check.get("undone") else "NO"
+        check = step.check
+        said.append(
+            f"incident undone: {undone} ({check.get('query')!r}: {check.get('before')!r} before "
+            f"the incident, {check.get('after')!r} after the restore)"
+        )
+    return "; ".join(said)
 
 
 def _disruptions(record: RunRecord) -> str:

@@ -34,6 +34,7 @@ from drills.records.model import (
     StepRecord,
     TwoPrimariesRecord,
 )
+from drills.records.restore import restore_record
 
 
 def utc_iso(wall_ns: int) -> str:
@@ -115,6 +116,7 @@ def build_record(
         measurements=_measurements(history, config, result),
         split_brain=_split_brain(history, result),
         failover=_failover(history, result.failover),
+        restore=restore_record(history, result.restore),
         disruptions=_disruptions(history, result),
         verdicts={
             r.name: ObjectiveVerdict(
@@ -148,7 +150,7 @@ def _measurements(history: History, config: CheckConfig, result: CheckResult) ->
     write_summary = result.probes.get(config.write_probe or "")
     return Measurements(
         rto_s=result.rto_s,
-        rpo_s=writes.rpo_s if writes else None,
+        rpo_s=result.rpo_s,
         downtime_s=result.downtime_s,
         downtime_lower_s=result.downtime_lower_s,
         availability=result.availability,

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from drills.checker import DEFAULT_STABLE, CheckConfig, Objectives, Overall, Verdict
+from drills.records.restore import RestoreRecord
 
 SCHEMA_VERSION: Final = 1
 
@@ -242,6 +243,7 @@ class RunRecord(RecordPart):
     measurements: Measurements = Field(default_factory=Measurements)
     split_brain: SplitBrainRecord | None = None
     failover: FailoverRecord | None = None  # written only for a drill with a `patroni` probe
+    restore: RestoreRecord | None = None  # written only when a step restored from backup
     disruptions: list[Disruption] = Field(default_factory=list)
     verdicts: dict[str, ObjectiveVerdict] = Field(default_factory=dict)
     timeline: list[StepRecord] = Field(default_factory=list)
@@ -258,7 +260,8 @@ class RunRecord(RecordPart):
 
     @model_serializer(mode="wrap")
     def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        return _without_none(handler(self), ("failover", "aborted", "chain", "self_sha256"))
+        present_only = ("failover", "restore", "aborted", "chain", "self_sha256")
+        return _without_none(handler(self), present_only)
 
     def data(self) -> dict[str, Any]:
         """The record as JSON-ready data, keys in the documented order."""
