@@ -43,6 +43,8 @@ class CrossCheck:
             self.step_names(index, step, named)
             self.step_targets(where, step)
             self.step_links(where, step)
+            for key, message in step.lab_problems(self.scenario.lab):
+                self.add((*where, *key), message)
             if step.probe_name is not None and step.probe_name not in self.scenario.probes:
                 self.add(where, f"no probe named {step.probe_name!r} (probes: {self.probes})")
         return self.problems

@@ -22,6 +22,7 @@ from drills.registry import Registry
 from drills.targets import Resolving, Target
 
 if TYPE_CHECKING:
+    from drills.labs.base import LabConfig
     from drills.openloop import ProbeRunner
 
 A = TypeVar("A")
@@ -185,6 +186,11 @@ class StepConfig(StrictModel):
     @property
     def step_refs(self) -> list[str]:
         """Names of earlier steps this step refers to, for validation."""
+        return []
+
+    def lab_problems(self, lab: LabConfig | None) -> list[tuple[tuple[str, ...], str]]:
+        """What this step cannot do with the scenario's lab, for validation: each a key under
+        the step and a message."""
         return []
 
     @property
