@@ -63,9 +63,12 @@ def put_back(copy: Path, path: Path) -> bool:
     return True
 
 
+CONFIG_REVERT = "config"
+
+
 def config_key(node: str, file: str) -> tuple[str, str, str]:
     """The revert of a changed configuration file (a `restore-config` step may drop it)."""
-    return ("config", node, file)
+    return (CONFIG_REVERT, node, file)
 
 
 @JOURNAL.register("config-file")
@@ -97,7 +100,10 @@ def _keep_copy(server: LocalServer, file: str) -> tuple[Path, Path]:
 
 
 def _undo(server: LocalServer, path: Path, copy: Path) -> None:
-    put_back(copy, path)
+    """Put the file back; if it was still damaged and the node is down, start the node (if
+    something else put the file back, such as `restore-config`, the node is its business)."""
+    if not put_back(copy, path):
+        return
     try:
         server.pid()
     except TargetError:

@@ -16,13 +16,14 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import psycopg
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from drills.abilities import Ability
 from drills.errors import StepError
+from drills.incidents.config_files import CONFIG_REVERT
 from drills.incidents.server import (
     LOCAL_SERVER,
     LocalServer,
@@ -128,11 +129,29 @@ class RelationSpec(StrictModel):
     relation: str = Field(description="a table or index, e.g. drills_victim or public.orders")
 
 
+def _what_form(value: Any) -> str:
+    """Which form `what` is written in, so that a mistake gets the one message of that form."""
+    return "relation" if isinstance(value, dict | RelationSpec) else "data-directory"
+
+
+def _data_directory(value: Any) -> Any:
+    if value != "data-directory":
+        raise ValueError(f"what is `data-directory` or `{{relation: NAME}}`; got {value!r}")
+    return value
+
+
+What = Annotated[
+    Annotated[Literal["data-directory"], BeforeValidator(_data_directory), Tag("data-directory")]
+    | Annotated[RelationSpec, Tag("relation")],
+    Discriminator(_what_form),
+]
+
+
 @STEPS.register("corrupt")
 class Corrupt(StepConfig):
     kind: Literal["corrupt"]
     target: str
-    what: Literal["data-directory"] | RelationSpec
+    what: What
     archive: Literal["intact", "poisoned"] = "intact"
     poisoned_from: str | None = Field(
         None, description="archive: poisoned: only WAL archived after this step ended"
@@ -176,6 +195,8 @@ class Corrupt(StepConfig):
             detail = f"relation {self.relation} of {server.name} overwritten"
         else:
             files, size = self._encrypt_data(server)
+            # Nothing of this data directory can be put back as it was.
+            ctx.reverts.drop(CONFIG_REVERT, server.name)
             incident["what"] = "data-directory"
             detail = f"data directory of {server.name} encrypted (note: {RANSOM_NOTE})"
         incident |= {"at_ns": time.monotonic_ns(), "files": files, "bytes": size}

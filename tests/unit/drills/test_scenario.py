@@ -141,6 +141,19 @@ CASES: dict[str, Expect] = {
     "role-target-without-roles.yaml": Expect(
         6, "targets.leader.lab", "no node 'leader' in a postgres-pair lab (nodes: a, b)"
     ),
+    "corrupt-not-a-lab-node.yaml": Expect(
+        13, "steps[1].corrupt", "target 'mine' cannot be used with corrupt: it is not a PostgreSQL"
+    ),
+    "corrupt-poisoned-without-backup.yaml": Expect(
+        13, "steps[1].corrupt.archive", "a poisoned archive needs the lab's backups"
+    ),
+    "corrupt-unknown-what.yaml": Expect(
+        13, "steps[1].corrupt.what", "what is `data-directory` or `{relation: NAME}`"
+    ),
+    "sql-without-server.yaml": Expect(13, "steps[1].sql", "give exactly one of dsn"),
+    "delete-config-unknown-file.yaml": Expect(
+        13, "steps[1].delete-config.file", "'postgresql.conf' or 'pg_hba.conf'"
+    ),
 }
 
 
