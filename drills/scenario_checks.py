@@ -41,11 +41,10 @@ class CrossCheck:
         for index, step in enumerate(self.scenario.steps):
             where = ("steps", index, step.kind)
             self.step_names(index, step, named)
-            problem = step.lab_problem(self.scenario.lab)
-            if problem is not None:
-                self.add(where, problem)
             self.step_targets(where, step)
             self.step_links(where, step)
+            for key, message in step.lab_problems(self.scenario.lab):
+                self.add((*where, *key), message)
             if step.probe_name is not None and step.probe_name not in self.scenario.probes:
                 self.add(where, f"no probe named {step.probe_name!r} (probes: {self.probes})")
         return self.problems

@@ -25,12 +25,11 @@ from drills.labs.base import LabConfig
 from drills.steps.base import STEPS, StepConfig, StepContext
 
 
-def lab_backup_problem(lab: LabConfig | None, kind: str) -> str | None:
+def lab_backup_problems(lab: LabConfig | None, kind: str) -> list[tuple[tuple[str, ...], str]]:
+    """A step that needs the lab's repository, in a scenario whose lab has none."""
     if lab is None or getattr(lab, "backup", None) is None:
-        return (
-            f"{kind} needs a lab with a `backup:` setting (lab.backup), which makes the repository"
-        )
-    return None
+        return [((), f"{kind} needs a lab with a `backup:` setting (lab.backup)")]
+    return []
 
 
 def wall_to_mono(wall_ns: int) -> int:
@@ -98,8 +97,8 @@ class Restore(StepConfig):
     def step_refs(self) -> list[str]:
         return [name for name in (self.before,) if name]
 
-    def lab_problem(self, lab: LabConfig | None) -> str | None:
-        return lab_backup_problem(lab, "restore")
+    def lab_problems(self, lab: LabConfig | None) -> list[tuple[tuple[str, ...], str]]:
+        return lab_backup_problems(lab, "restore")
 
     def describe(self) -> str:
         point = f"before {self.before}" if self.before else self.time or self.to

@@ -13,8 +13,9 @@ from pydantic import Field
 
 from drills.abilities import Ability
 from drills.backup.lab import BACKED, transfer_lines
-from drills.backup.restore import lab_backup_problem
+from drills.backup.restore import lab_backup_problems
 from drills.errors import StepError
+from drills.incidents.config_files import config_copy
 from drills.labs.base import LabConfig
 from drills.steps.base import STEPS, StepConfig, StepContext
 
@@ -29,8 +30,8 @@ class Backup(StepConfig):
     shorthand: ClassVar[str | None] = "target"
     needs: ClassVar[Ability[Any] | None] = BACKED
 
-    def lab_problem(self, lab: LabConfig | None) -> str | None:
-        return lab_backup_problem(lab, "backup")
+    def lab_problems(self, lab: LabConfig | None) -> list[tuple[tuple[str, ...], str]]:
+        return lab_backup_problems(lab, "backup")
 
     def describe(self) -> str:
         return f"{self.type} backup of {self.target}"
@@ -58,11 +59,6 @@ class Backup(StepConfig):
         )
 
 
-def config_copy(lab_root: Path, node: str, file: str) -> Path:
-    """Where the lab keeps the original of a node's configuration file before an incident."""
-    return lab_root / "config-copies" / node / file
-
-
 @STEPS.register("restore-config")
 class RestoreConfig(StepConfig):
     kind: Literal["restore-config"]
@@ -76,8 +72,8 @@ class RestoreConfig(StepConfig):
     shorthand: ClassVar[str | None] = "target"
     needs: ClassVar[Ability[Any] | None] = BACKED
 
-    def lab_problem(self, lab: LabConfig | None) -> str | None:
-        return lab_backup_problem(lab, "restore-config") if self.source == "backup" else None
+    def lab_problems(self, lab: LabConfig | None) -> list[tuple[tuple[str, ...], str]]:
+        return lab_backup_problems(lab, "restore-config") if self.source == "backup" else []
 
     def describe(self) -> str:
         return f"restore {self.file} of {self.target} from the {self.source}"

@@ -217,6 +217,8 @@ class PostgresNode(LabProcess):
     """One PostgreSQL server of the lab; a target with every ability."""
 
     lab: PostgresPairLab
+    name: str
+    datadir: Path  # declared here so that abilities with attributes see them (incidents)
 
     def __init__(self, name: str, lab: PostgresPairLab, datadir: Path, port: int) -> None:
         super().__init__(name, lab, port)

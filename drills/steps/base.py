@@ -183,13 +183,14 @@ class StepConfig(StrictModel):
         value = getattr(self, "link", None)
         return [value] if isinstance(value, str) and value != "all" else []
 
-    def lab_problem(self, lab: LabConfig | None) -> str | None:
-        """What is wrong with running this step on a scenario with this lab (validation)."""
-        return None
-
     @property
     def step_refs(self) -> list[str]:
         """Names of earlier steps this step refers to, for validation."""
+        return []
+
+    def lab_problems(self, lab: LabConfig | None) -> list[tuple[tuple[str, ...], str]]:
+        """What this step cannot do with the scenario's lab, for validation: each a key under
+        the step and a message."""
         return []
 
     @property

@@ -13,6 +13,7 @@ from drills.abilities import PROMOTE, REJOIN, RESTART, SIGNAL, Injection
 from drills.backup.lab import BACKED
 from drills.containers.target import CONTAINER, ContainerTarget, PostgresContainer
 from drills.errors import ScenarioError, StepError
+from drills.incidents.server import LOCAL_SERVER
 from drills.journal import JournalEntry
 from drills.labs import LABS
 from drills.patroni.cluster import CLUSTER
@@ -21,7 +22,7 @@ from drills.steps import STEPS, RevertStack, StepContext
 from drills.steps.base import Revert
 from drills.targets import ProcessPause, process_target_class
 
-ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER, BACKED]
+ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER, BACKED, LOCAL_SERVER]
 
 
 def abilities(cls: type) -> set[str]:
@@ -56,7 +57,7 @@ def nodes(kind: str, **config: Any) -> dict[str, set[str]]:
 
 def test_dual_active_nodes_each_have_their_own_abilities() -> None:
     found = nodes("dual-active")
-    database = {"Signalable", "Restartable", "Promotable", "Rejoinable", "Backed"}
+    database = {"Signalable", "Restartable", "Promotable", "Rejoinable", "Backed", "LocalServer"}
     assert found["a"] == found["b"] == database
     assert found["a-service"] == found["b-service"] == found["lb"] == {"Signalable", "Restartable"}
 

@@ -44,7 +44,7 @@ CASES: dict[str, Expect] = {
     "restore-before-and-time.yaml": Expect(13, "steps[2].restore", "give `before` or `time`"),
     "restore-time-without-zone.yaml": Expect(12, "steps[1].restore", "has no time zone"),
     "restore-without-backup.yaml": Expect(
-        12, "steps[1].restore", "restore needs a lab with a `backup:` setting"
+        12, "steps[1].restore", "restore needs a lab with a `backup:` setting (lab.backup)"
     ),
     "backup-size-not-a-size.yaml": Expect(4, "lab.backup.size", "'2 gigs': unknown unit 'gigs'"),
     "step-name-twice.yaml": Expect(13, "steps[2].wait.name", "already named 'pause'"),
@@ -150,6 +150,19 @@ CASES: dict[str, Expect] = {
     "patroni-unknown-key.yaml": Expect(6, "lab.tll", "unknown key 'tll'"),
     "role-target-without-roles.yaml": Expect(
         6, "targets.leader.lab", "no node 'leader' in a postgres-pair lab (nodes: a, b)"
+    ),
+    "corrupt-not-a-lab-node.yaml": Expect(
+        13, "steps[1].corrupt", "target 'mine' cannot be used with corrupt: it is not a PostgreSQL"
+    ),
+    "corrupt-poisoned-without-backup.yaml": Expect(
+        13, "steps[1].corrupt.archive", "a poisoned archive needs the lab's backups"
+    ),
+    "corrupt-unknown-what.yaml": Expect(
+        13, "steps[1].corrupt.what", "what is `data-directory` or `{relation: NAME}`"
+    ),
+    "sql-without-server.yaml": Expect(13, "steps[1].sql", "give exactly one of dsn"),
+    "delete-config-unknown-file.yaml": Expect(
+        13, "steps[1].delete-config.file", "'postgresql.conf' or 'pg_hba.conf'"
     ),
 }
 
