@@ -63,6 +63,9 @@ class RestoreFacts(_Facts):
     target: RestoreTarget
     before_step: str | None = None
     incident_ns: int | None = None
+    # When the incident began: an SQL incident's COMMIT was sent then and returned at
+    # incident_ns; a write acknowledged in between may be ordered either side of it.
+    incident_start_ns: int | None = None
     backup: str = ""
     backup_end_ns: int | None = None
     start_ns: int | None = None
@@ -176,8 +179,12 @@ def measure_restore(
     if incident is not None:
         # Without a promotion seen, the restore step's end closes the restore's window.
         promoted = facts.promoted_ns if facts.promoted_ns is not None else measured.end_ns
-        writes, writes_reason = classify_restore_writes(history, write_probe, incident, promoted)
-        rpo = restore_rpo(history, write_probe, incident) if writes is not None else None
+        start = facts.incident_start_ns if facts.incident_start_ns is not None else incident
+        start = min(start, incident)
+        writes, writes_reason = classify_restore_writes(
+            history, write_probe, (start, incident), promoted
+        )
+        rpo = restore_rpo(history, write_probe, start) if writes is not None else None
     return Restore(
         steps=steps,
         measured=measured,

@@ -65,17 +65,18 @@ def _acked(op: Op) -> bool:
 
 
 def classify_restore_writes(
-    history: History, write_probe: str | None, incident_ns: int, promoted_ns: int
+    history: History, write_probe: str | None, incident: tuple[int, int], promoted_ns: int
 ) -> tuple[RestoreWrites | None, str]:
-    """Every write of `write_probe` against the incident and the promotion; None and why
-    when there is no final read to classify them against."""
+    """Every write of `write_probe` against the incident (when it began, when it took effect)
+    and the promotion; None and why when there is no final read to classify them against."""
+    began_ns, incident_ns = incident
     counts, why = _final_counts(history, write_probe)
     if counts is None or write_probe is None:
         return None, why
     found = RestoreWrites()
     for op in history.ops_of(write_probe):
         present = counts.get(op.seq, 0) > 0
-        if op.complete_ns < incident_ns:
+        if op.complete_ns < began_ns:
             found.acked_before_incident += _acked(op)
             if _acked(op) and not present:
                 found.lost.append(op.seq)

@@ -242,6 +242,8 @@ class Drill:
             probe.prepare()
             probes.append(probe)
         self.probes = probes
+        if self.lab is not None:
+            self.lab.before_steps()
         return scenario
 
     def _drill(self, scenario: Scenario, log: HistoryLog) -> None:

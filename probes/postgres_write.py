@@ -157,6 +157,9 @@ class PostgresWriteProbe(WriteProbe):
         try:
             with connect(self.cfg.dsn, max(self.cfg.timeout, 5.0)) as conn:
                 rows = conn.execute(query, (self.run_id, self.name)).fetchall()
+        except psycopg.errors.UndefinedTable:
+            # prepare() made sure it existed: a restore to before its creation lost every row
+            return {}
         except psycopg.Error as exc:
             raise ProbeError(f"final read of {self.name} failed: {short(exc)}") from exc
         return {int(str(row[0])): int(str(row[1])) for row in rows}

@@ -61,6 +61,10 @@ class Backed(Protocol):
 
     def start_server(self) -> None: ...
 
+    def kill_server(self) -> None:
+        """SIGKILL the server and everything it runs: no shutdown checkpoint, no archiving."""
+        ...
+
     def server_log(self) -> Path: ...
 
     def program_dir(self) -> Path:

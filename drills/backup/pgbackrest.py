@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
 
 STANZA = "drills"
 PGBACKREST = "pgbackrest"
-ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC"}
+# pgBackRest stamps each console line with its local time, UTC here (TZ above).
+_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) P\d\d ")
 COMMAND_TIMEOUT_S = 3600.0
 INSTALL_HINT = (
     "pgBackRest not found: install it (Debian/Ubuntu: apt-get install pgbackrest; "
@@ -83,7 +87,7 @@ class Repository:
         self.config = self.path / "pgbackrest.conf"
         self.user = user
         self.compress = compress
-        # Backup label -> when pgBackRest said the backup stopped (pg_backup_stop returned),
+        # Backup label -> when pgBackRest stopped the backup (called pg_backup_stop),
         # on the harness's clock: pgBackRest's own stop time has a resolution of one second.
         self.stops: dict[str, int] = {}
         # Set by the lab: journals each pgBackRest process so that `drills recover` kills it.
@@ -186,8 +190,11 @@ class Repository:
         stopped: list[int] = []
 
         def watch(line: str) -> None:
-            if "backup stop archive" in line and not stopped:
-                stopped.append(time.monotonic_ns())
+            # "execute non-exclusive backup stop and wait for all WAL segments to archive":
+            # the stop position is taken as pg_backup_stop begins, which then waits for the
+            # archiver (its "backup stop archive = ..." line comes ~0.2 s later).
+            if "backup stop" in line and not stopped:
+                stopped.append(stamped_ns(line))
             on_line(line)
 
         ran = self.run(["backup", f"--type={kind}"], f"{kind} backup", server, watch)
@@ -233,6 +240,17 @@ class Repository:
         archive = self.path / "repo" / "archive" / STANZA
         files = [p for p in archive.glob("*/*/*") if p.is_file() and len(p.name) > 24]
         return sorted(files, key=lambda p: p.name)
+
+
+def stamped_ns(line: str) -> int:
+    """When pgBackRest logged `line`, on the harness's monotonic clock (now, without a stamp):
+    its output reaches the harness through a pipe, sometimes late."""
+    match = _STAMP.match(line)
+    if match is None:
+        return time.monotonic_ns()
+    moment = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+    wall_ns = int(moment.timestamp() * 1000) * 1_000_000
+    return time.monotonic_ns() - (time.time_ns() - wall_ns)
 
 
 def _ignore(line: str) -> None:

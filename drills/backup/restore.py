@@ -102,7 +102,9 @@ class Restore(StepConfig):
 
     def describe(self) -> str:
         point = f"before {self.before}" if self.before else self.time or self.to
-        return f"restore {self.target} ({point})"
+        source = f"backup {self.backup}, " if self.backup else ""
+        role = f", as a standby of {self.standby_of}" if self.standby_of else ""
+        return f"restore {self.target} ({source}{point}{role})"
 
     def run(self, ctx: StepContext) -> str:
         node = ctx.target_as(self.target, BACKED)
@@ -111,9 +113,15 @@ class Restore(StepConfig):
         facts: dict[str, Any] = {"node": self.target, "start_ns": started}
         ctx.facts["restore"] = facts
         options, target = self._recovery(ctx, repository, facts)
-        if not self.standby_of and self.to != "immediate":  # a rebuilt node needs none of it
-            facts["archived"] = _archive_now(node)
-        node.stop_server()
+        if self.standby_of or self.directory == "new":
+            # A compromised or damaged server is stopped dead: a clean shutdown would archive
+            # WAL written after the incident (or after the other site's promotion), and a
+            # restore that replays it can no longer follow the new primary's timeline.
+            node.kill_server()
+        else:
+            if self.to != "immediate":
+                facts["archived"] = _archive_now(node)
+            node.stop_server()
         facts["mode"] = (
             "standby"
             if self.standby_of
@@ -184,6 +192,7 @@ class Restore(StepConfig):
         at_ns = int(what.get("at_ns", incident.start_ns))
         facts["before_step"] = self.before
         facts["incident_ns"] = at_ns
+        facts["incident_start_ns"] = int(what.get("start_ns", at_ns))
         wall = time.time_ns() - (time.monotonic_ns() - at_ns)
         _not_older(wall, sets, f"step {self.before!r}")
         if "xid" in what:

@@ -83,7 +83,7 @@ class RestoreConfig(StepConfig):
         datadir = node.server().datadir
         lab_root = datadir.parent
         if self.source == "copy":
-            original = config_copy(lab_root, self.target, self.file)
+            original = config_copy(lab_root, datadir.name, self.file)
             if not original.is_file():
                 raise StepError(f"the lab kept no copy of {self.target}'s {self.file}")
             shutil.copy2(original, datadir / self.file)
@@ -111,6 +111,9 @@ class RestoreConfig(StepConfig):
             repository.restore(
                 type(server)(scratch, server.port), ["--type=none"], lambda line: None
             )
-            shutil.copy2(scratch / self.file, datadir / self.file)
+            kept = datadir / self.file
+            shutil.copy2(scratch / self.file, kept)
+            owner = datadir.stat()
+            os.chown(kept, owner.st_uid, owner.st_gid)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -114,6 +114,7 @@ class Sql(StepConfig):
             with conn.transaction():
                 conn.execute(self.statement)
                 xid = int(scalar(conn, "SELECT txid_current()"))
+                incident["start_ns"] = time.monotonic_ns()  # COMMIT is sent next
             incident["at_ns"] = time.monotonic_ns()
             lsn, after = conn.execute(
                 "SELECT pg_current_wal_lsn()::text, clock_timestamp()"

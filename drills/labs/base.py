@@ -82,6 +82,9 @@ class Lab(ABC):
     def stop(self) -> None:
         """Remove everything the lab started or created; safe to call more than once."""
 
+    def before_steps(self) -> None:  # noqa: B027 (a hook most labs do not need)
+        """Called once the probes are ready, just before the first step."""
+
     def keep(self) -> str:
         """Leave the lab running for inspection; return how to find and remove it."""
         raise NotImplementedError

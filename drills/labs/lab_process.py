@@ -303,6 +303,9 @@ class PostgresNode(LabProcess):
     def start_server(self) -> None:
         self.start()
 
+    def kill_server(self) -> None:
+        self.kill_all()
+
     def stop_server(self) -> None:
         """Fast shutdown (SIGINT); SIGKILL of everything if it does not finish in 15 s."""
         if self.proc is not None and self.proc.poll() is None:

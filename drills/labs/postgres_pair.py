@@ -23,7 +23,7 @@ from pydantic import BeforeValidator, Field
 
 from drills.abilities import NodeSpec
 from drills.backup.lab import BackupConfig, LabBackups
-from drills.backup.pgbackrest import Repository, Server
+from drills.backup.pgbackrest import Repository, Server, archive_current_wal
 from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
@@ -260,7 +260,9 @@ class PostgresPairLab(Lab):
         self._start_primary(a)
         if self.backups is not None:
             pgbench = self.bin / "pgbench"
-            self.backup_facts = self.backups.prepare(a.server(), pgbench, self._run_long)
+            self.backup_facts = self.backups.prepare(
+                a.server(), pgbench, lambda argv, what: self.run(argv, what, timeout_s=3600)
+            )
         ports, network = self._open_links(a, b)
         self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
         self._start_standby(b, ports["replication"])
@@ -345,8 +347,11 @@ class PostgresPairLab(Lab):
             "links": self.link_ports,
         } | ({"backup": self.backup_facts} if self.backups else {})
 
-    def _run_long(self, argv: list[str], what: str) -> None:
-        self.run(argv, what, timeout_s=3600)
+    def before_steps(self) -> None:
+        """Every WAL segment archived (the probes' tables too): a restore loses only what the
+        drill wrote."""
+        if self.backups is not None and self.servers:
+            archive_current_wal(self.servers[0].dsn)
 
     def replication_port(self, standby: str, primary: PostgresNode) -> int:
         """Where `standby` reaches `primary` for streaming: a replication link if the lab has

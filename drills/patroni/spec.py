@@ -132,6 +132,4 @@ def cluster_target(name: str, spec: PatroniSpec) -> ClusterTarget:
 
 
 def role_target(name: str, role: Role, cluster: str, spec: PatroniSpec) -> RoleTarget:
-    return RoleTarget(
-        name, role, spec.rest(), lambda member: spec.member_target(cluster, member)
-    )
+    return RoleTarget(name, role, spec.rest(), lambda member: spec.member_target(cluster, member))
