@@ -42,11 +42,12 @@ def run_captured(argv: list[str]) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-def amcheck_argv(bin_dir: Path, host: str, port: int) -> list[str]:
+def amcheck_argv(bin_dir: Path, host: str, port: int, install: bool = True) -> list[str]:
+    """`install`: create the extension if missing (a standby cannot: its primary must)."""
     return [
         str(bin_dir / "pg_amcheck"),
         *("-h", host, "-p", str(port), "-U", "postgres", "--no-password"),
-        "--install-missing",
+        *(["--install-missing"] if install else []),
         "postgres",
     ]
 
@@ -70,10 +71,12 @@ def summarize(returncode: int, output: str) -> str:
     return text[:MAX_SUMMARY]
 
 
-def amcheck(bin_dir: Path, host: str, port: int, run_output: RunOutput = run_captured) -> str:
+def amcheck(
+    bin_dir: Path, host: str, port: int, run_output: RunOutput = run_captured, install: bool = True
+) -> str:
     """Check the `postgres` database at host:port (as user postgres); "ok" or one line."""
     try:
-        returncode, output = run_output(amcheck_argv(bin_dir, host, port))
+        returncode, output = run_output(amcheck_argv(bin_dir, host, port, install))
     except (OSError, subprocess.SubprocessError) as exc:
         return f"pg_amcheck could not run: {exc}"[:MAX_SUMMARY]
     return summarize(returncode, output)

@@ -4,6 +4,7 @@ standby of another node). The step records every boundary the restore RTO is div
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import UTC, datetime
@@ -250,10 +251,16 @@ class Restore(StepConfig):
             }
         if self.verify:
             ctx.progress("  verifying: pgbackrest verify, pg_amcheck")
+            if self.standby_of:  # a standby cannot install amcheck: its primary does
+                primary = BACKED.of(ctx.target(self.standby_of))
+                if primary is not None:
+                    _amcheck_from(primary.local_dsn(), node.local_dsn())
             server = node.server()
             facts["verify"] = {
                 "pgbackrest": repository.verify(),
-                "amcheck": amcheck(node.program_dir(), "127.0.0.1", server.port),
+                "amcheck": amcheck(
+                    node.program_dir(), "127.0.0.1", server.port, install=not self.standby_of
+                ),
             }
 
     def _check_of(self, ctx: StepContext) -> tuple[str, str] | None:
@@ -318,6 +325,21 @@ def _wait_streaming(dsn: str, timeout_s: float) -> int:
             pass
         time.sleep(0.02)
     raise StepError(f"the restored standby was not streaming within {timeout_s:g}s")
+
+
+def _amcheck_from(primary_dsn: str, standby_dsn: str, timeout_s: float = 10.0) -> None:
+    """Install amcheck on the primary and wait until the standby has replayed it."""
+    with contextlib.suppress(psycopg.Error):
+        with psycopg.connect(primary_dsn, autocommit=True, connect_timeout=5) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
+        deadline = time.monotonic() + timeout_s
+        with psycopg.connect(standby_dsn, autocommit=True, connect_timeout=5) as conn:
+            while time.monotonic() < deadline:
+                query = "SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'"
+                row = conn.execute(query).fetchone()
+                if row is not None and row[0]:
+                    return
+                time.sleep(0.05)
 
 
 def _read_value(dsn: str, query: str) -> str:
