@@ -16,6 +16,7 @@ help:
 	@echo "make drill SCENARIO=db-failover   run a drill (sets up the venv and PostgreSQL)"
 	@echo "make drill SCENARIO=db-failover-docker   the same drill with sites A and B in containers"
 	@echo "make drill SCENARIO=patroni-failover   Patroni elects a new leader (installs patroni, etcd-server, haproxy)"
+	@echo "make drill SCENARIO=operator-error   DROP TABLE, then a point-in-time restore (installs pgbackrest)"
 	@echo "make docker                       a Docker engine (installed and started if need be) and local images"
 	@echo "make test                         unit and integration tests, lint and types"
 	@echo "make test-unit                    fast tests only (no servers)"
@@ -37,6 +38,7 @@ drill: setup postgres
 	@if $(CONTAINER_SCENARIO) scenarios/$(SCENARIO).yaml; then tools/ensure-docker $(BIN)/python; fi
 	@if grep -q 'kind: dual-active' scenarios/$(SCENARIO).yaml; then tools/ensure-packages --required haproxy=haproxy; fi
 	@if grep -q 'kind: patroni' scenarios/$(SCENARIO).yaml; then tools/ensure-packages --required patroni=patroni etcd=etcd-server haproxy=haproxy; fi
+	@if grep -qE '^  backup:' scenarios/$(SCENARIO).yaml; then tools/ensure-packages --required pgbackrest=pgbackrest; fi
 	$(BIN)/drills run scenarios/$(SCENARIO).yaml $(ARGS)
 
 validate: setup

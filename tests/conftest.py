@@ -56,6 +56,17 @@ def patroni_missing() -> str | None:
     return None
 
 
+def pgbackrest_missing() -> str | None:
+    from drills.backup.pgbackrest import find_pgbackrest
+    from drills.errors import LabError
+
+    try:
+        find_pgbackrest()
+    except LabError as exc:
+        return str(exc)
+    return None
+
+
 def docker_missing() -> str | None:
     """Why no Docker engine (with the local images) can be used here, or None when it can."""
     from drills.containers.engine import EngineSpec, connect
@@ -78,6 +89,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         "docker": (docker_missing, "no Docker engine: {} (run `make docker` as root)"),
         "haproxy": (haproxy_missing, "{} (run `make test` as root to install it)"),
         "patroni": (patroni_missing, "{} (run `make test` as root to install them)"),
+        "pgbackrest": (pgbackrest_missing, "{} (run `make test` as root to install it)"),
     }
     for marker, (why, text) in reasons.items():
         if not any(marker in item.keywords for item in items):

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from drills.abilities import Ability
 from drills.backup.fill import fill_database
-from drills.backup.pgbackrest import BackupSet, Repository, Server
+from drills.backup.pgbackrest import BackupSet, Repository, Server, find_pgbackrest
 from drills.backup.progress import TransferProgress
 from drills.backup.sizes import Size
 from drills.durations import Duration
@@ -118,6 +118,7 @@ class LabBackups:
         events: Callable[[Event], None] | None,
         journal: Callable[[JournalEntry], None],
     ) -> None:
+        find_pgbackrest()  # before anything is made: a missing tool fails the lab at once
         self.config = config
         self.repository = Repository(root, user, config.compress)
         self.repository.started = lambda pid: journal(LabServer(pid=pid, start=start_time(pid)))

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -66,6 +67,13 @@ class Ran:
     own_s: float | None  # as pgBackRest logged it ("command end: completed successfully (Nms)")
     start_ns: int
     end_ns: int
+
+
+def find_pgbackrest() -> str:
+    found = shutil.which(PGBACKREST, path=ENVIRONMENT["PATH"])
+    if found is None:
+        raise LabError(INSTALL_HINT)
+    return found
 
 
 def own_seconds(line: str) -> float | None:

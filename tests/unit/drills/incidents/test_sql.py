@@ -77,7 +77,8 @@ def test_it_records_the_xid_lsn_and_commit_time_read_back(
     detail = step.run(ctx)
     incident = ctx.facts["incident"]
     at_ns = incident.pop("at_ns")
-    assert isinstance(at_ns, int)
+    start_ns = incident.pop("start_ns")  # COMMIT sent at start_ns, returned at at_ns
+    assert isinstance(at_ns, int) and isinstance(start_ns, int) and start_ns <= at_ns
     assert incident == {
         "kind": "sql",
         "node": "a",

@@ -250,7 +250,7 @@ def test_exporter_latest_run_per_scenario_and_schedule(tmp_path: Path) -> None:
     assert value(found, "drills_records") == 3
     assert value(found, "drills_verdict", scenario="replication-lag", verdict="pass") == 1
     assert value(found, "drills_verdict", scenario="primary-hang", verdict="fail") == 1
-    assert value(found, "drills_coverage_ratio") == 0.25  # replication-lag of 4 required
+    assert value(found, "drills_coverage_ratio") == 1 / 9  # replication-lag of 9 required
     state = {
         (dict(labels)["scenario"], dict(labels)["state"]): v
         for (name, labels), v in found.items()
@@ -261,7 +261,9 @@ def test_exporter_latest_run_per_scenario_and_schedule(tmp_path: Path) -> None:
     assert state[("network-partition", "due")] == 1
     assert state[("primary-hang", "upcoming")] == 1
     assert state[("replication-lag", "done")] == 1
-    assert sum(state.values()) == 4
+    assert state[("operator-error", "overdue")] == state[("ransomware", "due")] == 1
+    assert state[("intrusion", "upcoming")] == 1
+    assert sum(state.values()) == 9
     assert value(found, "drills_required", scenario="db-failover") == 1
     since = value(found, "drills_seconds_since_last_success", scenario="replication-lag")
     assert since == pytest.approx(timedelta(days=1).total_seconds() - 12)

@@ -563,6 +563,19 @@ def test_schedule_warns_about_a_relative_command(
     )
 
 
+SHIPPED_NAMES = (
+    "db-failover",
+    "network-partition",
+    "primary-hang",
+    "replication-lag",
+    "operator-error",
+    "config-loss",
+    "ransomware",
+    "data-loss",
+    "intrusion",
+)
+
+
 def test_schedule_cron(capsys: pytest.CaptureFixture[str]) -> None:
     out = schedule_out(capsys, "--cron", "--workdir", str(REPO), "--drills-command", DRILLS)
     entries = [line for line in out.splitlines() if line and not line.startswith("#")]
@@ -573,6 +586,11 @@ def test_schedule_cron(capsys: pytest.CaptureFixture[str]) -> None:
         f"0 2 1 2,5,8,11 * {run}/network-partition.yaml --no-live",
         f"0 2 1 3,6,9,12 * {run}/primary-hang.yaml --no-live",
         f"0 2 1 1,4,7,10 * {run}/replication-lag.yaml --no-live",
+        f"0 2 1 1,4,7,10 * {run}/operator-error.yaml --no-live",
+        f"0 2 1 2,5,8,11 * {run}/config-loss.yaml --no-live",
+        f"0 2 1 2,5,8,11 * {run}/ransomware.yaml --no-live",
+        f"0 2 1 3,6,9,12 * {run}/data-loss.yaml --no-live",
+        f"0 2 1 3,6,9,12 * {run}/intrusion.yaml --no-live",
     ]
     lines = out.splitlines()
     for name in ("db-failover", "network-partition", "primary-hang", "replication-lag"):
@@ -622,7 +640,7 @@ def test_schedule_systemd(capsys: pytest.CaptureFixture[str]) -> None:
             current.append(line)
     assert sorted(files) == sorted(
         f"drills-{name}.{kind}"
-        for name in ("db-failover", "network-partition", "primary-hang", "replication-lag")
+        for name in SHIPPED_NAMES
         for kind in ("service", "timer")
     )
     assert files["drills-primary-hang.service"] == [
@@ -643,6 +661,11 @@ def test_schedule_systemd(capsys: pytest.CaptureFixture[str]) -> None:
         "drills-network-partition.timer": ["OnCalendar=*-02,05,08,11-01 02:00:00 UTC"],
         "drills-primary-hang.timer": ["OnCalendar=*-03,06,09,12-01 02:00:00 UTC"],
         "drills-replication-lag.timer": ["OnCalendar=*-01,04,07,10-01 02:00:00 UTC"],
+        "drills-operator-error.timer": ["OnCalendar=*-01,04,07,10-01 02:00:00 UTC"],
+        "drills-config-loss.timer": ["OnCalendar=*-02,05,08,11-01 02:00:00 UTC"],
+        "drills-ransomware.timer": ["OnCalendar=*-02,05,08,11-01 02:00:00 UTC"],
+        "drills-data-loss.timer": ["OnCalendar=*-03,06,09,12-01 02:00:00 UTC"],
+        "drills-intrusion.timer": ["OnCalendar=*-03,06,09,12-01 02:00:00 UTC"],
     }
     for name, lines in files.items():
         if name.endswith(".timer"):
@@ -671,14 +694,19 @@ def test_schedule_systemd_escapes_specifiers(
 
 def test_schedule_kubernetes(capsys: pytest.CaptureFixture[str]) -> None:
     out = schedule_out(capsys, "--kubernetes")
-    assert out.count("\n---\n") == 3
+    assert out.count("\n---\n") == 8
     jobs = [doc for doc in yaml.safe_load_all(out) if doc is not None]
-    assert [(j["apiVersion"], j["kind"]) for j in jobs] == [("batch/v1", "CronJob")] * 4
+    assert [(j["apiVersion"], j["kind"]) for j in jobs] == [("batch/v1", "CronJob")] * 9
     assert {j["metadata"]["name"]: j["spec"]["schedule"] for j in jobs} == {
         "drills-db-failover": "0 2 1 1,4,7,10 *",
         "drills-network-partition": "0 2 1 2,5,8,11 *",
         "drills-primary-hang": "0 2 1 3,6,9,12 *",
         "drills-replication-lag": "0 2 1 1,4,7,10 *",
+        "drills-operator-error": "0 2 1 1,4,7,10 *",
+        "drills-config-loss": "0 2 1 2,5,8,11 *",
+        "drills-ransomware": "0 2 1 2,5,8,11 *",
+        "drills-data-loss": "0 2 1 3,6,9,12 *",
+        "drills-intrusion": "0 2 1 3,6,9,12 *",
     }
     for job in jobs:
         spec = job["spec"]
