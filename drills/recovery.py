@@ -177,8 +177,11 @@ def measure_restore(
     writes, writes_reason = None, "the drill has no incident time and no disruptive step"
     rpo = None
     if incident is not None:
-        # Without a promotion seen, the restore step's end closes the restore's window.
-        promoted = facts.promoted_ns if facts.promoted_ns is not None else measured.end_ns
+        # The restore's window closes when the restored server was started: no write can reach
+        # it before, and one may commit on it before the harness sees the promotion.
+        promoted = next(
+            t for t in (facts.server_start_ns, facts.promoted_ns, measured.end_ns) if t is not None
+        )
         start = facts.incident_start_ns if facts.incident_start_ns is not None else incident
         start = min(start, incident)
         writes, writes_reason = classify_restore_writes(
@@ -199,7 +202,9 @@ def measure_restore(
 
 
 def _restore_events(history: History) -> list[StepEvent]:
-    return [s for s in history.steps if FACTS_KEY in s.facts]
+    """Restore steps that finished: a failed one's facts stop where it failed (its error is
+    the run's verdict)."""
+    return [s for s in history.steps if s.ok and FACTS_KEY in s.facts]
 
 
 def parse_facts(step: StepEvent) -> RestoreFacts:

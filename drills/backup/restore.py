@@ -111,7 +111,12 @@ class Restore(StepConfig):
         node = ctx.target_as(self.target, BACKED)
         repository = node.backups()
         started = time.monotonic_ns()
-        facts: dict[str, Any] = {"node": self.target, "start_ns": started}
+        mode = "new-directory" if self.directory == "new" else "in-place"
+        facts: dict[str, Any] = {
+            "node": self.target,
+            "start_ns": started,
+            "mode": "standby" if self.standby_of else mode,
+        }
         ctx.facts["restore"] = facts
         options, target = self._recovery(ctx, repository, facts)
         if self.standby_of or self.directory == "new":
@@ -123,11 +128,6 @@ class Restore(StepConfig):
             if self.to != "immediate":
                 facts["archived"] = _archive_now(node)
             node.stop_server()
-        facts["mode"] = (
-            "standby"
-            if self.standby_of
-            else f"{self.directory}-directory".replace("in-place-directory", "in-place")
-        )
         options += self._directory(ctx, node)
         if self.standby_of:
             primary = ctx.target(self.standby_of)

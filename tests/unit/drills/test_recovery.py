@@ -130,7 +130,7 @@ def test_an_exact_restore_before_the_incident_loses_nothing_and_rpo_is_zero() ->
     assert writes.resurrected == []
     assert writes.discarded == list(range(101, 150))  # acked by the old server after the drop
     assert writes.straddling == []
-    assert writes.after_promotion == 100
+    assert writes.after_promotion == 139  # completed after the restored server's start
     assert restore.rpo is not None
     assert restore.rpo.seconds == 0
     assert restore.rpo.recovery_point is not None
@@ -234,8 +234,8 @@ def test_the_incident_time_falls_back_to_the_disruption_start() -> None:
     assert restore.writes.resurrected == [100]
 
 
-def test_no_promotion_closes_the_window_at_the_restore_steps_end() -> None:
-    restore = measured(promoted_ns=None)
+def test_no_server_start_nor_promotion_closes_the_window_at_the_restore_steps_end() -> None:
+    restore = measured(promoted_ns=None, server_start_ns=None)
     assert restore.writes is not None
     assert restore.writes.resurrected == [300]  # acked at 3001 ms, before the step's end
     assert restore.writes.after_promotion == 99  # 301..399, completed after 3010 ms
