@@ -180,7 +180,7 @@ ERRORS = {
             "  - wait: 3s              # detection: the application fails\n",
             "  - exec: rm -rf ${lab.dir}/pgbackrest/repo\n",
         ),
-        r"pgBackRest info failed .*(unable|does not exist|missing)",
+        r"pgBackRest repository \S+/pgbackrest/repo: missing stanza path",
     ),
 }
 
