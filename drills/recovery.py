@@ -161,11 +161,15 @@ def measure_restore(
     disruption_start_ns: int | None,
 ) -> Restore | None:
     """The restore measured from the history; None when no step restored anything."""
-    steps = [_restore_step(step, disruption_start_ns) for step in _restore_events(history)]
+    events = _restore_events(history)
+    steps = [
+        _restore_step(step, _incident_before(history, step, disruption_start_ns)) for step in events
+    ]
     if not steps:
         return None
     measured = next((s for s in reversed(steps) if not s.facts.standby), None)
-    incident = _incident(measured or steps[-1], disruption_start_ns)
+    chosen = measured or steps[-1]
+    incident = _incident(chosen, _incident_before(history, chosen, disruption_start_ns))
     predicted = predicted_rpo(history, incident)
     if measured is None:
         why = "only standby rebuilds: writes are judged as without a restore"
@@ -199,6 +203,18 @@ def measure_restore(
         rpo=rpo,
         predicted=predicted,
     )
+
+
+def _incident_before(history: History, step: Any, disruption_start_ns: int | None) -> int | None:
+    """When the data was damaged, for a restore not aimed at a named incident: the newest
+    incident step before it that recorded when it took effect (`at_ns`, e.g. when the
+    encryption finished: the server acknowledged writes until then); else the disruption
+    start."""
+    for earlier in reversed([s for s in history.steps if s.index < step.index]):
+        at_ns = earlier.facts.get("incident", {}).get("at_ns")
+        if isinstance(at_ns, int):
+            return at_ns
+    return disruption_start_ns
 
 
 def _restore_events(history: History) -> list[StepEvent]:

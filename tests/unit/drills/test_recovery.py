@@ -13,6 +13,7 @@ from drills.history import History, Op, Outcome, StepEvent
 from drills.recovery import PROJECTION_LABEL, Restore, measure_restore
 from tests.unit.drills.restore_history import (
     CONFIG,
+    INCIDENT_MS,
     at,
     exact_counts,
     restore_facts,
@@ -224,14 +225,13 @@ def test_a_failed_final_read_leaves_the_rpo_unmeasured() -> None:
     assert result.verdict is Overall.ERROR
 
 
-def test_the_incident_time_falls_back_to_the_disruption_start() -> None:
+def test_without_a_named_incident_the_last_incident_steps_time_is_used() -> None:
     restore = measured(incident_ns=None)
-    assert restore.incident_ns == at(1000)
-    assert restore.incident_from == "disruption start"
+    # The drop step before the restore recorded when it took effect: the server acknowledged
+    # writes until then, so they are judged as before the incident, not resurrected.
+    assert restore.incident_ns == at(INCIDENT_MS)
     assert restore.writes is not None
-    # T0 comes before the drop took effect: write 100, due at T0 and present, counts as after.
-    assert restore.writes.acked_before_incident == 100
-    assert restore.writes.resurrected == [100]
+    assert restore.writes.resurrected == []
 
 
 def test_no_server_start_nor_promotion_closes_the_window_at_the_restore_steps_end() -> None:

@@ -60,7 +60,7 @@ def test_the_restore_key_follows_split_brain_and_failover() -> None:
         "discarded": 49,
         "straddling": 0,
         "straddling_ids": [],
-        "after_promotion": 100,
+        "after_promotion": 139,
     }
     [step] = restore["steps"]
     assert step["mode"] == "in-place" and step["before_step"] == "drop"
