@@ -85,7 +85,7 @@ def archive_settings(
     """postgresql.conf settings (already quoted) that archive WAL into the repository."""
     return {
         "archive_mode": "on",
-        "archive_command": f"'{repository.archive_command(server)}'",
+        "archive_command": repository.archive_setting(server),
         "archive_timeout": f"'{max(1, round(config.archive_timeout))}s'",
         "track_commit_timestamp": "on",  # an incident's commit time, read back by the harness
         "log_timezone": "'UTC'",  # server log times are read back (redo start / done)

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -140,7 +141,11 @@ class Repository:
     def archive_command(self, server: Server) -> str:
         """For postgresql.conf: pushes the server's own WAL (its own pg1-path, so that a
         standby promoted later never pushes another server's files)."""
-        return " ".join([*self._base(server, port=False), "archive-push", "%p"])
+        return shlex.join([*self._base(server, port=False), "archive-push"]) + " %p"
+
+    def archive_setting(self, server: Server) -> str:
+        """`archive_command` as a quoted postgresql.conf value (the shell's quoting kept)."""
+        return "'" + self.archive_command(server).replace("'", "''") + "'"
 
     def run(
         self,

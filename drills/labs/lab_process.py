@@ -326,6 +326,6 @@ def own_conf(node: PostgresNode) -> None:
     ]
     repository = node.lab.repository
     if repository is not None:
-        lines.append(f"archive_command = '{repository.archive_command(node.server())}'")
+        lines.append(f"archive_command = {repository.archive_setting(node.server())}")
     with (node.datadir / "postgresql.conf").open("a") as conf:
         conf.write("\n".join(lines) + "\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,14 @@ import pytest
 from drills.backup.serverlog import read_redo
 from drills.journal import Recovery
 from drills.labs.lab_process import LabDirectory
-from tests.conftest import REPO, drills_env, leftover_processes, run_drills, sigkill_drill_at
+from tests.conftest import (
+    REPO,
+    drills_env,
+    leftover_processes,
+    run_drills,
+    sigkill_drill_at,
+    signal_drill_at,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.pgbackrest]
 
@@ -215,3 +223,14 @@ def test_sigkill_during_a_restore_then_recover(sandbox: Path, tmp_path: Path) ->
     assert "removed lab" in done.stdout
     assert leftover_processes(sandbox) == []
     shutil.rmtree(tmp_path / "state", ignore_errors=True)
+
+
+def test_ctrl_c_during_a_restore_leaves_nothing(sandbox: Path, tmp_path: Path) -> None:
+    scenario = small("operator-error", tmp_path)
+    reports = tmp_path / "runs"
+    code, out, err = signal_drill_at(scenario, sandbox, reports, "restore site-a", signal.SIGINT)
+    assert code == 130, err
+    assert leftover_processes(sandbox) == []  # pgBackRest and the servers are gone
+    record = json.loads(next(reports.glob("*.json")).read_text())
+    assert record["verdict"] == "error" and "SIGINT" in record["error"]
+    assert "verdict: ERROR" in out

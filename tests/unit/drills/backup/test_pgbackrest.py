@@ -28,3 +28,16 @@ def test_every_path_pgbackrest_writes_is_inside_the_lab(tmp_path: Path) -> None:
     ]
     assert len(paths) == 6  # repo, log, lock, spool, pg1, socket
     assert all(p.startswith(str(tmp_path)) for p in paths)
+
+
+def test_archive_command_survives_a_lab_path_with_spaces_and_quotes(tmp_path: Path) -> None:
+    import shlex
+
+    root = tmp_path / "it's a lab"
+    command = Repository(root, None).archive_command(Server(root / "a", 5432))
+    words = shlex.split(command)
+    assert words[1] == f"--config={root}/pgbackrest/pgbackrest.conf"
+    assert words[-2:] == ["archive-push", "%p"]
+    setting = Repository(root, None).archive_setting(Server(root / "a", 5432))
+    assert setting.startswith("'") and setting.endswith("'")
+    assert "''" in setting  # the quote doubled for postgresql.conf
