@@ -59,6 +59,7 @@ class RestoreFacts(_Facts):
     """What a `restore` step recorded (docs/restore.md); `*_ns` on the monotonic clock."""
 
     node: str = ""
+    server: str | None = None  # the lab's name for the restored node (`a`)
     mode: Literal["in-place", "new-directory", "standby"]
     target: RestoreTarget
     before_step: str | None = None
@@ -177,7 +178,7 @@ def measure_restore(
             steps, None, incident, _incident_from(steps[-1]), None, None, why, None, predicted
         )
     facts = measured.facts
-    rto = restore_rto(history, service_probe, disruption_start_ns, measured)
+    rto = restore_rto(history, service_probe, _t0(disruption_start_ns, facts), measured)
     writes, writes_reason = None, "the drill has no incident time and no disruptive step"
     rpo = None
     if incident is not None:
@@ -205,13 +206,28 @@ def measure_restore(
     )
 
 
+def _t0(disruption_start_ns: int | None, facts: RestoreFacts) -> int | None:
+    """The RTO's start: the disruption start, or the named incident's start when that is
+    later (an `sql` step's start includes connecting and its check; its damage begins when
+    its COMMIT is sent). A detection step marked `starts_rto`, later still, stays T0."""
+    start = facts.incident_start_ns
+    if disruption_start_ns is None or start is None:
+        return disruption_start_ns
+    return max(disruption_start_ns, start)
+
+
 def _incident_before(history: History, step: Any, disruption_start_ns: int | None) -> int | None:
     """When the data was damaged, for a restore not aimed at a named incident: the newest
     incident step before it that recorded when it took effect (`at_ns`, e.g. when the
     encryption finished: the server acknowledged writes until then); else the disruption
     start."""
-    for earlier in reversed([s for s in history.steps if s.index < step.index]):
-        at_ns = earlier.facts.get("incident", {}).get("at_ns")
+    facts = step.facts
+    server = facts.server if isinstance(facts, RestoreFacts) else facts[FACTS_KEY].get("server")
+    for earlier in reversed([s for s in history.steps if s.index < step.index and s.ok]):
+        incident = earlier.facts.get("incident", {})
+        if server is not None and incident.get("node") not in (None, server):
+            continue  # damage to another node: not what this restore repairs
+        at_ns = incident.get("at_ns")
         if isinstance(at_ns, int):
             return at_ns
     return disruption_start_ns

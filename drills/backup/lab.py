@@ -61,6 +61,14 @@ class Backed(Protocol):
 
     def start_server(self) -> None: ...
 
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        ...
+
+    def own_configuration(self) -> None:
+        """Make restored files this node's own: its port, name and archive_command."""
+        ...
+
     def kill_server(self) -> None:
         """SIGKILL the server and everything it runs: no shutdown checkpoint, no archiving."""
         ...

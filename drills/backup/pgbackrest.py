@@ -141,7 +141,9 @@ class Repository:
     def archive_command(self, server: Server) -> str:
         """For postgresql.conf: pushes the server's own WAL (its own pg1-path, so that a
         standby promoted later never pushes another server's files)."""
-        return shlex.join([*self._base(server, port=False), "archive-push"]) + " %p"
+        # PostgreSQL replaces %p and %f anywhere in the command: a % of the lab's path is %%.
+        words = [word.replace("%", "%%") for word in self._base(server, port=False)]
+        return shlex.join([*words, "archive-push"]) + " %p"
 
     def archive_setting(self, server: Server) -> str:
         """`archive_command` as a quoted postgresql.conf value (the shell's quoting kept)."""
@@ -174,11 +176,11 @@ class Repository:
             )
         except FileNotFoundError:
             raise LabError(INSTALL_HINT) from None
-        self.started(proc.pid)
         tail: list[str] = []
         own: float | None = None
         assert proc.stdout is not None
         try:
+            self.started(proc.pid)
             for line in proc.stdout:
                 line = line.rstrip("\n")
                 tail = [*tail[-4:], line]

@@ -4,26 +4,34 @@ standby of another node). The step records every boundary the restore RTO is div
 
 from __future__ import annotations
 
-import contextlib
 import os
+import re
+import shutil
 import time
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-import psycopg
 from pydantic import Field, model_validator
 
 from drills.abilities import Ability
 from drills.backup.amcheck import amcheck
 from drills.backup.lab import BACKED, Backed, transfer_lines
-from drills.backup.pgbackrest import BackupSet, Repository, archive_current_wal
+from drills.backup.pgbackrest import BackupSet, Repository
+from drills.backup.restored import (
+    amcheck_from,
+    archive_now,
+    read_value,
+    wait_promoted,
+    wait_streaming,
+)
 from drills.backup.serverlog import log_size, read_redo
 from drills.backup.sizes import Size
 from drills.durations import Duration
 from drills.errors import StepError
-from drills.history import StepEvent
 from drills.labs.base import LabConfig
 from drills.steps.base import STEPS, StepConfig, StepContext
+
+STEP_NAME = r"^[a-z0-9][a-z0-9_.-]*$"  # as StepConfig.name; pgBackRest labels have capitals
 
 
 def lab_backup_problems(lab: LabConfig | None, kind: str) -> list[tuple[tuple[str, ...], str]]:
@@ -88,6 +96,16 @@ class Restore(StepConfig):
             raise ValueError("`to: immediate` stops at the backup's end: drop `before`/`time`")
         if self.time is not None:
             _parse_time(self.time)
+        if self.standby_of is not None:
+            if self.standby_of == self.target:
+                raise ValueError("a node cannot be restored as a standby of itself")
+            if self.before or self.time or self.to == "immediate":
+                raise ValueError(
+                    "a standby follows its primary to the latest WAL: drop `before`, `time` "
+                    "and `to: immediate`, or drop `standby_of`"
+                )
+        if self.check is not None and self.before is None:
+            raise ValueError("`check` compares with the value the `before:` step read: add it")
         return self
 
     @property
@@ -96,7 +114,11 @@ class Restore(StepConfig):
 
     @property
     def step_refs(self) -> list[str]:
-        return [name for name in (self.before,) if name]
+        """`before`, and `backup` when it names a step (pgBackRest labels have capitals)."""
+        refs = [self.before] if self.before else []
+        if self.backup is not None and re.match(STEP_NAME, self.backup):
+            refs.append(self.backup)
+        return refs
 
     def lab_problems(self, lab: LabConfig | None) -> list[tuple[tuple[str, ...], str]]:
         return lab_backup_problems(lab, "restore")
@@ -114,6 +136,7 @@ class Restore(StepConfig):
         mode = "new-directory" if self.directory == "new" else "in-place"
         facts: dict[str, Any] = {
             "node": self.target,
+            "server": node.server().datadir.name,
             "start_ns": started,
             "mode": "standby" if self.standby_of else mode,
         }
@@ -126,7 +149,7 @@ class Restore(StepConfig):
             node.kill_server()
         else:
             if self.to != "immediate":
-                facts["archived"] = _archive_now(node)
+                facts["archived"] = archive_now(node)
             node.stop_server()
         options += self._directory(ctx, node)
         if self.standby_of:
@@ -150,65 +173,82 @@ class Restore(StepConfig):
         sets = repository.sets()
         if not sets:
             raise StepError(f"no backup in the repository {repository.path / 'repo'}")
-        chosen = self._chosen_set(ctx, sets)
-        options = [f"--set={chosen.label}"] if self.backup else []
+        target, options, wall = self._target(ctx, facts)
+        chosen = self._chosen_set(ctx, repository, sets, wall)
         facts["backup"] = chosen.label
         facts["db_bytes"] = chosen.db_bytes
-        facts["backup_end_ns"] = repository.stops.get(
-            chosen.label, wall_to_mono(chosen.stop_wall_s * 1_000_000_000)
-        )
+        facts["backup_end_ns"] = wall_to_mono(_stop_wall_ns(repository, chosen))
         if self.project_size is not None:
             facts["project_size_bytes"] = self.project_size
-        promote = [] if self.standby_of else ["--target-action=promote"]
+        promote = [] if self.standby_of or not options else ["--target-action=promote"]
+        return [f"--set={chosen.label}", *options, *promote], target
+
+    def _target(
+        self, ctx: StepContext, facts: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[str], int | None]:
+        """The recovery target, pgBackRest's options for it, and its wall time if it has one."""
         if self.before is not None:
             incident = ctx.named(self.before)
-            before = self._before(incident, sets, facts)
-            return options + before + promote, facts["target"]
+            what = incident.facts.get("incident", {})
+            at_ns = int(what.get("at_ns", incident.start_ns))
+            facts["before_step"] = self.before
+            facts["incident_ns"] = at_ns
+            facts["incident_start_ns"] = int(what.get("start_ns", at_ns))
+            wall = time.time_ns() - (time.monotonic_ns() - at_ns)
+            if "xid" in what:
+                value = str(what["xid"])
+                options = ["--type=xid", f"--target={value}", "--target-exclusive"]
+                return {"type": "xid", "value": value, "exclusive": True}, options, wall
+            moment = timestamp(int(what.get("commit_wall_ns", wall)))
+            options = ["--type=time", f"--target={moment}", "--target-exclusive"]
+            return {"type": "time", "value": moment, "exclusive": True}, options, wall
         if self.time is not None:
             wall = _parse_time(self.time)
-            _not_older(wall, sets, self.time)
-            target = {"type": "time", "value": timestamp(wall), "exclusive": True}
-            options += ["--type=time", f"--target={target['value']}", "--target-exclusive"]
-            return options + promote, target
+            moment = timestamp(wall)
+            options = ["--type=time", f"--target={moment}", "--target-exclusive"]
+            return {"type": "time", "value": moment, "exclusive": True}, options, wall
         if self.to == "immediate":
-            return [*options, "--type=immediate", *promote], {"type": "immediate", "value": ""}
-        return options, {"type": "latest", "value": ""}
+            return {"type": "immediate", "value": ""}, ["--type=immediate"], None
+        return {"type": "latest", "value": ""}, [], None
 
-    def _chosen_set(self, ctx: StepContext, sets: list[BackupSet]) -> BackupSet:
-        if self.backup is None:
-            return sets[-1]
-        label = self.backup
-        if label in ctx.done:
-            label = str(ctx.done[label].facts.get("backup", {}).get("label", label))
-        for found in sets:
-            if found.label == label:
-                return found
-        labels = ", ".join(s.label for s in sets)
-        raise StepError(f"no backup {label!r} in the repository (backups: {labels})")
+    def _chosen_set(
+        self, ctx: StepContext, repository: Repository, sets: list[BackupSet], wall: int | None
+    ) -> BackupSet:
+        """The backup named, or the newest that ended before the target (pgBackRest's own
+        choice for a time target, made here so that an xid target gets it too)."""
+        ends = [(_stop_wall_ns(repository, found), found) for found in sets]
+        if self.backup is not None:
+            label = self.backup
+            if label in ctx.done:
+                label = str(ctx.done[label].facts.get("backup", {}).get("label", label))
+            named = [(end, found) for end, found in ends if found.label == label]
+            if not named:
+                labels = ", ".join(found.label for found in sets)
+                raise StepError(f"no backup {label!r} in the repository (backups: {labels})")
+            ends = named
+        usable = [(end, found) for end, found in ends if wall is None or end <= wall]
+        if not usable:
+            end, oldest = min(ends, key=lambda pair: pair[0])
+            which = "the backup named" if self.backup else "every backup"
+            raise StepError(
+                f"restore target {self._point()} is older than {which}: {oldest.label} "
+                f"ended {timestamp(end)}"
+            )
+        return max(usable, key=lambda pair: pair[0])[1]
 
-    def _before(
-        self, incident: StepEvent, sets: list[BackupSet], facts: dict[str, Any]
-    ) -> list[str]:
-        what = incident.facts.get("incident", {})
-        at_ns = int(what.get("at_ns", incident.start_ns))
-        facts["before_step"] = self.before
-        facts["incident_ns"] = at_ns
-        facts["incident_start_ns"] = int(what.get("start_ns", at_ns))
-        wall = time.time_ns() - (time.monotonic_ns() - at_ns)
-        _not_older(wall, sets, f"step {self.before!r}")
-        if "xid" in what:
-            facts["target"] = {"type": "xid", "value": str(what["xid"]), "exclusive": True}
-            return ["--type=xid", f"--target={what['xid']}", "--target-exclusive"]
-        moment = timestamp(int(what.get("commit_wall_ns", wall)))
-        facts["target"] = {"type": "time", "value": moment, "exclusive": True}
-        return ["--type=time", f"--target={moment}", "--target-exclusive"]
+    def _point(self) -> str:
+        return f"(step {self.before!r})" if self.before else f"({self.time})"
 
     def _directory(self, ctx: StepContext, node: Backed) -> list[str]:
         datadir = node.server().datadir
         if self.directory == "new" and datadir.exists():
             datadir.rename(datadir.with_name(f"{datadir.name}.damaged-{ctx.serial()}"))
-        if datadir.exists() and any(datadir.iterdir()):
-            return ["--delta"]
+        elif datadir.exists():  # in place: the same directory, emptied, so every byte is copied
+            for entry in datadir.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
         parent = datadir.parent
         datadir.mkdir(mode=0o700, exist_ok=True)
         info = parent.stat()
@@ -217,15 +257,16 @@ class Restore(StepConfig):
 
     def _bring_up(self, node: Backed, facts: dict[str, Any]) -> None:
         offset = log_size(node.server_log())
+        node.own_configuration()  # the backup holds the configuration of the server backed up
         facts["server_start_ns"] = time.monotonic_ns()
         try:
             node.start_server()
         except Exception as exc:
             raise StepError(f"the restored server did not start: {exc}") from exc
         if self.standby_of:
-            facts["streaming_ns"] = _wait_streaming(node.local_dsn(), self.timeout)
+            facts["streaming_ns"] = wait_streaming(node, self.timeout)
         else:
-            facts["promoted_ns"] = _wait_promoted(node.local_dsn(), self.timeout)
+            facts["promoted_ns"] = wait_promoted(node, self.timeout)
         redo = read_redo(node.server_log(), offset)
         for key, wall in (
             ("redo_start_ns", redo.started_wall_ns),
@@ -242,7 +283,7 @@ class Restore(StepConfig):
         check = self._check_of(ctx)
         if check is not None:
             query, before = check
-            after = _read_value(node.local_dsn(), query)
+            after = read_value(node.local_dsn(), query)
             facts["check"] = {
                 "query": query,
                 "before": before,
@@ -254,7 +295,7 @@ class Restore(StepConfig):
             if self.standby_of:  # a standby cannot install amcheck: its primary does
                 primary = BACKED.of(ctx.target(self.standby_of))
                 if primary is not None:
-                    _amcheck_from(primary.local_dsn(), node.local_dsn())
+                    amcheck_from(primary.local_dsn(), node.local_dsn())
             server = node.server()
             facts["verify"] = {
                 "pgbackrest": repository.verify(),
@@ -264,12 +305,13 @@ class Restore(StepConfig):
             }
 
     def _check_of(self, ctx: StepContext) -> tuple[str, str] | None:
+        """The incident's check and the value it read before; None when it read none."""
         incident = ctx.named(self.before).facts.get("incident", {}) if self.before else {}
         recorded = incident.get("check") or {}
         query = self.check or recorded.get("query")
-        if query is None:
+        if query is None or "before" not in recorded:
             return None
-        return str(query), str(recorded.get("before", ""))
+        return str(query), str(recorded["before"])
 
 
 def _parse_time(value: str) -> int:
@@ -282,73 +324,13 @@ def _parse_time(value: str) -> int:
     return int(moment.timestamp() * 1e6) * 1000
 
 
-def _not_older(wall_ns: int, sets: list[BackupSet], what: str) -> None:
-    oldest = min(sets, key=lambda s: s.stop_wall_s)
-    if wall_ns < oldest.stop_wall_s * 1_000_000_000:
-        raise StepError(
-            f"restore target ({what}) is older than every backup: the oldest, {oldest.label}, "
-            f"ended {timestamp(oldest.stop_wall_s * 1_000_000_000)}"
-        )
-
-
-def _archive_now(node: Backed) -> str:
-    """Push the WAL the server has not archived yet, if it still runs; say what happened."""
-    try:
-        return f"archived up to {archive_current_wal(node.local_dsn())}"
-    except (psycopg.Error, StepError) as exc:
-        return f"server not reachable, WAL not yet archived is lost: {str(exc).strip()[:120]}"
-
-
-def _wait_promoted(dsn: str, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(dsn, connect_timeout=2) as conn:
-                row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
-            if row is not None and row[0] is False:
-                return time.monotonic_ns()
-        except psycopg.Error:
-            pass
-        time.sleep(0.01)
-    raise StepError(f"the restored server was not promoted within {timeout_s:g}s")
-
-
-def _wait_streaming(dsn: str, timeout_s: float) -> int:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with psycopg.connect(dsn, connect_timeout=2) as conn:
-                row = conn.execute("SELECT status FROM pg_stat_wal_receiver").fetchone()
-            if row is not None and row[0] == "streaming":
-                return time.monotonic_ns()
-        except psycopg.Error:
-            pass
-        time.sleep(0.02)
-    raise StepError(f"the restored standby was not streaming within {timeout_s:g}s")
-
-
-def _amcheck_from(primary_dsn: str, standby_dsn: str, timeout_s: float = 10.0) -> None:
-    """Install amcheck on the primary and wait until the standby has replayed it."""
-    with contextlib.suppress(psycopg.Error):
-        with psycopg.connect(primary_dsn, autocommit=True, connect_timeout=5) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS amcheck")
-        deadline = time.monotonic() + timeout_s
-        with psycopg.connect(standby_dsn, autocommit=True, connect_timeout=5) as conn:
-            while time.monotonic() < deadline:
-                query = "SELECT count(*) FROM pg_extension WHERE extname = 'amcheck'"
-                row = conn.execute(query).fetchone()
-                if row is not None and row[0]:
-                    return
-                time.sleep(0.05)
-
-
-def _read_value(dsn: str, query: str) -> str:
-    try:
-        with psycopg.connect(dsn, connect_timeout=5) as conn:
-            row = conn.execute(query).fetchone()
-    except psycopg.Error as exc:
-        return f"error: {str(exc).strip().splitlines()[0]}"
-    return "" if row is None else str(row[0])
+def _stop_wall_ns(repository: Repository, found: BackupSet) -> int:
+    """When a backup stopped: to the millisecond when this lab took it (pgBackRest's stamp),
+    else pgBackRest's own stop time, to the second."""
+    stop = repository.stops.get(found.label)
+    if stop is None:
+        return found.stop_wall_s * 1_000_000_000
+    return time.time_ns() - (time.monotonic_ns() - stop)
 
 
 def _summary(facts: dict[str, Any]) -> str:

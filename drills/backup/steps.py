@@ -90,6 +90,8 @@ class RestoreConfig(StepConfig):
         else:
             self._from_backup(ctx, node, datadir)
         node.stop_server()
+        if self.file == "postgresql.conf":
+            node.own_configuration()  # the backup's copy may be another node's
         node.start_server()
         ctx.facts["restore_config"] = {
             "node": self.target,

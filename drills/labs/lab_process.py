@@ -306,6 +306,12 @@ class PostgresNode(LabProcess):
     def kill_server(self) -> None:
         self.kill_all()
 
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def own_configuration(self) -> None:
+        own_conf(self)
+
     def stop_server(self) -> None:
         """Fast shutdown (SIGINT); SIGKILL of everything if it does not finish in 15 s."""
         if self.proc is not None and self.proc.poll() is None:

@@ -148,7 +148,7 @@ def _measurements(history: History, config: CheckConfig, result: CheckResult) ->
     writes = result.writes
     service = result.probes.get(config.service_probe or "")
     write_summary = result.probes.get(config.write_probe or "")
-    return Measurements(
+    measured = Measurements(
         rto_s=result.rto_s,
         rpo_s=result.rpo_s,
         downtime_s=result.downtime_s,
@@ -171,6 +171,32 @@ def _measurements(history: History, config: CheckConfig, result: CheckResult) ->
         disruption_start_s=_rel(history, result.disruption_start_ns),
         replication_lag_peak_bytes=_peak(result, "lag_bytes"),
         replication_lag_peak_s=_peak(result, "lag_s"),
+    )
+    return _restore_writes(history, result, measured)
+
+
+def _restore_writes(history: History, result: CheckResult, measured: Measurements) -> Measurements:
+    """With a restore measured, lost writes are those its classification loses: writes it
+    was meant to discard (made after the incident) are not lost (docs/restore.md)."""
+    restore = result.restore
+    if restore is None or not restore.reclassifies or restore.writes is None:
+        return measured
+    lost = sorted(restore.writes.lost)
+    runs: list[list[int]] = []
+    for write_id in lost:
+        if runs and write_id == runs[-1][1] + 1:
+            runs[-1][1] = write_id
+        else:
+            runs.append([write_id, write_id])
+    point = restore.rpo.recovery_point if restore.rpo else None
+    return measured.model_copy(
+        update={
+            "lost_writes": len(lost),
+            "lost_write_ids": lost,
+            "lost_ranges": runs,
+            "holes": max(0, len(runs) - 1),
+            "recovery_point_s": _rel(history, point.ack_ns) if point else None,
+        }
     )
 
 
