@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import psycopg
 import pytest
@@ -204,7 +205,8 @@ def test_ransomware_encrypts_the_data_directory_and_the_archive_after_a_step(
     backup_end = time.monotonic_ns()
     time.sleep(0.05)
     new.write_bytes(b"new WAL" * 1000)
-    monkeypatch.setattr(lab, "repository", FakeRepository([old, new]), raising=False)
+    backups = SimpleNamespace(repository=FakeRepository([old, new]))
+    monkeypatch.setattr(lab, "backups", backups, raising=False)
     control = (b.datadir / "global" / "pg_control").read_bytes()
     run = context(lab)
     run.ctx.done["backup"] = StepEvent(0, "exec", "backup", 0, backup_end, False, name="backup")

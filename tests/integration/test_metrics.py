@@ -252,7 +252,7 @@ def test_exporter_is_scraped(stack: Stack) -> None:
     fail = stack.wait_for(f'drills_verdict{{{job}, verdict="fail"}}', lambda r: len(r) == 2)
     assert by_scenario(fail) == {"primary-hang": 1.0, "replication-lag": 0.0}
     coverage = stack.query(f"drills_coverage_ratio{{{job}}}")
-    assert [float(r["value"][1]) for r in coverage] == [0.25]  # replication-lag of 4 required
+    assert [float(r["value"][1]) for r in coverage] == [1 / 9]  # replication-lag of 9 required
     state = stack.query(f'drills_requirement_state{{{job}, scenario="replication-lag"}} == 1')
     assert [r["metric"]["state"] for r in state] == ["done"]
     assert float(stack.query(f"drills_exporter_scrape_error{{{job}}}")[0]["value"][1]) == 0
