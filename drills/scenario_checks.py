@@ -119,6 +119,9 @@ class CrossCheck:
         cls = spec.target_class(self.nodes, self.scenario.targets)
         if cls is None or needs.provided_by(cls):
             return None
+        refused = getattr(cls, "refuses", {}).get(kind)  # a class that says why it cannot
+        if refused:
+            return f"target {name!r}: {refused}"
         hint = needs.hint
         if spec.cluster is not None:
             hint = f"{name} is a member of the Patroni cluster {spec.cluster}: " + (

@@ -47,9 +47,11 @@ def scale_for(size_bytes: int, other_bytes: int) -> int:
     return max(1, round((size_bytes - other_bytes) / BYTES_PER_SCALE))
 
 
-def database_sizes(host: str, port: int) -> tuple[int, int]:
+def database_sizes(host: str, port: int, passfile: Path | None = None) -> tuple[int, int]:
     """The `postgres` database's size and the part of it held by pgbench's tables."""
     dsn = f"host={host} port={port} user=postgres dbname=postgres"
+    if passfile is not None:
+        dsn += f" passfile={passfile}"
     try:
         with psycopg.connect(dsn, connect_timeout=10) as conn:
             row = conn.execute(SIZE_QUERY, (list(PGBENCH_TABLES),)).fetchone()
@@ -66,10 +68,12 @@ def fill_database(
     size_bytes: int,
     run: Callable[[list[str], str], None],
     progress: Callable[[str], None],
+    passfile: Path | None = None,
 ) -> FillResult:
     """Fill `postgres` to about `size_bytes` with pgbench's tables (replacing any it holds);
-    `run(argv, what)` runs a program as the lab's OS user and raises on failure."""
-    total, pgbench_bytes = database_sizes(host, port)
+    `run(argv, what)` runs a program as the lab's OS user and raises on failure (with
+    `passfile`, as one that can read it)."""
+    total, pgbench_bytes = database_sizes(host, port, passfile)
     scale = scale_for(size_bytes, total - pgbench_bytes)
     expected = total - pgbench_bytes + scale * BYTES_PER_SCALE
     progress(f"fill: pgbench -i -s {scale}, about {format_size(expected)}")
@@ -77,6 +81,6 @@ def fill_database(
     started = time.monotonic()
     run([*argv, "-h", host, "-p", str(port), "-U", "postgres", "postgres"], "pgbench -i")
     seconds = time.monotonic() - started
-    db_bytes = database_sizes(host, port)[0]
+    db_bytes = database_sizes(host, port, passfile)[0]
     progress(f"fill: {format_size(db_bytes)} in {seconds:.1f}s (pgbench scale {scale})")
     return FillResult(db_bytes=db_bytes, seconds=seconds, scale=scale)

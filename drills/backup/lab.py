@@ -38,14 +38,20 @@ class BackupConfig(StrictModel):
 
 
 @runtime_checkable
-class Backed(Protocol):
-    """A lab's PostgreSQL server with a pgBackRest repository behind it."""
+class BackupSource(Protocol):
+    """A lab's PostgreSQL server that pgBackRest backs up into the lab's repository."""
 
     def backups(self) -> Repository:
         """The lab's repository (StepError when the lab has none)."""
         ...
 
     def server(self) -> Server: ...
+
+
+@runtime_checkable
+class Backed(BackupSource, Protocol):
+    """A lab's PostgreSQL server with a pgBackRest repository behind it, that the harness may
+    also stop, restore and start again."""
 
     def local_dsn(self) -> str:
         """A superuser connection straight to the server, not through any link."""
@@ -80,6 +86,11 @@ class Backed(Protocol):
         ...
 
 
+BACKUP_SOURCE: Ability[BackupSource] = Ability(
+    BackupSource,
+    "has no backups",
+    "only a lab's PostgreSQL server with the lab's `backup:` setting is backed up",
+)
 BACKED: Ability[Backed] = Ability(
     Backed,
     "has no backups",
@@ -87,16 +98,26 @@ BACKED: Ability[Backed] = Ability(
 )
 
 
+def archive_parameters(
+    config: BackupConfig, repository: Repository, server: Server
+) -> dict[str, str]:
+    """PostgreSQL parameters (unquoted values) that archive WAL into the repository."""
+    return {
+        "archive_mode": "on",
+        "archive_command": repository.archive_command(server),
+        "archive_timeout": f"{max(1, round(config.archive_timeout))}s",
+        "track_commit_timestamp": "on",  # an incident's commit time, read back by the harness
+        "log_timezone": "UTC",  # server log times are read back (redo start / done)
+    }
+
+
 def archive_settings(
     config: BackupConfig, repository: Repository, server: Server
 ) -> dict[str, str]:
     """postgresql.conf settings (already quoted) that archive WAL into the repository."""
     return {
-        "archive_mode": "on",
-        "archive_command": repository.archive_setting(server),
-        "archive_timeout": f"'{max(1, round(config.archive_timeout))}s'",
-        "track_commit_timestamp": "on",  # an incident's commit time, read back by the harness
-        "log_timezone": "'UTC'",  # server log times are read back (redo start / done)
+        key: value if value == "on" else "'" + value.replace("'", "''") + "'"
+        for key, value in archive_parameters(config, repository, server).items()
     }
 
 
@@ -138,16 +159,21 @@ class LabBackups:
         return archive_settings(self.config, self.repository, server)
 
     def prepare(
-        self, primary: Server, pgbench: Path, run: Callable[[list[str], str], None]
+        self,
+        primary: Server,
+        pgbench: Path,
+        run: Callable[[list[str], str], None],
+        passfile: Path | None = None,
     ) -> dict[str, object]:
-        """Stanza, data, first full backup; return facts for the run record."""
+        """Stanza, data, first full backup; return facts for the run record. `passfile`: the
+        harness's password file for the primary, when its connections need one."""
         self.repository.write_config(primary)
         self.repository.create_stanza(primary)
         facts: dict[str, object] = {"repository": str(self.repository.path / "repo")}
         if self.config.size is not None:
             self.progress(f"lab: filling the database to about {self.config.size:,} bytes")
             filled = fill_database(
-                pgbench, "127.0.0.1", primary.port, self.config.size, run, self.progress
+                pgbench, "127.0.0.1", primary.port, self.config.size, run, self.progress, passfile
             )
             facts |= {"db_bytes": filled.db_bytes, "fill_s": round(filled.seconds, 3)}
             self.progress(

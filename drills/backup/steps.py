@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from drills.abilities import Ability
-from drills.backup.lab import BACKED, transfer_lines
+from drills.backup.lab import BACKED, BACKUP_SOURCE, transfer_lines
 from drills.backup.restore import lab_backup_problems
 from drills.errors import StepError
 from drills.incidents.config_files import config_copy
@@ -25,10 +25,10 @@ CONFIG_FILES = ("postgresql.conf", "pg_hba.conf")
 @STEPS.register("backup")
 class Backup(StepConfig):
     kind: Literal["backup"]
-    target: str = Field(description="the lab node to back up (the primary)")
+    target: str = Field(description="the lab node to back up (the primary, or `leader`)")
     type: Literal["full", "diff", "incr"] = Field("full", description="pgBackRest backup type")
     shorthand: ClassVar[str | None] = "target"
-    needs: ClassVar[Ability[Any] | None] = BACKED
+    needs: ClassVar[Ability[Any] | None] = BACKUP_SOURCE
 
     def lab_problems(self, lab: LabConfig | None) -> list[tuple[tuple[str, ...], str]]:
         return lab_backup_problems(lab, "backup")
@@ -37,7 +37,7 @@ class Backup(StepConfig):
         return f"{self.type} backup of {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        node = ctx.target_as(self.target, BACKED)
+        node = ctx.target_as(self.target, BACKUP_SOURCE)
         repository = node.backups()
         ran, done = repository.backup(
             node.server(), self.type, transfer_lines("backup", ctx.progress)

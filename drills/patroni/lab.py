@@ -6,7 +6,8 @@ its own REST and PostgreSQL ports; HAProxy sends clients to the member whose RES
 /primary (write port) or /replica (read port). Every path between sites goes through drills'
 fault proxy (lab_topology). The lab is ready when the cluster has a leader, every replica
 streams and HAProxy reaches the leader. Stop kills everything (SIGKILL) and removes the
-directory; the directory and every server are journalled before they exist.
+directory; the directory and every server are journalled before they exist. With `backup:`
+every member archives into one pgBackRest repository in the directory (lab_backup).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from drills.abilities import NodeSpec
+from drills.backup.pgbackrest import Repository, archive_current_wal
 from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
@@ -27,7 +29,8 @@ from drills.labs.lab_process import LabDirectory, LabProcess, LabUser, free_port
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
 from drills.patroni import lab_topology as topology
-from drills.patroni.cluster import ClusterTarget, RoleTarget
+from drills.patroni.cluster import ClusterTarget, RoleTarget, pick
+from drills.patroni.lab_backup import PatroniBackups
 from drills.patroni.lab_config import PatroniLabConfig
 from drills.patroni.lab_files import (
     LabSecrets,
@@ -96,7 +99,14 @@ class PatroniLab(Lab):
         self.link_ports: dict[str, dict[str, Any]] = {}
         self.processes: list[LabProcess] = []
         self.members: dict[str, PatroniMember] = {}
+        self.rest: PatroniRest | None = None
+        self.backups: PatroniBackups | None = None
+        self.backup_facts: dict[str, object] = {}
         self._created = False
+
+    @property
+    def repository(self) -> Repository | None:
+        return self.backups.repository if self.backups else None
 
     # -- what the lab's processes need (drills.labs.lab_process.LabHost) ----------------------
     def popen(self, argv: list[str], log: Any, as_lab_user: bool = True) -> subprocess.Popen[bytes]:
@@ -123,6 +133,10 @@ class PatroniLab(Lab):
             check_reachable(self.root, self.user)
             os.chown(self.root, self.user.uid, self.user.gid)
         self.env = lab_env(self.root)
+        if self.cfg.backup is not None:
+            self.backups = PatroniBackups(
+                self.cfg.backup, self.root, self.user, self.progress, self.events, self.journal
+            )
         facts = versions(tools)
         self.proxy = Proxy(self._link_changed)
         self.proxy.start()
@@ -134,6 +148,7 @@ class PatroniLab(Lab):
         self._start_members(plans, tools)
         lb = self._start_balancer(plans, tools)
         rest = PatroniRest([m.rest_url for m in self.members.values()], 1.0, self.secrets.rest_auth)
+        self.rest = rest
         leader = wait_cluster(
             rest,
             list(self.members.values()),
@@ -146,6 +161,10 @@ class PatroniLab(Lab):
             f"reads on 127.0.0.1:{lb.read_port} (ttl {self.cfg.ttl}, loop_wait "
             f"{self.cfg.loop_wait}, retry_timeout {self.cfg.retry_timeout})"
         )
+        if self.backups is not None:
+            self.backup_facts = self.backups.prepare(
+                self.members[leader].server(), tools.bin_dir / "pgbench", self.root / "pgpass"
+            )
         return LabHandle(
             variables=self._variables(lb, etcd),
             targets=self._targets(rest, etcd, lb),
@@ -180,13 +199,15 @@ class PatroniLab(Lab):
         owner = (self.user.uid, self.user.gid) if self.user else None
         scope = f"drills-{self.root.name.removeprefix(LAB_PREFIX)}"
         for plan in plans.values():
-            write_member(plan, self.cfg, self.secrets, scope, tools.bin_dir, owner)
+            backup = self.backups.member(plan.server, plan.home) if self.backups else None
+            write_member(plan, self.cfg, self.secrets, scope, tools.bin_dir, owner, backup)
         write_private(self.root / "pgpass", pgpass(self.secrets))  # the harness's clients
 
     def _start_members(self, plans: dict[str, MemberPlan], tools: Tools) -> None:
         for plan in plans.values():
+            passfile = self.root / "pgpass"
             member = PatroniMember(
-                self, plan, tools.patroni, dsn(plan.pg_port, self.root / "pgpass")
+                self, plan, tools.patroni, dsn(plan.pg_port, passfile), self.repository
             )
             self.members[plan.name] = member
             self._run(member)
@@ -278,7 +299,13 @@ class PatroniLab(Lab):
             },
             "etcd": {"port": etcd.port},
             "links": self.link_ports,
-        }
+        } | ({"backup": self.backup_facts} if self.backups else {})
+
+    def before_steps(self) -> None:
+        """Every WAL segment archived (the probes' tables too), from the leader: a restore
+        loses only what the drill wrote."""
+        if self.backups is not None and self.rest is not None:
+            archive_current_wal(self.members[pick(self.rest.cluster(), "leader")].dsn)
 
     def stop(self) -> None:
         if self.proxy is not None:

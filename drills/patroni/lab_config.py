@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from drills.backup.lab import BackupConfig
 from drills.durations import CheckInterval
 from drills.labs.base import LabConfig
 from drills.labs.postgres_pair import Settings
@@ -42,6 +43,11 @@ class PatroniLabConfig(LabConfig):
     )
     check_interval: CheckInterval = Field(
         0.25, description="HAProxy's health checks of each member's REST API, e.g. 250ms"
+    )
+    backup: BackupConfig | None = Field(
+        None,
+        description="WAL archive of every member and a pgBackRest repository in the lab, the "
+        "first full backup taken from the leader (see docs/restore.md)",
     )
     bin_dir: str | None = Field(None, description="directory with PostgreSQL's initdb, postgres")
     patroni: str | None = Field(None, description="path of the patroni program")

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from drills.backup.pgbackrest import Server
+from drills.patroni.lab_backup import MemberBackup
 from drills.patroni.lab_config import PatroniLabConfig
 
 SUPERUSER = "postgres"
@@ -62,6 +64,10 @@ class MemberPlan:
     def datadir(self) -> Path:
         return self.home / "data"
 
+    @property
+    def server(self) -> Server:
+        return Server(self.datadir, self.pg_port)
+
 
 def dsn(port: int, passfile: Path) -> str:
     return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres passfile={passfile}"
@@ -80,7 +86,7 @@ def pgpass(secret: LabSecrets) -> str:
     return f"127.0.0.1:*:*:{SUPERUSER}:{secret.superuser}\n"
 
 
-def _postgres_parameters(cfg: PatroniLabConfig) -> dict[str, Any]:
+def _postgres_parameters(cfg: PatroniLabConfig, backup: MemberBackup | None) -> dict[str, Any]:
     """Cluster-wide parameters (Patroni keeps them in the DCS, the same on every member)."""
     return {
         "wal_retrieve_retry_interval": "500ms",  # a replica starts streaming ~5 s sooner
@@ -89,14 +95,21 @@ def _postgres_parameters(cfg: PatroniLabConfig) -> dict[str, Any]:
         "wal_keep_size": "128MB",
         "wal_receiver_status_interval": "1s",
         "log_min_messages": "warning",
+        **(backup.cluster_parameters if backup else {}),
         **cfg.parameters,
     }
 
 
 def patroni_config(
-    member: MemberPlan, cfg: PatroniLabConfig, secret: LabSecrets, scope: str, bin_dir: Path
+    member: MemberPlan,
+    cfg: PatroniLabConfig,
+    secret: LabSecrets,
+    scope: str,
+    bin_dir: Path,
+    backup: MemberBackup | None = None,
 ) -> dict[str, Any]:
     hba = [
+        *(backup.hba if backup else []),
         "local all all scram-sha-256",
         "host all all 127.0.0.1/32 scram-sha-256",
         f"host replication {REPLICATION_USER} 127.0.0.1/32 scram-sha-256",
@@ -120,7 +133,7 @@ def patroni_config(
                 "postgresql": {
                     "use_pg_rewind": True,
                     "use_slots": True,
-                    "parameters": _postgres_parameters(cfg),
+                    "parameters": _postgres_parameters(cfg, backup),
                 },
             },
             "initdb": [{"encoding": "UTF8"}, {"locale": "C"}],
@@ -137,8 +150,12 @@ def patroni_config(
                 "replication": {"username": REPLICATION_USER, "password": secret.replication},
                 "rewind": {"username": SUPERUSER, "password": secret.superuser},
             },
-            "parameters": {"unix_socket_directories": str(member.home)},
+            "parameters": {
+                "unix_socket_directories": str(member.home),
+                **(backup.parameters if backup else {}),
+            },
             "pg_hba": hba,
+            **({"pg_ident": backup.ident} if backup else {}),
         },
         "tags": {"site": member.site},
     }
@@ -151,11 +168,13 @@ def write_member(
     scope: str,
     bin_dir: Path,
     owner: tuple[int, int] | None,
+    backup: MemberBackup | None = None,
 ) -> None:
     member.home.mkdir(mode=0o700)
     if owner is not None:
         os.chown(member.home, *owner)
-    text = yaml.safe_dump(patroni_config(member, cfg, secret, scope, bin_dir), sort_keys=False)
+    config = patroni_config(member, cfg, secret, scope, bin_dir, backup)
+    text = yaml.safe_dump(config, sort_keys=False)
     write_private(member.config, text, owner)
 
 

@@ -14,9 +14,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from drills.abilities import Injection
+from drills.backup.pgbackrest import Repository, Server
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.labs.lab_process import LabHost, LabProcess
@@ -61,12 +62,31 @@ class PausedTrees(JournalEntry):
         return f"resumed {self.target} ({len(pids)} processes)"
 
 
+RESTORE_REFUSED = (
+    "{step} on a Patroni member is not supported yet: Patroni manages the data directory (it "
+    "restarts, rewinds or re-clones a member behind the harness's back); back the cluster up "
+    "with `backup: leader`, and drill restores in a postgres-pair lab"
+)
+
+
 class PatroniMember(LabProcess):
     """One member: Patroni and the PostgreSQL it runs. Signalling it signals both (a kill is
     the loss of the member's node). It cannot be promoted: Patroni decides which member is
-    the primary."""
+    the primary. With the lab's `backup:` it can be backed up (the leader), never restored."""
 
-    def __init__(self, lab: LabHost, plan: MemberPlan, binary: str, dsn: str) -> None:
+    # Steps validation refuses on a member, with why (drills.scenario_checks).
+    refuses: ClassVar[dict[str, str]] = {
+        step: RESTORE_REFUSED.format(step=step) for step in ("restore", "restore-config")
+    }
+
+    def __init__(
+        self,
+        lab: LabHost,
+        plan: MemberPlan,
+        binary: str,
+        dsn: str,
+        repository: Repository | None = None,
+    ) -> None:
         super().__init__(plan.name, lab, plan.pg_port)
         self.site = plan.site
         self.config = plan.config
@@ -74,6 +94,15 @@ class PatroniMember(LabProcess):
         self.rest_port = plan.rest_port
         self.binary = binary
         self.dsn = dsn  # its PostgreSQL, directly (not through a link)
+        self.repository = repository
+
+    def backups(self) -> Repository:
+        if self.repository is None:
+            raise TargetError(f"{self.name}: the lab has no `backup:` setting, so no backups")
+        return self.repository
+
+    def server(self) -> Server:
+        return Server(self.datadir, self.port)
 
     @property
     def rest_url(self) -> str:

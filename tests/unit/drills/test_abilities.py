@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from drills.abilities import PROMOTE, REJOIN, RESTART, SIGNAL, Injection
-from drills.backup.lab import BACKED
+from drills.backup.lab import BACKED, BACKUP_SOURCE
 from drills.containers.target import CONTAINER, ContainerTarget, PostgresContainer
 from drills.errors import ScenarioError, StepError
 from drills.incidents.server import LOCAL_SERVER
@@ -22,7 +22,7 @@ from drills.steps import STEPS, RevertStack, StepContext
 from drills.steps.base import Revert
 from drills.targets import ProcessPause, process_target_class
 
-ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER, BACKED, LOCAL_SERVER]
+ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER, BACKUP_SOURCE, BACKED, LOCAL_SERVER]
 
 
 def abilities(cls: type) -> set[str]:
@@ -58,8 +58,15 @@ def nodes(kind: str, **config: Any) -> dict[str, set[str]]:
 def test_dual_active_nodes_each_have_their_own_abilities() -> None:
     found = nodes("dual-active")
     database = {"Signalable", "Restartable", "Promotable", "Rejoinable", "Backed", "LocalServer"}
-    assert found["a"] == found["b"] == database
+    assert found["a"] == found["b"] == database | {"BackupSource"}
     assert found["a-service"] == found["b-service"] == found["lb"] == {"Signalable", "Restartable"}
+
+
+def test_patroni_members_can_be_backed_up_but_not_restored_or_promoted() -> None:
+    found = nodes("patroni")
+    member = {"Signalable", "Restartable", "BackupSource"}
+    assert found["a1"] == found["b1"] == found["leader"] == found["replica"] == member
+    assert found["cluster"] == {"PatroniClustered"}
 
 
 def test_docker_lab_extra_containers_cannot_be_promoted() -> None:
