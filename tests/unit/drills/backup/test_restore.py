@@ -84,7 +84,7 @@ def test_an_xid_target_takes_the_newest_backup_that_ended_before_it(tmp_path: Pa
 
 def test_a_target_older_than_every_backup_is_a_step_error(tmp_path: Path) -> None:
     step = restore(time="2020-01-01T00:00:00Z")
-    target, _, wall = step._target(context(), {})
+    _, _, wall = step._target(context(), {})
     with pytest.raises(StepError, match=r"older than every backup: old ended"):
         step._chosen_set(context(), Repository(tmp_path, None), [backup_set("old", 600)], wall)
     named = restore(before="drop", backup="20261202-160427F")
