@@ -5,7 +5,8 @@ end of the last archived segment is safe in the archive; the first unarchived by
 of its successor. When the insert position has not gone past that start (nothing but the
 segment's page header), nothing is unarchived and `archive_lag_s` is 0. Otherwise it is the
 time since `last_archived_time`, or since the probe was set up when nothing was ever archived:
-the oldest unarchived write is at most that old, so it is what losing the primary's disk at
+about the age of the oldest unarchived write (older by the archiver's delay: the next segment
+began before the last one was archived), so an estimate of what losing the primary's disk at
 that moment would cost, given a restore from the archive.
 """
 
