@@ -15,15 +15,14 @@ from drills.errors import StepError
 from drills.history import StepEvent
 from drills.steps.base import RevertStack, StepContext
 
-NOW_S = int(time.time())
-
 
 def restore(**keys: Any) -> Restore:
     return Restore.model_validate({"kind": "restore", "target": "site-a", **keys})
 
 
 def backup_set(label: str, age_s: int) -> BackupSet:
-    stop = NOW_S - age_s
+    """A backup that stopped `age_s` before now (now: when the test runs, not when collected)."""
+    stop = int(time.time()) - age_s
     return BackupSet(label, "full", stop - 5, stop, 10_000_000, 1_000_000, "0/3000000")
 
 
