@@ -237,6 +237,11 @@ def _restore_results(restore: Restore | None) -> list[ObjectiveResult]:
         verdict = Verdict.MET if undone else Verdict.MISSED
         why = f"{facts.check.query!r} gave {facts.check.after!r} (before: {facts.check.before!r})"
         found.append(ObjectiveResult("incident_undone", 1, int(undone), verdict, why))
+    amcheck = facts.verify.get("amcheck")
+    if amcheck is not None:  # the restored data itself is sound (checked, not assumed)
+        sound = amcheck == "ok"
+        verdict = Verdict.MET if sound else Verdict.MISSED
+        found.append(ObjectiveResult("restored_data_sound", 1, int(sound), verdict, amcheck))
     return found
 
 

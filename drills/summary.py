@@ -88,6 +88,7 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
 _RESTORE_ROWS = (
     ("resurrected_writes", "Resurrected writes", "0"),
     ("incident_undone", "Incident undone (1: yes)", "1"),
+    ("restored_data_sound", "Restored data sound (pg_amcheck; 1: yes)", "1"),
 )
 
 

@@ -341,3 +341,14 @@ def test_no_restore_step_measures_nothing() -> None:
 def test_malformed_facts_name_the_step_and_key() -> None:
     with pytest.raises(RecordError, match=r"step 2 \(restore\): facts\.restore\.mode"):
         measured(mode="sideways")
+
+
+def test_the_restored_data_must_pass_amcheck() -> None:
+    sound = check(restore_history(restore_facts()), CONFIG)
+    assert sound.by_name["restored_data_sound"].verdict is Verdict.MET
+    broken = "pg_amcheck: corruption in 1 relation (heap table postgres.public.t)"
+    facts = restore_facts(verify={"pgbackrest": "ok", "amcheck": broken})
+    result = check(restore_history(facts), CONFIG)
+    judged = result.by_name["restored_data_sound"]
+    assert (judged.verdict, judged.measured, judged.reason) == (Verdict.MISSED, 0, broken)
+    assert result.verdict is Overall.FAIL
