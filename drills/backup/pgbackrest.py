@@ -31,6 +31,15 @@ if TYPE_CHECKING:
 STANZA = "drills"
 PGBACKREST = "pgbackrest"
 ENVIRONMENT = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TZ": "UTC"}
+
+
+def programs() -> tuple[str, ...]:
+    """pgBackRest's program, for the lab's journal entry: `drills recover` kills the pgBackRest
+    processes still running in a lab (a restore's workers outlive a killed parent)."""
+    found = shutil.which(PGBACKREST, path=ENVIRONMENT["PATH"])
+    return (os.path.realpath(found),) if found else ()
+
+
 # pgBackRest stamps each console line with its local time, UTC here (TZ above).
 _STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) P\d\d ")
 COMMAND_TIMEOUT_S = 3600.0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import psycopg
 
-from drills.backup.pgbackrest import Repository, Server
+from drills.backup.pgbackrest import Repository, Server, programs
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
@@ -57,10 +57,10 @@ def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def processes_in(root: str, bin_dir: str | None) -> list[int]:
+def processes_in(root: str, bin_dir: str | None, programs: list[str] | None = None) -> list[int]:
     """Lab servers: processes whose working directory is inside `root` (PostgreSQL chdirs to
-    its data) and, when the journal names it, whose program is in the lab's `bin_dir`, so that
-    a shell an operator opened in a kept lab is left alone."""
+    its data) and, when the journal names it, whose program is in the lab's `bin_dir` or is one
+    of `programs` (pgBackRest), so that a shell an operator opened in a kept lab is left alone."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -69,9 +69,22 @@ def processes_in(root: str, bin_dir: str | None) -> list[int]:
                 exe = os.readlink(entry / "exe") if bin_dir else ""
             except OSError:
                 continue
-            if _inside(cwd, root) and (not bin_dir or _inside(exe, bin_dir)):
+            ours = not bin_dir or _inside(exe, bin_dir) or exe in (programs or [])
+            if _inside(cwd, root) and ours:
                 found.append(int(entry.name))
     return found
+
+
+def kill_processes_in(root: str, bin_dir: str | None, programs: list[str]) -> None:
+    """Kill the lab's processes, scanning again for any forked meanwhile (a pgBackRest restore
+    starts its workers after it starts)."""
+    for _ in range(5):
+        leftovers = processes_in(root, bin_dir, programs)
+        if not leftovers:
+            return
+        signal_pids(leftovers, signal.SIGCONT)
+        signal_pids(leftovers, signal.SIGKILL)
+        _wait_gone(leftovers)
 
 
 @JOURNAL.register("lab-dir")
@@ -83,16 +96,20 @@ class LabDirectory(JournalEntry):
     subject = "path"
     path: str
     bin: str | None = None
+    programs: tuple[str, ...] = ()
 
     def undo(self, recovery: Recovery) -> str | None:
-        leftovers = processes_in(self.path, os.path.realpath(self.bin) if self.bin else None)
-        signal_pids(leftovers, signal.SIGCONT)
-        signal_pids(leftovers, signal.SIGKILL)
-        _wait_gone(leftovers)
+        bin_dir = os.path.realpath(self.bin) if self.bin else None
+        kill_processes_in(self.path, bin_dir, [os.path.realpath(p) for p in self.programs])
         if not Path(self.path).exists():
             return None
         shutil.rmtree(self.path, ignore_errors=True)
         return f"removed lab {self.path}"
+
+
+def lab_directory(root: Path, bin_dir: Path) -> LabDirectory:
+    """The journal entry of a lab's directory, made before the directory."""
+    return LabDirectory(path=str(root), bin=str(bin_dir), programs=programs())
 
 
 def free_port() -> int:

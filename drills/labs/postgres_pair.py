@@ -29,10 +29,10 @@ from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
 from drills.labs.lab_process import (
     READY_TIMEOUT_S,
-    LabDirectory,
     LabUser,
     PostgresNode,
     free_port,
+    lab_directory,
     own_conf,
     spawn,
 )
@@ -237,7 +237,7 @@ class PostgresPairLab(Lab):
         self._resolve_user()
         # Journalled before it exists: a crash in between leaves nothing unrecorded.
         self.root = Path(tempfile.gettempdir()) / f"{LAB_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.journal(LabDirectory(path=str(self.root), bin=str(self.bin)))
+        self.journal(lab_directory(self.root, self.bin))
         self.root.mkdir(mode=0o700)
         self._created = True
         try:

@@ -25,7 +25,7 @@ from drills.backup.pgbackrest import Repository, archive_current_wal
 from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
-from drills.labs.lab_process import LabDirectory, LabProcess, LabUser, free_port, spawn
+from drills.labs.lab_process import LabProcess, LabUser, free_port, lab_directory, spawn
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
 from drills.patroni import lab_topology as topology
@@ -118,7 +118,7 @@ class PatroniLab(Lab):
         self.user = lab_user(self.cfg.os_user)
         # Journalled before it exists: a crash in between leaves nothing unrecorded.
         self.root = Path(tempfile.gettempdir()) / f"{LAB_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.journal(LabDirectory(path=str(self.root), bin=str(tools.bin_dir)))
+        self.journal(lab_directory(self.root, tools.bin_dir))
         self.root.mkdir(mode=0o700)
         self._created = True
         self.bin_dir = tools.bin_dir

@@ -4,6 +4,8 @@ dead owner, and `recover` dispatching each entry to the undo its kind registered
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,7 +27,7 @@ from drills.journal import (
     recover,
     refuse_if_orphaned,
 )
-from drills.labs.lab_process import LabDirectory, LabServer
+from drills.labs.lab_process import LabDirectory, LabServer, processes_in
 from drills.proctree import alive, start_time, state
 from drills.targets import ProcessPause, ProcessTarget
 
@@ -180,6 +182,31 @@ def test_recover_kills_lab_servers_and_removes_the_lab(tmp_path: Path) -> None:
     finally:
         server.kill()
         server.wait(timeout=5)
+
+
+def test_recover_kills_a_named_programs_orphans_in_the_lab_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """A pgBackRest restore's workers outlive their killed parent: the lab directory's entry
+    names the program, so they die with the lab; a shell in the lab is left alone."""
+    lab = tmp_path / "drills-lab-y"
+    lab.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sleep = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
+    # The parent exits at once: its child is an orphan, in no journalled tree.
+    subprocess.run(["sh", "-c", f"{sleep} 60 &"], cwd=lab, check=True)
+    other = subprocess.Popen(["sh", "-c", "read x"], cwd=lab, stdin=subprocess.PIPE)
+    try:
+        orphans = processes_in(str(lab), str(bin_dir), (sleep,))
+        assert len(orphans) == 1 and other.pid not in orphans
+        entry = LabDirectory(path=str(lab), bin=str(bin_dir), programs=(sleep,))
+        assert entry.undo(Recovery()) == f"removed lab {lab}"
+        assert not alive(orphans[0])
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait(timeout=5)
 
 
 def test_the_recover_command_exits_2_while_a_journal_is_kept(
