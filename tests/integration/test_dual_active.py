@@ -27,6 +27,23 @@ def _history(run_record: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+def _assert_only_site_a_tail_lost(run_record: Path, record: dict[str, Any]) -> None:
+    """Replication is asynchronous: an order that site A's database acknowledged in the last
+    instants before A was lost may never have reached B, and drills must count it. Ground truth
+    from the history: every write reported lost was committed by A and acknowledged before
+    site-down; no write B committed is ever lost; RPO is within the replication window."""
+    m = record["measurements"]
+    lost = set(m["lost_write_ids"])
+    assert m["lost_writes"] == len(lost)
+    started_ns = next(e for e in _history(run_record) if e["type"] == "clock")["mono_ns"]
+    fault_s = _steps(record)["site-down"]["start_s"]
+    for e in _history(run_record):
+        if e["type"] == "op" and e["probe"] == "orders" and e["seq"] in lost:
+            assert e["outcome"] == "ok" and e["tags"]["db"] == "a", e
+            assert fault_s - 1.0 <= (e["complete_ns"] - started_ns) / 1e9 <= fault_s + 0.05, e
+    assert (m["rpo_s"] == 0) == (not lost) and m["rpo_s"] <= 1.0, m
+
+
 def test_site_failover(sandbox: Path, tmp_path: Path) -> None:
     reports = tmp_path / "runs"
     run = run_drills(
@@ -46,7 +63,7 @@ def test_site_failover(sandbox: Path, tmp_path: Path) -> None:
     assert abs(orders["downtime_lower_s"] - rto) <= 2 * INTERVAL + 0.5
     m = record["measurements"]
     assert m["writes_acked"] > 150
-    assert m["lost_writes"] == 0 and m["rpo_s"] == 0
+    _assert_only_site_a_tail_lost(run.record_path, record)
     assert record["split_brain"] == {"detected": False}
     assert record["verdicts"]["split_brain"]["verdict"] == "met"
     assert record["lab"]["kind"] == "dual-active" and record["lab"]["haproxy"]["port"] > 0
