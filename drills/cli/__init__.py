@@ -5,7 +5,8 @@ status in one place.
 
 Exit status: 0 every objective met; 1 an objective missed; 2 the drill could not run or could
 not be judged (invalid scenario, lab failure, a failing step, an objective that could not be
-measured); 3 aborted by a stop condition; 130 interrupted (SIGINT or SIGTERM), after cleaning up.
+measured, a full disk, a bug in drills); 3 aborted by a stop condition; 130 interrupted (SIGINT
+or SIGTERM), after cleaning up.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ exit status:
   0    every objective met
   1    an objective missed (RTO, RPO or availability)
   2    the drill could not run or could not be judged: invalid scenario, lab failure,
-       failing step, an objective that could not be measured
+       failing step, an objective that could not be measured, a history or record that
+       could not be written (a full disk), an internal error
   3    aborted: a stop condition (abort_if, --max-downtime) fired; everything reverted
   130  interrupted by SIGINT, SIGTERM or SIGHUP (faults reverted and lab removed first)
 
