@@ -115,8 +115,8 @@ def private_dir(path: Path) -> Path:
     """`path` as a directory only its owner can use (mode 0700): created so if missing,
     tightened if group or others had access; a symlink, a non-directory or a directory of
     another user is refused (PathError)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(path, STATE_DIR_MODE)
     except FileExistsError:
         pass

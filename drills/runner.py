@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drills.checker import CheckConfig, Objectives, check
+from drills.checker import check
 from drills.config import config_path, load_config
 from drills.containers.engine import EngineSpec, resolved_engine
 from drills.containers.resolve import container_targets
@@ -32,8 +32,8 @@ from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, utc_basic, write_record
+from drills.resolved import check_config, scenario_targets
 from drills.scenario import LoadedScenario, Scenario, load_scenario
-from drills.scenario_targets import scenario_targets
 from drills.secrets import Redactor
 from drills.signals import abort, deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
@@ -174,16 +174,7 @@ class Drill:
             self.view.message("the kept lab is journalled: `drills recover` removes it")
         else:
             self.journal.close()  # everything was undone: nothing to recover
-        config = CheckConfig(
-            objectives=Objectives(
-                rto_s=self.scenario.objectives.rto,
-                rpo_s=self.scenario.objectives.rpo,
-                availability=self.scenario.objectives.availability,
-            ),
-            service_probe=self.scenario.service_probe,
-            write_probe=self.scenario.write_probe,
-            stable=self.scenario.stable,
-        )
+        config = check_config(self.scenario)
         if self.notes:
             error = "; ".join([error, *self.notes] if error else self.notes)
         result = check(log.history, config)

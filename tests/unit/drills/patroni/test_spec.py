@@ -10,8 +10,8 @@ import pytest
 
 from drills.errors import ScenarioError, TargetError
 from drills.patroni.cluster import ClusterTarget, RoleTarget
+from drills.resolved import scenario_targets
 from drills.scenario import load_scenario
-from drills.scenario_targets import scenario_targets
 from drills.targets import ProcessTarget, RestartableProcess
 
 SCENARIO = """\

@@ -1,10 +1,12 @@
-"""The scenario's targets as objects: lab nodes, Patroni clusters and their roles, containers,
-and processes found by their pid files."""
+"""A validated scenario resolved into what the runner needs: its targets as objects (lab nodes,
+Patroni clusters and their roles, containers, processes found by their pid files) and the
+checker's configuration."""
 
 from __future__ import annotations
 
 import signal
 
+from drills.checker import CheckConfig, Objectives
 from drills.containers.target import ContainerTarget
 from drills.patroni.spec import cluster_target, role_target
 from drills.scenario import Scenario
@@ -32,3 +34,16 @@ def scenario_targets(
             build = process_target_class(spec.start, spec.dsn)
             targets[name] = build(name, spec.pid_file, spec.dsn, spec.start, stop)
     return targets
+
+
+def check_config(scenario: Scenario) -> CheckConfig:
+    return CheckConfig(
+        objectives=Objectives(
+            rto_s=scenario.objectives.rto,
+            rpo_s=scenario.objectives.rpo,
+            availability=scenario.objectives.availability,
+        ),
+        service_probe=scenario.service_probe,
+        write_probe=scenario.write_probe,
+        stable=scenario.stable,
+    )
