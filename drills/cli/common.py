@@ -34,7 +34,7 @@ exit status:
 examples:
   drills validate scenarios/*.yaml
   drills run scenarios/db-failover.yaml
-  drills run scenarios/db-failover.yaml --keep-lab --reports-dir /tmp/runs
+  drills run scenarios/db-failover.yaml --keep-lab --reports-dir reports/inspect
   drills check reports/runs/20261123T201500Z-db-failover.json
   drills report --quarter 2026-Q4
   drills due                # exit status 1 when a required drill is overdue
