@@ -68,6 +68,10 @@ class RecordError(DrillsError):
     """A record or history file is missing or malformed."""
 
 
+class PathError(DrillsError):
+    """A path drills would write through is not safe: a symlink, another user's directory."""
+
+
 class Interrupted(DrillsError):
     """SIGINT or SIGTERM arrived; the drill stops and cleans up."""
 
@@ -95,6 +99,8 @@ def report_error(exc: DrillsError) -> int:
 
 
 def exit_code(exc: BaseException) -> int:
+    """The status for an exception that ended a command: 130 for an interruption, else 2 (the
+    command could not do its job; 1 would say an objective was missed)."""
     if isinstance(exc, Interrupted | KeyboardInterrupt):
         return EXIT_INTERRUPTED
     return EXIT_ERROR

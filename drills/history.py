@@ -6,16 +6,20 @@ wall-clock time through the anchor taken when the drill started.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from drills.errors import RecordError
+from drills.errors import PathError, RecordError
+from drills.files import fsync_dir, open_new_nofollow, os_error_text, write_all
 
 # Detail of a sample whose probe raised: a bug in the harness, not evidence about the target.
 CRASHED = "probe crashed: "
@@ -132,30 +136,83 @@ class History:
 
 
 class HistoryLog:
-    """Thread-safe collector that also streams each entry to a JSON Lines file as it happens."""
+    """Thread-safe collector that also streams each entry to a JSON Lines file as it happens.
+
+    The file is created new, never through a symlink (`open_new_nofollow`), and written a line
+    at a time. When a write fails (a full disk) the file is cut back to its last whole line and
+    nothing more is recorded, in memory either: the history in memory is the file's. The
+    failure is kept in `failure` and `on_failure` is told once; past it the drill cannot be
+    judged, and no sample it could not record turns into a failure of the service.
+    """
 
     def __init__(
-        self, clock: Clock, path: Path | None = None, redact: Callable[[str], str] = str
+        self,
+        clock: Clock,
+        path: Path | None = None,
+        redact: Callable[[str], str] = str,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.redact = redact  # secrets never reach the history
         self.history = History(clock=clock)
+        self.path = path
+        self.on_failure = on_failure
+        self.failure: str | None = None
         self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
+        self._size = 0  # bytes of whole lines written
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("w", encoding="utf-8")
-            self._write({"type": "clock", **asdict(clock)})
+            self._fd = _create(path)
+            self._record({"type": "clock", **asdict(clock)}, lambda: None)
+            if self.failure is not None:
+                raise RecordError(self.failure)
+
+    def _record(self, entry: dict[str, Any], keep: Callable[[], None]) -> None:
+        """Write `entry`'s line, then `keep` it in memory; after a failure, do neither."""
+        with self._lock:
+            if self.failure is not None:
+                return
+            try:
+                self._write(entry)
+            except OSError as exc:
+                reason = f"cannot write the history {self.path}: {os_error_text(exc)}"
+                self._stop(reason)
+            else:
+                keep()
+                return
+        if self.on_failure is not None:
+            self.on_failure(reason)
 
     def _write(self, entry: dict[str, Any]) -> None:
-        if self._file is not None:
-            self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        if self._fd is not None:
+            line = (json.dumps(entry, separators=(",", ":")) + "\n").encode("utf-8")
+            write_all(self._fd, line)
+            self._size += len(line)
+
+    def _stop(self, reason: str) -> bool:
+        """Under the lock: record nothing more; False if already stopped."""
+        if self.failure is not None:
+            return False
+        self.failure = reason
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)  # no half line at the end
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        return True
+
+    def fail(self, reason: str) -> None:
+        """The harness itself failed (a bug recording a sample): stop recording, as for a
+        write error, and tell `on_failure` if this is the first failure."""
+        with self._lock:
+            first = self._stop(reason)
+        if first and self.on_failure is not None:
+            self.on_failure(reason)
 
     def add_op(self, op: Op) -> None:
         if op.detail:
             op = replace(op, detail=self.redact(op.detail))
-        with self._lock:
-            self.history.ops.append(op)
-            self._write({"type": "op", **asdict(op)})
+        self._record({"type": "op", **asdict(op)}, lambda: self.history.ops.append(op))
 
     def add_step(self, step: StepEvent) -> None:
         step = replace(
@@ -164,35 +221,67 @@ class HistoryLog:
             detail=self.redact(step.detail),
             facts=_redacted(step.facts, self.redact),
         )
-        with self._lock:
-            self.history.steps.append(step)
-            self._write({"type": "step", **asdict(step)})
+        self._record({"type": "step", **asdict(step)}, lambda: self.history.steps.append(step))
 
     def add_final_read(self, final: FinalRead) -> None:
         final = replace(final, detail=self.redact(final.detail))
-        with self._lock:
-            self.history.final_reads.append(final)
-            entry = asdict(final)
-            entry["counts"] = {str(k): v for k, v in final.counts.items()}
-            self._write({"type": "final-read", **entry})
+        entry = asdict(final)
+        entry["counts"] = {str(k): v for k, v in final.counts.items()}
+        self._record(
+            {"type": "final-read", **entry}, lambda: self.history.final_reads.append(final)
+        )
 
     def add_probe(self, info: ProbeInfo) -> None:
-        with self._lock:
-            self.history.probes.append(info)
-            self._write({"type": "probe", **asdict(info)})
+        self._record({"type": "probe", **asdict(info)}, lambda: self.history.probes.append(info))
 
     def add_event(self, event: Event) -> None:
         event = replace(event, change=self.redact(event.change))
-        with self._lock:
-            self.history.events.append(event)
-            self._write({"type": "event", **asdict(event)})
+        self._record({"type": "event", **asdict(event)}, lambda: self.history.events.append(event))
 
     def close(self) -> None:
+        """Flush the file to disk (fsync, and its directory entry): a record pins its hash."""
         with self._lock:
-            if self._file is not None:
-                self._file.flush()
-                self._file.close()
-                self._file = None
+            if self._fd is None:
+                return
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                self.failure = self.failure or (
+                    f"cannot write the history {self.path}: {os_error_text(exc)}"
+                )
+            finally:
+                os.close(fd)
+        if self.path is not None and self.failure is None:
+            fsync_dir(self.path.parent)
+
+
+def _create(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return open_new_nofollow(path)
+    except FileExistsError:
+        if path.is_symlink():
+            raise PathError(
+                f"{path}: a symbolic link where the history is to be written: not followed"
+            ) from None
+        raise  # taken: the caller picks another name
+    except OSError as exc:
+        raise RecordError(f"cannot create the history {path}: {os_error_text(exc)}") from exc
+
+
+def open_history(
+    directory: Path, run_id: str, clock: Clock, redact: Callable[[str], str] = str
+) -> tuple[str, HistoryLog]:
+    """Reserve a run id by creating its history file exclusively: `run_id`, or `run_id-2`,
+    `-3`... when the same scenario started twice within a second."""
+    for number in itertools.count(1):
+        name = run_id if number == 1 else f"{run_id}-{number}"
+        try:
+            return name, HistoryLog(clock, directory / f"{name}.history.jsonl", redact)
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def _redacted(value: Any, redact: Callable[[str], str]) -> Any:

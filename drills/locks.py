@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from drills.errors import DrillsError
+from drills.files import private_dir, write_new
 from drills.journal import state_dir
 from drills.proctree import alive, start_time
 
@@ -45,7 +46,8 @@ class Locks:
     def acquire(self) -> None:
         if not self.keys:
             return
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir.parent)
+        private_dir(self.dir)
         me = {
             "pid": os.getpid(),
             "start": start_time(os.getpid()),
@@ -65,7 +67,8 @@ class Locks:
         # Written whole to a private file, then linked into place: a reader never sees a
         # lock file without its holder.
         mine = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        mine.write_text(json.dumps(me))
+        mine.unlink(missing_ok=True)  # left by a dead process that had our pid
+        write_new(mine, json.dumps(me))
         try:
             for _ in range(3):
                 try:

@@ -63,24 +63,29 @@ class _Worker:
         )
 
     def _loop(self) -> None:
-        while True:
-            pending = self.inbox.get()
-            if pending is None:
-                break
-            if self.client is None:
-                self.client = self.runner.probe.client()
-            try:
-                sample = self.client.sample(pending.seq)
-            except Exception as exc:  # a probe bug must not look like an outage
-                sample = Sample(Outcome.UNKNOWN, f"{CRASHED}{exc!r}"[:200])
+        while (pending := self.inbox.get()) is not None:
+            sample = self._sample(pending.seq)
             done = time.monotonic_ns()
             if done > pending.deadline_ns:  # late: what a client with that timeout would see
                 sample = Sample(self.runner.probe.timeout_outcome, self.runner.timeout_detail)
                 done = pending.deadline_ns
-            self.runner.resolve(pending, sample, done)
+            try:
+                self.runner.resolve(pending, sample, done)
+            except Exception as exc:  # a harness bug: this worker must live on regardless
+                self.runner.log.fail(
+                    f"internal error recording a sample of {self.runner.name}: {exc!r}"
+                )
             self.runner.idle.put(self)
         if self.client is not None:
             self.client.close()
+
+    def _sample(self, seq: int) -> Sample:
+        try:
+            if self.client is None:
+                self.client = self.runner.probe.client()
+            return self.client.sample(seq)
+        except Exception as exc:  # a probe bug must not look like an outage
+            return Sample(Outcome.UNKNOWN, f"{CRASHED}{exc!r}"[:200])
 
 
 class ProbeRunner:
@@ -153,6 +158,12 @@ class ProbeRunner:
         )
 
     def _schedule(self) -> None:
+        try:
+            self._issue_until_stopped()
+        except Exception as exc:  # a harness bug: the samples stop, which must not pass unseen
+            self.log.fail(f"internal error scheduling samples of {self.name}: {exc!r}")
+
+    def _issue_until_stopped(self) -> None:
         next_due = self.started_ns
         seq = 0
         while not self._stop.is_set():

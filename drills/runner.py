@@ -7,7 +7,6 @@ lab is removed before the run returns, and a record is written saying what was m
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 import time
 import traceback
@@ -16,29 +15,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from drills.checker import CheckConfig, Objectives, check
+from drills.checker import check
 from drills.config import config_path, load_config
 from drills.containers.engine import EngineSpec, resolved_engine
 from drills.containers.resolve import container_targets
 from drills.containers.target import ContainerTarget
 from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, StepError
-from drills.history import Clock, FinalRead, HistoryLog, StepEvent
-from drills.journal import Journal, refuse_if_orphaned
+from drills.files import os_error_text, private_dir
+from drills.history import Clock, FinalRead, HistoryLog, StepEvent, open_history
+from drills.journal import Journal, refuse_if_orphaned, state_dir
 from drills.labs import LABS, Lab
 from drills.live import LiveView
 from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner
-from drills.patroni.spec import cluster_target, role_target
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, utc_basic, write_record
+from drills.resolved import check_config, scenario_targets
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
-from drills.signals import deferred, interruptible
+from drills.signals import abort, deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
 from drills.stopconditions import Monitor, stop_conditions
-from drills.targets import Target, process_target_class
+from drills.targets import Target
 
 
 @dataclass
@@ -59,29 +59,7 @@ class RunResult:
     interrupted: str | None = None
     notes: list[str] = field(default_factory=list)
     aborted: str | None = None
-
-
-def _targets(
-    scenario: Scenario, lab_targets: dict[str, Target], containers: dict[str, ContainerTarget]
-) -> dict[str, Target]:
-    targets: dict[str, Target] = {}
-    for name, spec in scenario.targets.items():
-        if spec.lab is not None:
-            targets[name] = lab_targets[spec.lab]
-        elif spec.patroni is not None:
-            targets[name] = cluster_target(name, spec.patroni)
-        elif spec.role is not None and spec.cluster is not None:
-            cluster = scenario.targets[spec.cluster].patroni
-            assert cluster is not None  # validation checked it
-            targets[name] = role_target(name, spec.role, spec.cluster, cluster)
-        elif name in containers:
-            targets[name] = containers[name]
-        else:
-            assert spec.pid_file is not None
-            stop = signal.Signals[spec.stop_signal]
-            build = process_target_class(spec.start, spec.dsn)
-            targets[name] = build(name, spec.pid_file, spec.dsn, spec.start, stop)
-    return targets
+    record_error: str | None = None  # why the record could not be written
 
 
 class Drill:
@@ -108,10 +86,12 @@ class Drill:
         self.containers: dict[str, ContainerTarget] = {}
         self.sites: dict[str, list[Target]] = {}
         self.run_id = ""
+        self._abortable = False  # a history failure may end the drill (inside `interruptible`)
 
     def run(self) -> RunResult:
         clock = Clock.now()
         run_id = f"{utc_basic(clock.wall_ns)}-{self.scenario.name}"
+        private_dir(self.options.state_dir or state_dir())  # journals and locks: 0700, ours
         refuse_if_orphaned(self.options.state_dir)
         # Container targets are found and checked against the allow-list before anything is
         # started: a refusal is an input error, with no run to record.
@@ -134,15 +114,11 @@ class Drill:
             locks.release()
 
     def _run_locked(self, run_id: str, clock: Clock) -> RunResult:
-        base, number = run_id, 1
-        while (self.options.reports_dir / f"{run_id}.history.jsonl").exists():
-            number += 1  # the same scenario started twice within a second
-            run_id = f"{base}-{number}"
-        record_path = self.options.reports_dir / f"{run_id}.json"
-        history_path = self.options.reports_dir / f"{run_id}.history.jsonl"
+        # The history file, created exclusively, reserves the run id.
+        run_id, log = open_history(self.options.reports_dir, run_id, clock, self.redactor.text)
+        log.on_failure = self._history_failed
         self.run_id = run_id
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
-        log = HistoryLog(clock, history_path, self.redactor.text)
         phases: dict[str, float] = {}
         error: str | None = None
         interrupted: str | None = None
@@ -150,6 +126,7 @@ class Drill:
         mark = time.monotonic()
         try:
             with interruptible():
+                self._abortable = True
                 try:
                     scenario = self._set_up(run_id, log)
                     phases["setup"] = time.monotonic() - mark
@@ -157,6 +134,7 @@ class Drill:
                     self._drill(scenario, log)
                 finally:
                     with deferred():
+                        self._abortable = False
                         self._tear_down(log, phases, mark)
         except Interrupted as exc:
             interrupted = exc.signame
@@ -170,28 +148,38 @@ class Drill:
                 sys.stderr.write(self.redactor.text(traceback.format_exc()))
             error = f"internal error: {exc!r}"
         finally:
-            log.close()
+            log.close()  # fsynced before the record pins its hash
+        if log.failure is not None:  # the history is incomplete: the drill cannot be judged
+            error, aborted = "; ".join(filter(None, [log.failure, error])), None
+        return self._conclude(log, clock, phases, error, aborted, interrupted)
+
+    def _history_failed(self, reason: str) -> None:
+        """From any thread: a history write failed; end the drill (it cannot be judged)."""
+        self.view.message(reason)
+        if self._abortable:
+            abort(reason)
+
+    def _conclude(
+        self,
+        log: HistoryLog,
+        clock: Clock,
+        phases: dict[str, float],
+        error: str | None,
+        aborted: str | None,
+        interrupted: str | None,
+    ) -> RunResult:
         if self.notes:
             self.notes.append(f"crash journal kept for `drills recover`: {self.journal.path}")
         elif self.options.keep_lab:
             self.view.message("the kept lab is journalled: `drills recover` removes it")
         else:
             self.journal.close()  # everything was undone: nothing to recover
-        config = CheckConfig(
-            objectives=Objectives(
-                rto_s=self.scenario.objectives.rto,
-                rpo_s=self.scenario.objectives.rpo,
-                availability=self.scenario.objectives.availability,
-            ),
-            service_probe=self.scenario.service_probe,
-            write_probe=self.scenario.write_probe,
-            stable=self.scenario.stable,
-        )
+        config = check_config(self.scenario)
         if self.notes:
             error = "; ".join([error, *self.notes] if error else self.notes)
         result = check(log.history, config)
         info = RunInfo(
-            run_id=run_id,
+            run_id=self.run_id,
             scenario_name=self.scenario.name,
             scenario_file=str(self.loaded.path),
             scenario_sha256=self.loaded.sha256,
@@ -204,9 +192,18 @@ class Drill:
             error=error,
             aborted=aborted,
         )
+        history_path = self.options.reports_dir / f"{self.run_id}.history.jsonl"
         record = build_record(info, log.history, config, result, history_path.name)
-        record = write_record(record_path, record, self.redactor.deep)
-        return RunResult(record, record_path, history_path, interrupted, self.notes, aborted)
+        record_path = self.options.reports_dir / f"{self.run_id}.json"
+        unwritten = None
+        try:
+            record = write_record(record_path, record, self.redactor.deep)
+        except OSError as exc:  # a full disk: the verdict is still printed, exit 2
+            unwritten = f"run record not written: cannot write {record_path}: {os_error_text(exc)}"
+            record = RunRecord.model_validate(self.redactor.deep(record.data()))
+        return RunResult(
+            record, record_path, history_path, interrupted, self.notes, aborted, unwritten
+        )
 
     def _set_up(self, run_id: str, log: HistoryLog) -> Scenario:
         scenario = self.scenario
@@ -234,7 +231,7 @@ class Drill:
             self.opened_network = OpenNetwork(scenario.network, log.add_event, self.journal.append)
             self.network = self.opened_network.open()
             self.view.message(f"network: links {', '.join(scenario.network.links)}")
-        self.targets = _targets(scenario, lab_targets, self.containers)
+        self.targets = scenario_targets(scenario, lab_targets, self.containers)
         token = f"{run_id}-{uuid.uuid4().hex[:8]}"
         probes: list[Probe] = []
         for name, cfg in scenario.probes.items():

@@ -5,18 +5,20 @@ status in one place.
 
 Exit status: 0 every objective met; 1 an objective missed; 2 the drill could not run or could
 not be judged (invalid scenario, lab failure, a failing step, an objective that could not be
-measured); 3 aborted by a stop condition; 130 interrupted (SIGINT or SIGTERM), after cleaning up.
+measured, a full disk, a bug in drills); 3 aborted by a stop condition; 130 interrupted (SIGINT
+or SIGTERM), after cleaning up.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 from drills import __version__
 from drills.cli import drill, kinds, metrics, proxy, recover, report, schedule, verify
 from drills.cli.common import EPILOG, Handler
-from drills.errors import EXIT_ERROR, EXIT_INTERRUPTED, DrillsError, report_error
+from drills.errors import EXIT_ERROR, EXIT_INTERRUPTED, DrillsError, exit_code, report_error
 
 # In the order `drills --help` lists their commands.
 GROUPS = (drill, report, schedule, metrics, verify, recover, kinds, proxy)
@@ -54,3 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("drills: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug in drills: 2 (not done), never 1 (an objective missed)
+        traceback.print_exc()
+        print(f"drills: internal error: {exc!r}", file=sys.stderr)
+        return exit_code(exc)

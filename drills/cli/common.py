@@ -26,14 +26,15 @@ exit status:
   0    every objective met
   1    an objective missed (RTO, RPO or availability)
   2    the drill could not run or could not be judged: invalid scenario, lab failure,
-       failing step, an objective that could not be measured
+       failing step, an objective that could not be measured, a history or record that
+       could not be written (a full disk), an internal error
   3    aborted: a stop condition (abort_if, --max-downtime) fired; everything reverted
   130  interrupted by SIGINT, SIGTERM or SIGHUP (faults reverted and lab removed first)
 
 examples:
   drills validate scenarios/*.yaml
   drills run scenarios/db-failover.yaml
-  drills run scenarios/db-failover.yaml --keep-lab --reports-dir /tmp/runs
+  drills run scenarios/db-failover.yaml --keep-lab --reports-dir reports/inspect
   drills check reports/runs/20261123T201500Z-db-failover.json
   drills report --quarter 2026-Q4
   drills due                # exit status 1 when a required drill is overdue

@@ -147,7 +147,10 @@ def _run(args: argparse.Namespace) -> int:
         ),
     )
     print(render(result.record))
-    print(f"record: {result.record_path}")
+    if result.record_error:
+        print(f"drills: {result.record_error}", file=sys.stderr)
+    else:
+        print(f"record: {result.record_path}")
     if not result.interrupted:
         try:
             note = after_drill(result.record, args.pushgateway)
@@ -158,12 +161,16 @@ def _run(args: argparse.Namespace) -> int:
                 print(note)
     if result.interrupted:
         return EXIT_INTERRUPTED
+    if result.record_error:
+        return EXIT_ERROR
     if result.aborted:
         return EXIT_ABORTED
     return _exit_status(result.record)
 
 
 def _exit_status(record: RunRecord) -> int:
+    """1 only for an objective missed; any other verdict but `pass` (`error`, `aborted` re-judged
+    by `check`...) is 2, never 1."""
     from drills.checker import Overall
 
     return {Overall.PASS: EXIT_OK, Overall.FAIL: EXIT_MISSED}.get(record.verdict, EXIT_ERROR)
@@ -212,4 +219,5 @@ def _run_info(record: RunRecord, wall_ns: int) -> RunInfo:
         phases_s={},
         lab=record.lab,
         error=record.error,
+        aborted=record.aborted,
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from drills.records.files import record_files, record_text, write_atomically
+from drills.files import open_lock, write_atomically
+from drills.records.files import record_files, record_text
 from drills.records.model import Chain
 
 CHAIN_LOCK = ".chain.lock"
@@ -67,7 +67,7 @@ def write_chained(path: Path, record: dict[str, Any]) -> None:
     its directory's chain: it gets `chain`, with the sha256 of the previous record file and of
     its own history, and `self_sha256`, a digest of itself."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / CHAIN_LOCK).open("a") as lock:
+    with open_lock(path.parent / CHAIN_LOCK) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two drills finishing at once must not fork it
         previous, seq = _head(path.parent)
         history = path.parent / str(record.get("history", ""))
@@ -80,8 +80,7 @@ def write_chained(path: Path, record: dict[str, Any]) -> None:
         record["chain"] = link.model_dump(mode="json")
         record["self_sha256"] = self_digest(record)
         write_atomically(path, record_text(record))
-        (path.parent / f"{CHAIN_HEAD}.tmp").write_text(f"{path.name} {seq + 1}\n")
-        os.replace(path.parent / f"{CHAIN_HEAD}.tmp", path.parent / CHAIN_HEAD)
+        write_atomically(path.parent / CHAIN_HEAD, f"{path.name} {seq + 1}\n")
 
 
 def verify_chain(directory: Path) -> tuple[int, list[str]]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -114,3 +116,24 @@ def test_concurrent_drills_on_the_same_process(tmp_path: Path) -> None:
         target.kill()
         target.wait()
         server.close()
+
+
+def test_the_lock_directory_is_private(tmp_path: Path) -> None:
+    locks = Locks(["process:/srv/pg/postmaster.pid"], "db-failover", tmp_path / "state")
+    locks.acquire()
+    locks.release()
+    assert stat.S_IMODE((tmp_path / "state" / "locks").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
+
+
+def test_a_symlink_planted_at_the_lock_temp_name_is_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    locks = Locks(["process:/srv/pg/postmaster.pid"], "db-failover", tmp_path / "state")
+    [key] = locks.keys
+    (tmp_path / "state" / "locks").mkdir(parents=True)
+    planted = locks._path(key).with_name(f"{locks._path(key).name}.{os.getpid()}.tmp")
+    planted.symlink_to(victim)
+    locks.acquire()
+    locks.release()
+    assert victim.read_text() == "precious\n"

@@ -176,3 +176,31 @@ def test_the_up_streak_counts_back_from_the_newest_sample() -> None:
     assert runner.up_streak_since(40 * MS) == 1  # samples due before are not counted
     resolved(runner, 5, Outcome.OK, latency_ms=500)  # slower than `slow`: not up
     assert runner.up_streak_since(0) == 0
+
+
+class BrokenLog(HistoryLog):
+    """Recording the third sample raises, as a history write error once did."""
+
+    def add_op(self, op: Op) -> None:
+        if op.seq == 3:
+            raise OSError(28, "No space left on device")
+        super().add_op(op)
+
+
+def test_an_error_recording_a_sample_does_not_kill_the_worker() -> None:
+    """Before: the worker died, every later sample became `no free connection`: a fabricated
+    outage. Now the failure is the history's, and the worker keeps sampling."""
+    log = BrokenLog(Clock.now())
+    runner = ProbeRunner(
+        ReadProbe(ok_after(0.0), interval=0.02, connections=1), log, log.history.clock
+    )
+    runner.start()
+    try:
+        time.sleep(0.4)
+    finally:
+        runner.stop()
+    assert log.failure is not None and "internal error recording a sample of fake" in log.failure
+    assert "No space left on device" in log.failure
+    assert runner.state.fail == 0, runner.state.last_detail
+    assert runner.state.ok > 10
+    assert [o.seq for o in log.history.ops] == [1, 2]

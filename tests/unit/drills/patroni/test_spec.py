@@ -10,7 +10,7 @@ import pytest
 
 from drills.errors import ScenarioError, TargetError
 from drills.patroni.cluster import ClusterTarget, RoleTarget
-from drills.runner import _targets
+from drills.resolved import scenario_targets
 from drills.scenario import load_scenario
 from drills.targets import ProcessTarget, RestartableProcess
 
@@ -128,11 +128,9 @@ def test_a_role_target_needs_the_clusters_members(tmp_path: Path) -> None:
     )
 
 
-def test_the_runner_builds_the_cluster_and_its_role_targets(
-    tmp_path: Path, password: str
-) -> None:
+def test_the_runner_builds_the_cluster_and_its_role_targets(tmp_path: Path, password: str) -> None:
     loaded = load(tmp_path, "kill: leader")
-    targets = _targets(loaded.scenario, {}, {})  # type: ignore[attr-defined]
+    targets = scenario_targets(loaded.scenario, {}, {})
     cluster, leader = targets["pg"], targets["leader"]
     assert isinstance(cluster, ClusterTarget) and isinstance(leader, RoleTarget)
     rest = cluster.patroni()
@@ -151,7 +149,7 @@ def test_the_runner_builds_the_cluster_and_its_role_targets(
 
 def test_members_with_a_start_command_can_be_restarted(tmp_path: Path) -> None:
     loaded = load(tmp_path, "restart: leader", start=", start: 'true'")
-    leader = _targets(loaded.scenario, {}, {})["leader"]  # type: ignore[attr-defined]
+    leader = scenario_targets(loaded.scenario, {}, {})["leader"]
     assert isinstance(leader, RoleTarget)
     assert isinstance(leader.member("pg1"), RestartableProcess)
     assert os.environ["UNIT_PATRONI_PASSWORD"]
