@@ -9,7 +9,9 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,15 @@ import psycopg
 from drills.backup.pgbackrest import Repository, Server, programs
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
-from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
+from drills.proctree import (
+    alive,
+    descendants,
+    identify,
+    signal_identities,
+    signal_pids,
+    signal_tree,
+    start_time,
+)
 from drills.targets import ProcessTree, ProcessTreeEntry, promote_postgres
 
 if TYPE_CHECKING:
@@ -43,14 +53,21 @@ class LabServer(ProcessTreeEntry):
     op: Literal["process"] = "process"
     subject = "pid"
 
+    @classmethod
+    def started(cls, pid: int) -> LabServer:
+        """The entry of a server just started: a child not yet reaped, so its pid is its own."""
+        process = identify(pid)
+        # Exited already: an entry without identity, which recovery refuses to act on.
+        return cls(pid=pid, start=start_time(pid)) if process is None else cls.of(process)
+
     def undo(self, recovery: Recovery) -> str | None:
-        pids = self.live_tree()
-        if pids is None:
-            return None
-        signal_pids(pids, signal.SIGCONT)
-        signal_pids(pids, signal.SIGKILL)
-        _wait_gone(pids)
-        return f"killed lab server {self.pid} ({len(pids)} processes)"
+        processes = self.live_tree()
+        if processes is None:
+            return self.left_alone()
+        signal_identities(processes, signal.SIGCONT)
+        signal_identities(processes, signal.SIGKILL)
+        _wait_gone([process.pid for process in processes])
+        return f"killed lab server {self.pid} ({len(processes)} processes)"
 
 
 def _inside(path: str, root: str) -> bool:
@@ -87,16 +104,41 @@ def kill_processes_in(root: str, bin_dir: str | None, programs: list[str]) -> No
         _wait_gone(leftovers)
 
 
+LAB_PREFIX = "drills-lab-"
+
+
 @JOURNAL.register("lab-dir")
 class LabDirectory(JournalEntry):
     """A lab's temporary directory, about to be made; recovered by killing the servers still
-    running in it and removing it."""
+    running in it and removing it. `owner` is the uid of the lab's OS user, if it has one."""
 
     op: Literal["lab-dir"] = "lab-dir"
     subject = "path"
     path: str
     bin: str | None = None
     programs: tuple[str, ...] = ()
+    owner: int | None = None
+
+    def problem(self) -> str | None:
+        """Acted on only if it is a lab directory as drills makes them."""
+        temp = tempfile.gettempdir()
+        where = os.path.dirname(self.path)
+        name = os.path.basename(self.path)
+        if os.path.normpath(self.path) != self.path or where not in (temp, os.path.realpath(temp)):
+            return f"not a directory directly in {temp}"
+        if not name.startswith(LAB_PREFIX) or name == LAB_PREFIX:
+            return f"its name does not start with {LAB_PREFIX}"
+        try:
+            info = os.lstat(self.path)
+        except FileNotFoundError:
+            return None  # removed already: only its processes are left to find
+        except OSError as exc:
+            return f"cannot be examined: {exc.strerror}"
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            return "not a directory (a symbolic link, or another kind of file)"
+        if info.st_uid not in (0, os.geteuid(), self.owner):
+            return f"owned by uid {info.st_uid}, neither root, drills' user nor the lab's"
+        return None
 
     def undo(self, recovery: Recovery) -> str | None:
         bin_dir = os.path.realpath(self.bin) if self.bin else None
@@ -107,9 +149,10 @@ class LabDirectory(JournalEntry):
         return f"removed lab {self.path}"
 
 
-def lab_directory(root: Path, bin_dir: Path) -> LabDirectory:
+def lab_directory(root: Path, bin_dir: Path, user: LabUser | None = None) -> LabDirectory:
     """The journal entry of a lab's directory, made before the directory."""
-    return LabDirectory(path=str(root), bin=str(bin_dir), programs=programs())
+    owner = None if user is None else user.uid
+    return LabDirectory(path=str(root), bin=str(bin_dir), programs=programs(), owner=owner)
 
 
 def free_port() -> int:
@@ -183,7 +226,7 @@ class LabProcess(ProcessTree):
         finally:
             log.close()
         self._remember([self.proc.pid])
-        self.lab.journal(LabServer(pid=self.proc.pid, start=start_time(self.proc.pid)))
+        self.lab.journal(LabServer.started(self.proc.pid))
         self.wait_ready()
 
     as_lab_user = True  # PostgreSQL refuses root; other servers run as the harness does
