@@ -9,9 +9,7 @@ import os
 import shutil
 import signal
 import socket
-import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import psycopg
 from drills.backup.pgbackrest import Repository, Server, programs
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
+from drills.labs.lab_paths import lab_directory_problem
 from drills.proctree import (
     alive,
     descendants,
@@ -104,9 +103,6 @@ def kill_processes_in(root: str, bin_dir: str | None, programs: list[str]) -> No
         _wait_gone(leftovers)
 
 
-LAB_PREFIX = "drills-lab-"
-
-
 @JOURNAL.register("lab-dir")
 class LabDirectory(JournalEntry):
     """A lab's temporary directory, about to be made; recovered by killing the servers still
@@ -120,25 +116,7 @@ class LabDirectory(JournalEntry):
     owner: int | None = None
 
     def problem(self) -> str | None:
-        """Acted on only if it is a lab directory as drills makes them."""
-        temp = tempfile.gettempdir()
-        where = os.path.dirname(self.path)
-        name = os.path.basename(self.path)
-        if os.path.normpath(self.path) != self.path or where not in (temp, os.path.realpath(temp)):
-            return f"not a directory directly in {temp}"
-        if not name.startswith(LAB_PREFIX) or name == LAB_PREFIX:
-            return f"its name does not start with {LAB_PREFIX}"
-        try:
-            info = os.lstat(self.path)
-        except FileNotFoundError:
-            return None  # removed already: only its processes are left to find
-        except OSError as exc:
-            return f"cannot be examined: {exc.strerror}"
-        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-            return "not a directory (a symbolic link, or another kind of file)"
-        if info.st_uid not in (0, os.geteuid(), self.owner):
-            return f"owned by uid {info.st_uid}, neither root, drills' user nor the lab's"
-        return None
+        return lab_directory_problem(self.path, self.owner)
 
     def undo(self, recovery: Recovery) -> str | None:
         bin_dir = os.path.realpath(self.bin) if self.bin else None

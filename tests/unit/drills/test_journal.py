@@ -333,3 +333,41 @@ def test_recover_removes_a_lab_directory_owned_by_the_labs_user(temp: Path) -> N
     path = dead_journal(temp, LabDirectory(path=str(lab), owner=65534).model_dump())
     assert recover(path) == [f"removed lab {lab}"]
     assert not lab.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "copy", "problem"),
+    [
+        ("{tmp}/etc/passwd", "{lab}/copy", "{tmp}/etc/passwd is not inside a lab directory"),
+        ("{lab}/a/pg_hba.conf", "{tmp}/etc/shadow", "{tmp}/etc/shadow is not inside a lab"),
+        ("{temp}/drills-lab-/passwd", "{lab}/copy", "is not inside a lab directory"),
+        ("{lab}/../../etc/passwd", "{lab}/copy", "is not inside a lab directory"),
+        ("{lab}/link/passwd", "{lab}/copy", "{lab}/link/passwd is reached through a symbolic"),
+    ],
+)
+def test_recover_writes_configuration_files_back_only_inside_a_lab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, copy: str, problem: str
+) -> None:
+    temp = tmp_path / "tmp"
+    lab = temp / "drills-lab-q"
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    (lab / "a").mkdir(parents=True)
+    (lab / "copy").write_text("from the lab")
+    (tmp_path / "etc").mkdir()
+    for name in ("passwd", "shadow"):
+        (tmp_path / "etc" / name).write_text("precious")
+    (lab / "link").symlink_to(tmp_path / "etc")
+    names = {"tmp": tmp_path, "temp": temp, "lab": lab}
+    entry = {"op": "config-file", "path": path.format(**names), "copy_path": copy.format(**names)}
+    done = recover(dead_journal(tmp_path, entry))
+    assert (
+        done[0].startswith("refused config-file entry of ") and problem.format(**names) in done[0]
+    )
+    assert done[1].startswith("journal kept")
+    assert [p.read_text() for p in (tmp_path / "etc").iterdir()] == ["precious", "precious"]
+    good = {
+        "op": "config-file",
+        "path": str(lab / "a" / "pg_hba.conf"),
+        "copy_path": str(lab / "copy"),
+    }
+    assert recover(dead_journal(tmp_path, good)) == [f"put back {lab / 'a' / 'pg_hba.conf'}"]
