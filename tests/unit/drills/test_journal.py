@@ -371,3 +371,26 @@ def test_recover_writes_configuration_files_back_only_inside_a_lab(
         "copy_path": str(lab / "copy"),
     }
     assert recover(dead_journal(tmp_path, good)) == [f"put back {lab / 'a' / 'pg_hba.conf'}"]
+
+
+def test_recover_resumes_a_patroni_members_trees_only_if_they_are_the_ones_recorded(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    os.kill(sleeper.pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 5  # SIGSTOP takes effect asynchronously
+    while state(sleeper.pid) != "T" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    root = [sleeper.pid, start_time(sleeper.pid)]
+    refused = [
+        ({"roots": [root]}, "roots recorded without their start time and executable"),
+        ({"roots": [[1, -1]], "exes": ["/sbin/init"]}, "pid 1 is pid 1 (init"),
+    ]
+    for fields, problem in refused:
+        done = recover(dead_journal(tmp_path, {"op": "pause-trees", "target": "a1", **fields}))
+        assert problem in done[0] and done[1].startswith("journal kept")
+    other = {"op": "pause-trees", "target": "a1", "roots": [root], "exes": ["/bin/sh"]}
+    assert recover(dead_journal(tmp_path, other)) == []
+    assert state(sleeper.pid) == "T"
+    ours = other | {"exes": [SLEEP]}
+    assert recover(dead_journal(tmp_path, ours)) == ["resumed a1 (1 processes)"]
+    assert state(sleeper.pid) != "T"
