@@ -249,7 +249,10 @@ def test_recover_kills_a_named_programs_orphans_in_the_lab_and_nothing_else(
     subprocess.run(["sh", "-c", f"{sleep} 60 &"], cwd=lab, check=True)
     other = subprocess.Popen(["sh", "-c", "read x"], cwd=lab, stdin=subprocess.PIPE)
     try:
-        orphans = processes_in(str(lab), str(bin_dir), (sleep,))
+        deadline = time.monotonic() + 5  # the orphan execs sleep after its parent has exited
+        while not (orphans := processes_in(str(lab), str(bin_dir), (sleep,))):
+            assert time.monotonic() < deadline, "the orphan never ran sleep"
+            time.sleep(0.01)
         assert len(orphans) == 1 and other.pid not in orphans
         entry = LabDirectory(path=str(lab), bin=str(bin_dir), programs=(sleep,))
         assert entry.undo(Recovery()) == f"removed lab {lab}"
