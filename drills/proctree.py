@@ -124,6 +124,8 @@ def _pidfd(pid: int) -> int | None:
     except OSError as exc:
         if exc.errno == errno.ENOSYS:
             return None
+        if exc.errno in (errno.EINVAL, errno.ENOENT):  # a thread's id, not a process's
+            raise ProcessLookupError(pid) from exc
         raise
 
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -104,3 +105,25 @@ def test_pid_1_drills_and_its_ancestors_are_never_signalled(
                 signal_tree(pid, signal.SIGCONT)
     assert sent == []
     assert refusal(os.getpid() + 10_000_000) is None
+
+
+def test_a_threads_id_is_not_a_process_to_signal() -> None:
+    started = threading.Event()
+    done = threading.Event()
+    tids: list[int] = []
+
+    def run() -> None:
+        tids.append(threading.get_native_id())
+        started.set()
+        done.wait(5)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        started.wait(5)
+        process = identify(tids[0])
+        assert process is not None
+        assert signal_process(process, signal.SIGCONT) is False
+    finally:
+        done.set()
+        thread.join()
