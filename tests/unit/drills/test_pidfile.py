@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from drills.checker import Overall
 from drills.errors import TargetError
 from drills.pidfile import StalePidFile, resolve
 from drills.proctree import ancestors, identify, state
+from drills.runner import RunOptions, run_drill
 from drills.targets import ProcessTarget, RestartableProcess
 
 SLEEP = os.path.realpath(shutil.which("sleep") or "/bin/sleep")
@@ -166,3 +169,30 @@ def test_a_live_pid_file_is_resolved_to_its_process(
     assert (process.pid, process.exe) == (sleeper.pid, SLEEP)
     pause = ProcessTarget("db", str(pid_file)).pausing("db")
     assert (pause.entry.pid, pause.entry.exe) == (sleeper.pid, SLEEP)  # type: ignore[attr-defined]
+
+
+def test_a_drill_whose_pid_file_names_pid_1_ends_in_error_without_signalling(
+    tmp_path: Path, no_signals: None
+) -> None:
+    pid_file = tmp_path / "app.pid"
+    pid_file.write_text("1\n")
+    listener = socket.create_server(("127.0.0.1", 0))
+    scenario = tmp_path / "init.yaml"
+    scenario.write_text(
+        f"name: init\ntargets:\n  app: {{pid_file: {pid_file}}}\n"
+        f"probes:\n  port: {{kind: tcp, port: {listener.getsockname()[1]}, interval: 20ms}}\n"
+        "service_probe: port\nsteps:\n  - kill: app\n"
+    )
+    (tmp_path / "drills.yaml").write_text("version: 1\n")
+    options = RunOptions(
+        reports_dir=tmp_path / "runs",
+        state_dir=tmp_path / "state",
+        live=False,
+        config=tmp_path / "drills.yaml",
+    )
+    try:
+        result = run_drill(scenario, options)
+    finally:
+        listener.close()
+    assert result.record.verdict is Overall.ERROR
+    assert f"app: refusing pid 1 named by {pid_file}: it is pid 1" in (result.record.error or "")
