@@ -63,6 +63,11 @@ class JournalEntry(BaseModel):
     def about(self) -> str:
         return str(getattr(self, self.subject, None) or self.op)
 
+    def problem(self) -> str | None:
+        """Why `drills recover` must not act on this entry (None: it may). An entry refused
+        is reported and its journal kept, like an entry of an unknown kind."""
+        return None
+
     def undo(self, recovery: Recovery) -> str | None:
         """Undo the change; say what was done (None: nothing was left to undo).
 
@@ -185,6 +190,9 @@ def refuse_if_orphaned(directory: Path | None = None) -> None:
 
 def _undo_one(raw: dict[str, Any], recovery: Recovery) -> str | None:
     entry = parse(raw)
+    problem = entry.problem()
+    if problem is not None:
+        raise DrillsError(f"refused {entry.op} entry of {entry.about()}: {problem}; not acted on")
     try:
         return entry.undo(recovery)
     except Exception as exc:  # an engine that cannot be reached: keep the journal

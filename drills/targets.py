@@ -7,20 +7,30 @@ spec (`start:` to restart, `dsn:` to promote), through the class `process_target
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 from signal import Signals
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 import psycopg
 
 from drills.abilities import Injection
 from drills.errors import TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
-from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
+from drills.pidfile import StalePidFile, resolve
+from drills.proctree import (
+    Identity,
+    alive,
+    descendant_identities,
+    executable,
+    identify,
+    refusal,
+    signal_identities,
+    signal_tree,
+    start_time,
+)
 
 
 class Target(Protocol):
@@ -37,22 +47,47 @@ class Resolving(Protocol):
         ...
 
 
-def same_process(pid: int, started: int | None) -> bool:
+def same_process(pid: int, started: int | None, exe: str | None = None) -> bool:
     """`pid` is still the process that was recorded (not a reused pid)."""
-    return alive(pid) and (started is None or start_time(pid) == started)
+    return (
+        alive(pid)
+        and (started is None or start_time(pid) == started)
+        and (exe is None or executable(pid) == exe)
+    )
 
 
 class ProcessTreeEntry(JournalEntry):
-    """A change to a process tree, identified by its root's pid and start time."""
+    """A change to a process tree, identified by its root's pid, start time and executable:
+    `drills recover` acts only on that very process and the processes below it."""
 
     pid: int
     start: int | None = None
+    exe: str | None = None
 
-    def live_tree(self) -> list[int] | None:
-        """The root and its descendants; None when the root is gone or its pid was reused."""
-        if not same_process(self.pid, self.start):
+    @classmethod
+    def of(cls, process: Identity, **fields: Any) -> Self:
+        return cls(pid=process.pid, start=process.start, exe=process.exe, **fields)
+
+    def problem(self) -> str | None:
+        if self.start is None or not self.exe:
+            return f"pid {self.pid} recorded without its start time and executable"
+        reason = refusal(self.pid)
+        return None if reason is None else f"pid {self.pid} is {reason}"
+
+    def live_tree(self) -> list[Identity] | None:
+        """The root and its descendants; None when the root is gone or is another process."""
+        if self.start is None:
             return None
-        return [self.pid, *descendants(self.pid)]
+        root = Identity(self.pid, self.start, self.exe)
+        if identify(self.pid) != root:
+            return None
+        return [root, *descendant_identities(root)]
+
+    def left_alone(self) -> str | None:
+        """What recovery says of a root that is not the process recorded."""
+        if not alive(self.pid):
+            return None
+        return f"left pid {self.pid} alone: it is not the process the journal recorded"
 
 
 @JOURNAL.register("pause")
@@ -63,11 +98,11 @@ class ProcessPause(ProcessTreeEntry):
     target: str | None = None
 
     def undo(self, recovery: Recovery) -> str | None:
-        pids = self.live_tree()
-        if pids is None:
-            return None
-        signal_pids(list(reversed(pids)), signal.SIGCONT)
-        return f"resumed {self.target or self.pid} ({len(pids)} processes)"
+        processes = self.live_tree()
+        if processes is None:
+            return self.left_alone()
+        signal_identities(reversed(processes), signal.SIGCONT)
+        return f"resumed {self.target or self.pid} ({len(processes)} processes)"
 
 
 class ProcessTree:
@@ -79,30 +114,43 @@ class ProcessTree:
     def pid(self) -> int:
         raise NotImplementedError
 
+    def identity(self) -> Identity:
+        """The root process as it is now, identified; TargetError when it is not running."""
+        pid = self.pid()
+        process = identify(pid)
+        if process is None:
+            raise TargetError(f"{self.name}: process {pid} is not running")
+        return process
+
     def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
         """Signal the target's processes; return the pids signalled, also appending each to
         `sent` as soon as it is signalled."""
-        raise NotImplementedError
+        return signal_tree(self.identity(), sig, sent)
 
     def send(self, sig: Signals) -> str:
         return f"{sig.name} sent to {len(self.signal(sig))} processes"
 
     def pausing(self, called: str) -> Injection:
-        root = self.pid()
+        root = self.identity()
         stopped: list[int] = []
+        frozen: dict[int, Identity | None] = {}
 
         def make() -> str:
-            self.signal(signal.SIGSTOP, stopped)
+            try:
+                self.signal(signal.SIGSTOP, stopped)
+            finally:
+                # A stopped process cannot exit or exec: identified now, it is identified
+                # until it is resumed, which is then only sent to that same process.
+                frozen.update((pid, identify(pid)) for pid in stopped if pid not in frozen)
             return f"SIGSTOP sent to {len(stopped)} processes"
+
+        def undo() -> None:
+            processes = (frozen[pid] if pid in frozen else identify(pid) for pid in stopped)
+            signal_identities(reversed([p for p in processes if p is not None]), signal.SIGCONT)
 
         # The undo sees the list grow, so that an interrupt or an error half-way through
         # still resumes what was stopped: children first.
-        return Injection(
-            ProcessPause(target=called, pid=root, start=start_time(root)),
-            make,
-            lambda: signal_pids(list(reversed(stopped)), signal.SIGCONT),
-            f"resume {called}",
-        )
+        return Injection(ProcessPause.of(root, target=called), make, undo, f"resume {called}")
 
     def resume(self) -> str:
         return f"SIGCONT sent to {len(self.signal(signal.SIGCONT))} processes"
@@ -146,14 +194,11 @@ class ProcessTarget(ProcessTree):
         self.start = start
 
     def pid(self) -> int:
-        try:
-            first = self.pid_file.read_text().split()[0]
-            return int(first)
-        except (OSError, IndexError, ValueError) as exc:
-            raise TargetError(f"{self.name}: no pid in {self.pid_file}: {exc}") from exc
+        return self.identity().pid
 
-    def signal(self, sig: signal.Signals, sent: list[int] | None = None) -> list[int]:
-        return signal_tree(self.pid(), sig, sent)
+    def identity(self) -> Identity:
+        """The process the pid file names, checked (drills.pidfile) each time it is read."""
+        return resolve(self.pid_file, self.name)
 
 
 class RestartableProcess(ProcessTarget):
@@ -162,11 +207,11 @@ class RestartableProcess(ProcessTarget):
         if not self.start:
             raise TargetError(f"{self.name}: no start command to restart it with")
         try:
-            pid = self.pid()
-        except TargetError:
-            pid = None  # not running: just start it
-        if pid is not None and alive(pid):
-            self._stop(pid, stop_timeout_s)
+            running: Identity | None = self.identity()
+        except StalePidFile:
+            running = None  # not running (a stale pid file is not signalled): just start it
+        if running is not None:
+            self._stop(running, stop_timeout_s)
         try:
             result = subprocess.run(
                 ["/bin/sh", "-c", self.start],
@@ -184,14 +229,14 @@ class RestartableProcess(ProcessTarget):
             tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-2:])
             raise TargetError(f"{self.name}: start command exited {result.returncode}: {tail}")
 
-    def _stop(self, pid: int, timeout_s: float) -> None:
-        signal_tree(pid, signal.SIGCONT)
-        os.kill(pid, self.stop_signal)
+    def _stop(self, process: Identity, timeout_s: float) -> None:
+        signal_tree(process, signal.SIGCONT)
+        signal_identities([process], self.stop_signal)
         deadline = time.monotonic() + timeout_s
-        while alive(pid) and time.monotonic() < deadline:
+        while identify(process.pid) == process and time.monotonic() < deadline:
             time.sleep(0.02)
-        if alive(pid):
-            signal_tree(pid, signal.SIGKILL)
+        if identify(process.pid) == process:
+            signal_tree(process, signal.SIGKILL)
 
 
 class PromotableProcess(ProcessTarget):

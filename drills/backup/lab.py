@@ -20,7 +20,6 @@ from drills.history import Event
 from drills.journal import JournalEntry
 from drills.labs.lab_process import LabServer, LabUser
 from drills.model import StrictModel
-from drills.proctree import start_time
 
 
 class BackupConfig(StrictModel):
@@ -150,7 +149,7 @@ class LabBackups:
         find_pgbackrest()  # before anything is made: a missing tool fails the lab at once
         self.config = config
         self.repository = Repository(root, user, config.compress)
-        self.repository.started = lambda pid: journal(LabServer(pid=pid, start=start_time(pid)))
+        self.repository.started = lambda pid: journal(LabServer.started(pid))
         self.progress = progress
         self.events = events
         self.first: BackupSet | None = None

@@ -26,6 +26,7 @@ from drills.incidents.server import (
     restart_detail,
 )
 from drills.journal import JOURNAL, JournalEntry, Recovery
+from drills.labs.lab_paths import in_lab_problem
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
 
 ConfigFile = Literal["postgresql.conf", "pg_hba.conf"]
@@ -80,6 +81,9 @@ class ConfigFileChanged(JournalEntry):
     subject = "path"
     path: str
     copy_path: str
+
+    def problem(self) -> str | None:
+        return in_lab_problem(self.path) or in_lab_problem(self.copy_path)
 
     def undo(self, recovery: Recovery) -> str | None:
         copy = Path(self.copy_path)

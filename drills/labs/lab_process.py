@@ -21,7 +21,16 @@ import psycopg
 from drills.backup.pgbackrest import Repository, Server, programs
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
-from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
+from drills.labs.lab_paths import lab_directory_problem
+from drills.proctree import (
+    alive,
+    descendants,
+    identify,
+    signal_identities,
+    signal_pids,
+    signal_tree,
+    start_time,
+)
 from drills.targets import ProcessTree, ProcessTreeEntry, promote_postgres
 
 if TYPE_CHECKING:
@@ -43,14 +52,21 @@ class LabServer(ProcessTreeEntry):
     op: Literal["process"] = "process"
     subject = "pid"
 
+    @classmethod
+    def started(cls, pid: int) -> LabServer:
+        """The entry of a server just started: a child not yet reaped, so its pid is its own."""
+        process = identify(pid)
+        # Exited already: an entry without identity, which recovery refuses to act on.
+        return cls(pid=pid, start=start_time(pid)) if process is None else cls.of(process)
+
     def undo(self, recovery: Recovery) -> str | None:
-        pids = self.live_tree()
-        if pids is None:
-            return None
-        signal_pids(pids, signal.SIGCONT)
-        signal_pids(pids, signal.SIGKILL)
-        _wait_gone(pids)
-        return f"killed lab server {self.pid} ({len(pids)} processes)"
+        processes = self.live_tree()
+        if processes is None:
+            return self.left_alone()
+        signal_identities(processes, signal.SIGCONT)
+        signal_identities(processes, signal.SIGKILL)
+        _wait_gone([process.pid for process in processes])
+        return f"killed lab server {self.pid} ({len(processes)} processes)"
 
 
 def _inside(path: str, root: str) -> bool:
@@ -90,13 +106,17 @@ def kill_processes_in(root: str, bin_dir: str | None, programs: list[str]) -> No
 @JOURNAL.register("lab-dir")
 class LabDirectory(JournalEntry):
     """A lab's temporary directory, about to be made; recovered by killing the servers still
-    running in it and removing it."""
+    running in it and removing it. `owner` is the uid of the lab's OS user, if it has one."""
 
     op: Literal["lab-dir"] = "lab-dir"
     subject = "path"
     path: str
     bin: str | None = None
     programs: tuple[str, ...] = ()
+    owner: int | None = None
+
+    def problem(self) -> str | None:
+        return lab_directory_problem(self.path, self.owner)
 
     def undo(self, recovery: Recovery) -> str | None:
         bin_dir = os.path.realpath(self.bin) if self.bin else None
@@ -107,9 +127,10 @@ class LabDirectory(JournalEntry):
         return f"removed lab {self.path}"
 
 
-def lab_directory(root: Path, bin_dir: Path) -> LabDirectory:
+def lab_directory(root: Path, bin_dir: Path, user: LabUser | None = None) -> LabDirectory:
     """The journal entry of a lab's directory, made before the directory."""
-    return LabDirectory(path=str(root), bin=str(bin_dir), programs=programs())
+    owner = None if user is None else user.uid
+    return LabDirectory(path=str(root), bin=str(bin_dir), programs=programs(), owner=owner)
 
 
 def free_port() -> int:
@@ -183,7 +204,7 @@ class LabProcess(ProcessTree):
         finally:
             log.close()
         self._remember([self.proc.pid])
-        self.lab.journal(LabServer(pid=self.proc.pid, start=start_time(self.proc.pid)))
+        self.lab.journal(LabServer.started(self.proc.pid))
         self.wait_ready()
 
     as_lab_user = True  # PostgreSQL refuses root; other servers run as the harness does

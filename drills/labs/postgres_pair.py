@@ -237,7 +237,7 @@ class PostgresPairLab(Lab):
         self._resolve_user()
         # Journalled before it exists: a crash in between leaves nothing unrecorded.
         self.root = Path(tempfile.gettempdir()) / f"{LAB_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.journal(lab_directory(self.root, self.bin))
+        self.journal(lab_directory(self.root, self.bin, self.user))
         self.root.mkdir(mode=0o700)
         self._created = True
         try:

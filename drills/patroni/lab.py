@@ -118,7 +118,7 @@ class PatroniLab(Lab):
         self.user = lab_user(self.cfg.os_user)
         # Journalled before it exists: a crash in between leaves nothing unrecorded.
         self.root = Path(tempfile.gettempdir()) / f"{LAB_PREFIX}{uuid.uuid4().hex[:12]}"
-        self.journal(lab_directory(self.root, tools.bin_dir))
+        self.journal(lab_directory(self.root, tools.bin_dir, self.user))
         self.root.mkdir(mode=0o700)
         self._created = True
         self.bin_dir = tools.bin_dir

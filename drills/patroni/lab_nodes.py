@@ -16,14 +16,26 @@ import urllib.request
 from pathlib import Path
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from drills.abilities import Injection
 from drills.backup.pgbackrest import Repository, Server
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.labs.lab_process import LabHost, LabProcess
 from drills.patroni.lab_files import MemberPlan
-from drills.proctree import descendants, signal_pids, signal_tree, start_time
-from drills.targets import same_process
+from drills.proctree import (
+    Identity,
+    descendant_identities,
+    descendants,
+    executable,
+    identify,
+    refusal,
+    signal_identities,
+    signal_pids,
+    signal_tree,
+    start_time,
+)
 
 READY_TIMEOUT_S = 20.0
 
@@ -48,18 +60,21 @@ class PausedTrees(JournalEntry):
     op: Literal["pause-trees"] = "pause-trees"
     target: str
     roots: list[tuple[int, int | None]]
+    exes: list[str | None] = Field(default_factory=list)  # each root's executable
+
+    def problem(self) -> str | None:
+        if len(self.exes) != len(self.roots) or not all(self.exes + [s for _, s in self.roots]):
+            return "roots recorded without their start time and executable"
+        return next((f"pid {p} is {why}" for p, _ in self.roots if (why := refusal(p))), None)
 
     def undo(self, recovery: Recovery) -> str | None:
-        pids = [
-            p
-            for pid, started in self.roots
-            if same_process(pid, started)
-            for p in (pid, *descendants(pid))
-        ]
-        if not pids:
+        pairs = zip(self.roots, self.exes, strict=False)  # problem() checked the lengths
+        roots = [Identity(p, s, exe) for (p, s), exe in pairs if s is not None]
+        found = [p for r in roots if identify(r.pid) == r for p in (r, *descendant_identities(r))]
+        if not found:
             return None
-        signal_pids(list(reversed(pids)), signal.SIGCONT)
-        return f"resumed {self.target} ({len(pids)} processes)"
+        signal_identities(reversed(found), signal.SIGCONT)
+        return f"resumed {self.target} ({len(found)} processes)"
 
 
 RESTORE_REFUSED = (
@@ -173,7 +188,11 @@ class PatroniMember(LabProcess):
             return f"SIGSTOP sent to {len(stopped)} processes (Patroni and PostgreSQL)"
 
         return Injection(
-            PausedTrees(target=called, roots=[(r, start_time(r)) for r in roots]),
+            PausedTrees(
+                target=called,
+                roots=[(r, start_time(r)) for r in roots],
+                exes=[executable(r) for r in roots],
+            ),
             make,
             lambda: signal_pids(list(reversed(stopped)), signal.SIGCONT),
             f"resume {called}",

@@ -46,7 +46,7 @@ def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     script = tmp_path / "server.py"
     script.write_text(SERVER)
     proc = subprocess.Popen([sys.executable, str(script), str(pid_file)], start_new_session=True)
-    _wait(lambda: pid_file.exists() and len(descendants(proc.pid)) == 1)
+    _wait(lambda: pid_file.exists() and pid_file.read_text() and len(descendants(proc.pid)) == 1)
     yield proc, pid_file
     for pid in [proc.pid, *descendants(proc.pid)]:
         signal_tree(pid, signal.SIGKILL)

@@ -16,7 +16,7 @@ from drills.patroni.lab_config import PatroniLabConfig
 from drills.patroni.lab_files import LabSecrets, MemberPlan, haproxy_config, patroni_config
 from drills.patroni.lab_nodes import PausedTrees
 from drills.patroni.lab_topology import links, nodes, site_nodes
-from drills.proctree import start_time, state
+from drills.proctree import executable, start_time, state
 
 
 def config(**keys: object) -> PatroniLabConfig:
@@ -90,7 +90,9 @@ def test_a_paused_member_is_resumed_by_recover() -> None:
     sleeper = subprocess.Popen(["sleep", "30"])
     try:
         sleeper.send_signal(signal.SIGSTOP)
-        entry = PausedTrees(target="a1", roots=[(sleeper.pid, start_time(sleeper.pid))])
+        root = (sleeper.pid, start_time(sleeper.pid))
+        entry = PausedTrees(target="a1", roots=[root], exes=[executable(sleeper.pid)])
+        assert entry.problem() is None
         assert PausedTrees.model_validate(entry.model_dump(mode="json")) == entry
         assert entry.undo(Recovery()) == "resumed a1 (1 processes)"
         assert state(sleeper.pid) != "T"
