@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from drills.labs.base import LabHandle
 from drills.labs.docker_postgres_pair import DockerPostgresPairConfig, DockerPostgresPairLab
-from drills.labs.lab_process import PostgresNode
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.proctree import descendants
 
@@ -38,45 +39,64 @@ def no_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PGPASSWORD", raising=False)
 
 
-@pytest.mark.postgres
-def test_the_pair_refuses_connections_without_the_runs_password(
+@pytest.fixture
+def pair(
     sandbox: Path, monkeypatch: pytest.MonkeyPatch, no_password_file: None
-) -> None:
+) -> Iterator[tuple[PostgresPairLab, LabHandle]]:
+    """A postgres-pair lab started by a harness that holds a secret variable."""
     monkeypatch.setattr(tempfile, "tempdir", str(sandbox))
     monkeypatch.setenv(SECRET, "s3cr3t-of-the-harness")
-    messages: list[str] = []
-    lab = PostgresPairLab(PostgresPairConfig(kind="postgres-pair"), messages.append)
+    lab = PostgresPairLab(PostgresPairConfig(kind="postgres-pair"), lambda message: None)
     handle = lab.start()
     try:
-        root = Path(handle.variables["dir"])
-        passfile = Path(handle.variables["passfile"])
-        a = handle.targets["a"]
-        assert isinstance(a, PostgresNode)
-        plain = f"port={a.port} user=postgres dbname=postgres"
-        # Over TCP, straight and through the clients' link, and for replication: refused.
-        assert "password" in refused(f"host=127.0.0.1 {plain}")
-        client_port = handle.variables["a.client_port"]
-        assert "password" in refused(f"host=127.0.0.1 port={client_port} user=postgres")
-        assert "password" in refused(f"host=127.0.0.1 {plain} replication=true")
-        # Over the socket, as an OS user that is not the servers' (here the harness's): refused.
-        assert "password" in refused(f"host={root} {plain}")
-        # With the run's password file: in.
-        with psycopg.connect(handle.variables["a.dsn"]) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-        password = passfile.read_text().strip().rsplit(":", 1)[1]
-        assert passfile.stat().st_mode & 0o077 == 0
-        # The password is in no DSN, variable or fact, nor in the standby's configuration.
-        assert password not in json.dumps([handle.variables, handle.facts])
-        assert all("passfile=" in handle.variables[k] for k in ("dsn", "a.dsn", "b.direct_dsn"))
-        auto = (root / "b" / "postgresql.auto.conf").read_text()
-        assert f"passfile=''{passfile}''" in auto and password not in auto, auto
-        assert not (root / "initdb.pw").exists()
-        # The servers inherit nothing of the harness's environment but what they need.
-        servers = [s.pid() for s in lab.servers]
-        for pid in servers + [p for s in servers for p in descendants(s)]:
-            assert SECRET not in environ(pid), pid
+        yield lab, handle
     finally:
         lab.stop()
+
+
+@pytest.mark.postgres
+def test_the_pair_refuses_connections_without_the_runs_password(
+    pair: tuple[PostgresPairLab, LabHandle],
+) -> None:
+    _, handle = pair
+    root = Path(handle.variables["dir"])
+    port = handle.variables["a.port"]
+    plain = f"port={port} user=postgres dbname=postgres"
+    # Over TCP, straight and through the clients' link, and for replication: refused.
+    assert "password" in refused(f"host=127.0.0.1 {plain}")
+    client_port = handle.variables["a.client_port"]
+    assert "password" in refused(f"host=127.0.0.1 port={client_port} user=postgres")
+    assert "password" in refused(f"host=127.0.0.1 {plain} replication=true")
+    # Over the socket, as an OS user that is not the servers' (here the harness's): refused.
+    assert "password" in refused(f"host={root} {plain}")
+    # With the run's password file: in, on both servers.
+    for dsn in (handle.variables["a.dsn"], handle.variables["b.direct_dsn"]):
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    passfile = Path(handle.variables["passfile"])
+    assert passfile.stat().st_mode & 0o077 == 0
+    password = passfile.read_text().strip().rsplit(":", 1)[1]
+    # The password is in no DSN, variable or fact, nor in the standby's configuration.
+    assert password not in json.dumps([handle.variables, handle.facts])
+    auto = (root / "b" / "postgresql.auto.conf").read_text()
+    assert f"passfile=''{passfile}''" in auto and password not in auto, auto
+    assert not (root / "initdb.pw").exists()
+
+
+@pytest.mark.postgres
+def test_the_pair_servers_inherit_none_of_the_harness_secrets(
+    pair: tuple[PostgresPairLab, LabHandle],
+) -> None:
+    lab, _ = pair
+    servers = [server.pid() for server in lab.servers]
+    processes = servers + [pid for server in servers for pid in descendants(server)]
+    assert len(processes) > 4  # the postmasters and their children
+    for pid in processes:
+        env = environ(pid)
+        assert SECRET not in env, pid
+        assert set(env) <= {"PATH", "LANG", "LANGUAGE", "TZ", "PGPASSFILE"} | {
+            key for key in env if key.startswith(("LC_", "PG_"))
+        }, (pid, sorted(env))
 
 
 @pytest.mark.docker
