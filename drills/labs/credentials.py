@@ -39,9 +39,17 @@ def pgpass(secret: str, user: str = SUPERUSER, host: str = "127.0.0.1") -> str:
     return f"{host}:*:*:{user}:{secret}\n"
 
 
+def passfile_param(passfile: Path) -> str:
+    """`passfile=...` for a DSN, quoted as libpq reads it when the path needs it."""
+    text = str(passfile)
+    if text and not any(c in text for c in " '\\\t\n"):
+        return f"passfile={text}"
+    return "passfile='" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def dsn(port: int, passfile: Path, host: str = "127.0.0.1") -> str:
     """A superuser DSN that takes its password from `passfile` (so it carries none)."""
-    return f"host={host} port={port} user={SUPERUSER} dbname=postgres passfile={passfile}"
+    return f"host={host} port={port} user={SUPERUSER} dbname=postgres {passfile_param(passfile)}"
 
 
 def passfile_of(conninfo: str) -> Path | None:

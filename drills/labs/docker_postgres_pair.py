@@ -34,7 +34,7 @@ from drills.containers.iptables import remove_helpers
 from drills.containers.target import ContainerTarget, PostgresContainer
 from drills.errors import LabError
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
-from drills.labs.credentials import dsn, password, pgpass, write_private
+from drills.labs.credentials import dsn, passfile_param, password, pgpass, write_private
 from drills.labs.docker_containers import (
     LAB_LABEL,
     RUN_LABEL,
@@ -238,7 +238,8 @@ class DockerPostgresPairLab(Lab):
         }
         variables = {
             "dsn": f"host=127.0.0.1,127.0.0.1 port={a_port},{b_port} user=postgres "
-            f"dbname=postgres target_session_attrs=read-write passfile={self.passfile}",
+            "dbname=postgres target_session_attrs=read-write "
+            f"{passfile_param(self.passfile)}",
             "passfile": str(self.passfile),
             "network": self.lab_id,
             "gateway": str(config[0].get("Gateway", "")),

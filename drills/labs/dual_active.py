@@ -33,7 +33,7 @@ from drills.abilities import NodeSpec
 from drills.durations import CheckInterval
 from drills.errors import LabError
 from drills.labs.base import LABS, LabConfig, LabHandle
-from drills.labs.credentials import child_env
+from drills.labs.credentials import child_env, passfile_param
 from drills.labs.lab_process import LabProcess, PostgresNode, free_port, spawn
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.network.control import LinkEnds
@@ -236,7 +236,7 @@ class DualActiveLab(PostgresPairLab):
             dsn = (
                 f"host=127.0.0.1,127.0.0.1 port={ports[site]},{cross[site]} user=postgres "
                 "dbname=postgres target_session_attrs=read-write connect_timeout=1 "
-                f"passfile={self.passfile}"
+                f"{passfile_param(self.passfile)}"
             )
             node = ServiceNode(f"{site}-service", self, site, free_port(), dsn)
             self.services.append(node)

@@ -21,7 +21,7 @@ import psycopg
 from drills.backup.pgbackrest import Repository, Server, programs
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
-from drills.labs.credentials import dsn
+from drills.labs.credentials import dsn, passfile_param
 from drills.proctree import alive, descendants, signal_pids, signal_tree, start_time
 from drills.targets import ProcessTree, ProcessTreeEntry, promote_postgres
 
@@ -328,7 +328,7 @@ class PostgresNode(LabProcess):
         port = self.lab.replication_port(self.name, primary)
         return (
             f"host=127.0.0.1 port={port} user=postgres application_name={self.name} "
-            f"passfile={self.lab.passfile}"
+            f"{passfile_param(self.lab.passfile)}"
         )
 
     def program_dir(self) -> Path:

@@ -29,7 +29,7 @@ from drills.backup.pgbackrest import Repository, Server, archive_current_wal
 from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
-from drills.labs.credentials import child_env, dsn
+from drills.labs.credentials import child_env, dsn, passfile_param
 from drills.labs.lab_process import (
     READY_TIMEOUT_S,
     LabUser,
@@ -310,7 +310,7 @@ class PostgresPairLab(Lab):
     def _variables(self, a: PostgresNode, b: PostgresNode, ports: dict[str, int]) -> dict[str, str]:
         both = (
             f"host=127.0.0.1,127.0.0.1 port={ports['a']},{ports['b']} user=postgres "
-            f"dbname=postgres target_session_attrs=read-write passfile={self.passfile}"
+            f"dbname=postgres target_session_attrs=read-write {passfile_param(self.passfile)}"
         )
         variables = {"dsn": both, "dir": str(self.root), "passfile": str(self.passfile)}
         for node in (a, b):

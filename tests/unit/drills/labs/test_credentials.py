@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from drills.labs.credentials import child_env, dsn, passfile_of, password, pgpass, write_private
+from drills.labs.credentials import (
+    child_env,
+    dsn,
+    passfile_of,
+    password,
+    pgpass,
+    write_private,
+)
 
 
 def test_children_get_only_what_they_need_of_the_harness_environment(
@@ -54,3 +61,8 @@ def test_a_dsn_names_the_password_file_and_carries_no_password() -> None:
     assert made == "host=127.0.0.1 port=5432 user=postgres dbname=postgres passfile=/lab/pgpass"
     assert passfile_of(made) == Path("/lab/pgpass")
     assert passfile_of("host=127.0.0.1 port=5432") is None
+
+
+@pytest.mark.parametrize("path", ["/tmp/my labs/pgpass", "/tmp/o'brien/pgpass", "/tmp/a\\b/pgpass"])
+def test_a_password_file_path_libpq_would_split_is_quoted(path: str) -> None:
+    assert passfile_of(dsn(5432, Path(path))) == Path(path)
