@@ -18,7 +18,10 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+
+from drills.labs.credentials import child_env
 
 # Runs a program; returns its exit status and its output (stdout and stderr together).
 RunOutput = Callable[[list[str]], tuple[int, str]]
@@ -29,13 +32,15 @@ MAX_SUMMARY = 300
 TIMEOUT_S = 3600
 
 
-def run_captured(argv: list[str]) -> tuple[int, str]:
-    """Run `argv` as this process's user (pg_amcheck is a client: it needs no server user)."""
+def run_captured(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run `argv` as this process's user (pg_amcheck is a client: it needs no server user),
+    with `env` as its whole environment."""
     result = subprocess.run(
         argv,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
+        env=env,
         timeout=TIMEOUT_S,
         check=False,
     )
@@ -72,11 +77,19 @@ def summarize(returncode: int, output: str) -> str:
 
 
 def amcheck(
-    bin_dir: Path, host: str, port: int, run_output: RunOutput = run_captured, install: bool = True
+    bin_dir: Path,
+    host: str,
+    port: int,
+    run_output: RunOutput | None = None,
+    install: bool = True,
+    passfile: Path | None = None,
 ) -> str:
-    """Check the `postgres` database at host:port (as user postgres); "ok" or one line."""
+    """Check the `postgres` database at host:port (as user postgres); "ok" or one line.
+    pg_amcheck gets the password file `passfile` (PGPASSFILE) and no other secret: only the
+    variables any program needs of the harness's environment."""
+    run = run_output or partial(run_captured, env=child_env(passfile))
     try:
-        returncode, output = run_output(amcheck_argv(bin_dir, host, port, install))
+        returncode, output = run(amcheck_argv(bin_dir, host, port, install))
     except (OSError, subprocess.SubprocessError) as exc:
         return f"pg_amcheck could not run: {exc}"[:MAX_SUMMARY]
     return summarize(returncode, output)

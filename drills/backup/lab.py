@@ -4,6 +4,8 @@ full backup). The nodes that can be backed up and restored have the BACKED abili
 
 from __future__ import annotations
 
+import os
+import pwd
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
@@ -20,6 +22,22 @@ from drills.history import Event
 from drills.journal import JournalEntry
 from drills.labs.lab_process import LabServer, LabUser
 from drills.model import StrictModel
+
+# pgBackRest reaches PostgreSQL only through a Unix socket, and gets no password (its
+# environment is its own): there the superuser is let in by peer authentication for the
+# servers' OS user alone, the user that owns every data directory anyway.
+IDENT_MAP = "drills-backup"
+
+
+def os_user_name(user: LabUser | None) -> str:
+    """Who the servers (and pgBackRest) run as: the lab's user under root, else the harness's."""
+    return user.name if user is not None else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def peer_access(os_user: str) -> tuple[list[str], list[str]]:
+    """pg_hba.conf lines (before the lab's own) and pg_ident.conf lines that let `os_user` in
+    as the superuser through the Unix socket, for pgBackRest."""
+    return [f"local all postgres peer map={IDENT_MAP}"], [f"{IDENT_MAP} {os_user} postgres"]
 
 
 class BackupConfig(StrictModel):

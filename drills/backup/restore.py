@@ -29,6 +29,7 @@ from drills.backup.sizes import Size
 from drills.durations import Duration
 from drills.errors import StepError
 from drills.labs.base import LabConfig
+from drills.labs.credentials import passfile_of
 from drills.steps.base import STEPS, StepConfig, StepContext
 
 STEP_NAME = r"^[a-z0-9][a-z0-9_.-]*$"  # as StepConfig.name; pgBackRest labels have capitals
@@ -300,7 +301,11 @@ class Restore(StepConfig):
             facts["verify"] = {
                 "pgbackrest": repository.verify(),
                 "amcheck": amcheck(
-                    node.program_dir(), "127.0.0.1", server.port, install=not self.standby_of
+                    node.program_dir(),
+                    "127.0.0.1",
+                    server.port,
+                    install=not self.standby_of,
+                    passfile=passfile_of(node.local_dsn()),
                 ),
             }
 

@@ -4,7 +4,9 @@ Both run on a network of their own, with PostgreSQL's port published on 127.0.0.
 probes. Any image with PostgreSQL server binaries on its PATH and a `postgres` user works: the
 official `postgres` image (the default), or the one `python -m drills.containers.local_image`
 builds from this host. The lab runs its own start script (initdb, or pg_basebackup -R for the
-standby) as user `postgres`, so nothing depends on an image's entrypoint. Extra containers the
+standby) as user `postgres`, so nothing depends on an image's entrypoint. Every connection needs
+the superuser's password made for the run (drills.labs.docker_scripts); the harness's clients
+read it from a password file in a private directory of the lab on this host. Extra containers the
 drill needs (`containers:`) join the same network. Every container and the network carry the
 label `org.drills.lab`; stop removes them all.
 """
@@ -13,8 +15,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import docker
@@ -29,6 +34,7 @@ from drills.containers.iptables import remove_helpers
 from drills.containers.target import ContainerTarget, PostgresContainer
 from drills.errors import LabError
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
+from drills.labs.credentials import dsn, passfile_param, password, pgpass, write_private
 from drills.labs.docker_containers import (
     LAB_LABEL,
     RUN_LABEL,
@@ -37,11 +43,18 @@ from drills.labs.docker_containers import (
     remove_lab,
     volumes,
 )
+from drills.labs.docker_scripts import (
+    PASSWORD_ENV,
+    primary_script,
+    server_script,
+    standby_script,
+)
+from drills.labs.lab_process import LabDirectory
 from drills.labs.postgres_pair import Settings, wait_streaming
 
 IMAGE_ENV = "DRILLS_POSTGRES_IMAGE"
 DEFAULT_IMAGE = "postgres:16"
-PGDATA = "/tmp/drills-pgdata"
+EXAMPLE_PASSFILE = Path("/tmp/drills-lab-example/pgpass")
 READY_TIMEOUT_S = 60.0
 
 
@@ -76,9 +89,10 @@ class DockerPostgresPairLab(Lab):
     }
     variables: ClassVar[dict[str, str]] = {
         "dsn": "host=127.0.0.1,127.0.0.1 port=32768,32769 user=postgres dbname=postgres "
-        "target_session_attrs=read-write",
-        "a.dsn": "host=127.0.0.1 port=32768 user=postgres dbname=postgres",
-        "b.dsn": "host=127.0.0.1 port=32769 user=postgres dbname=postgres",
+        f"target_session_attrs=read-write passfile={EXAMPLE_PASSFILE}",
+        "a.dsn": dsn(32768, EXAMPLE_PASSFILE),
+        "b.dsn": dsn(32769, EXAMPLE_PASSFILE),
+        "passfile": str(EXAMPLE_PASSFILE),
         "a.host": "127.0.0.1",
         "b.host": "127.0.0.1",
         "a.port": "32768",
@@ -106,6 +120,9 @@ class DockerPostgresPairLab(Lab):
         self.cfg = self.config
         self.client: docker.DockerClient | None = None
         self.lab_id = ""
+        self.secret = password()
+        self.root = Path()  # on this host: the password file of the harness's clients
+        self.dsns: dict[str, str] = {}
 
     # -- start -------------------------------------------------------------------------------
 
@@ -114,7 +131,11 @@ class DockerPostgresPairLab(Lab):
         image = self._image(self.cfg.image_name())
         self.lab_id = f"drills-{uuid.uuid4().hex[:8]}"
         self.journal(DockerLabCreated(engine=resolved_engine(self.engine), label=self.lab_id))
+        self.root = Path(tempfile.gettempdir()) / f"drills-lab-{self.lab_id}"
+        self.journal(LabDirectory(path=str(self.root)))
         try:
+            self.root.mkdir(mode=0o700)
+            write_private(self.passfile, pgpass(self.secret))
             return self._start(image)
         except BaseException:
             self.stop()
@@ -141,6 +162,13 @@ class DockerPostgresPairLab(Lab):
                 f"drills.containers.local_image` and set lab.image or {IMAGE_ENV} to "
                 "drills/postgres:local"
             ) from exc
+
+    @property
+    def passfile(self) -> Path:
+        return self.root / "pgpass"
+
+    def _dsn(self, port: int) -> str:
+        return dsn(port, self.passfile)
 
     def _labels(self) -> dict[str, str]:
         return {LAB_LABEL: self.lab_id, RUN_LABEL: self.run_id or "unknown"}
@@ -176,21 +204,14 @@ class DockerPostgresPairLab(Lab):
         settings |= self.cfg.settings
         return [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
 
-    def _server(self, name: str, image: Any, prepare: str, primary: bool) -> Container:
-        script = "\n".join(
-            [
-                "set -e",
-                prepare,
-                f"exec postgres -D {PGDATA} {shlex.join(self._settings(primary))}",
-            ]
-        )
+    def _server(self, name: str, image: Any, prepare: list[str], primary: bool) -> Container:
         return self._run(
             name,
             image=image.id,
             entrypoint=["/bin/sh", "-c"],
-            command=[script],
+            command=[server_script(prepare, self._settings(primary))],
             user="postgres",
-            environment=self.cfg.environment,
+            environment=self.cfg.environment | {PASSWORD_ENV: self.secret},
             volumes=volumes(self.cfg.volumes),
             ports={"5432/tcp": ("127.0.0.1", None)},
         )
@@ -210,14 +231,16 @@ class DockerPostgresPairLab(Lab):
         config = network.attrs.get("IPAM", {}).get("Config") or [{}]
         # Each node's target is of the class its NodeSpec declares: validation relied on it.
         nodes = self.nodes_for(self.cfg)
-        dsns = {"a": _node_dsn(a_port), "b": _node_dsn(b_port)}
+        dsns = self.dsns = {"a": self._dsn(a_port), "b": self._dsn(b_port)}
         targets = {
             name: nodes[name].target(name, self.client, c, dsns.get(name), engine=self.engine)
             for name, c in ({"a": a, "b": b} | extras).items()
         }
         variables = {
             "dsn": f"host=127.0.0.1,127.0.0.1 port={a_port},{b_port} user=postgres "
-            "dbname=postgres target_session_attrs=read-write",
+            "dbname=postgres target_session_attrs=read-write "
+            f"{passfile_param(self.passfile)}",
+            "passfile": str(self.passfile),
             "network": self.lab_id,
             "gateway": str(config[0].get("Gateway", "")),
         }
@@ -237,30 +260,14 @@ class DockerPostgresPairLab(Lab):
         self.progress(
             f"lab: site A primary in a container ({self.cfg.image_name()}) on network {self.lab_id}"
         )
-        # A restarted container keeps its files: prepare the data directory only once.
-        initdb = (
-            f"if [ ! -s {PGDATA}/PG_VERSION ]; then\n"
-            f"  initdb -D {PGDATA} -U postgres --auth=trust --no-locale -E UTF8 -N >/dev/null\n"
-            f"  printf 'host all all all trust\\nhost replication all all trust\\n' "
-            f">> {PGDATA}/pg_hba.conf\n"
-            "fi"
-        )
-        a = self._server("a", image, initdb, primary=True)
+        a = self._server("a", image, primary_script(), primary=True)
         a_port = self._published(a)
         self._wait_ready(a, a_port)
         return a, a_port
 
     def _start_standby(self, image: Any, a: Container, a_port: int) -> tuple[Container, int]:
-        basebackup = (
-            f"if [ ! -s {PGDATA}/PG_VERSION ]; then\n"
-            "  tries=0\n"
-            f"  until pg_basebackup -h {a.name} -U postgres -D {PGDATA} -R -X stream -c fast; do\n"
-            f"    rm -rf {PGDATA}; tries=$((tries+1)); [ $tries -lt 150 ] || exit 1; sleep 0.2\n"
-            "  done\n"
-            "fi"
-        )
         self.progress("lab: site B standby: base backup from A")
-        b = self._server("b", image, basebackup, primary=False)
+        b = self._server("b", image, standby_script(str(a.name)), primary=False)
         b_port = self._published(b)
         self._wait_ready(b, b_port)
         self._wait_streaming(a_port)
@@ -276,7 +283,7 @@ class DockerPostgresPairLab(Lab):
     def _facts(
         self, image: Any, a_port: int, targets: dict[str, ContainerTarget]
     ) -> dict[str, Any]:
-        with psycopg.connect(_node_dsn(a_port), connect_timeout=5) as conn:
+        with psycopg.connect(self._dsn(a_port), connect_timeout=5) as conn:
             row = conn.execute("SHOW server_version").fetchone()
         host, _ = address(self.engine)
         return {
@@ -316,12 +323,11 @@ class DockerPostgresPairLab(Lab):
         return " | ".join(text.strip().splitlines()) or "(no output)"
 
     def _wait_ready(self, container: Container, port: int) -> None:
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
         deadline = time.monotonic() + READY_TIMEOUT_S
         last = ""
         while time.monotonic() < deadline:
             try:
-                with psycopg.connect(dsn, connect_timeout=2):
+                with psycopg.connect(self._dsn(port), connect_timeout=2):
                     return
             except psycopg.Error as exc:
                 last = " ".join(str(exc).split())
@@ -332,12 +338,14 @@ class DockerPostgresPairLab(Lab):
         raise LabError(f"{container.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
 
     def _wait_streaming(self, port: int) -> None:
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
-        wait_streaming(dsn, self.cfg.synchronous, READY_TIMEOUT_S)
+        wait_streaming(self._dsn(port), self.cfg.synchronous, READY_TIMEOUT_S)
 
     # -- stop --------------------------------------------------------------------------------
 
     def stop(self) -> None:
+        if self.root != Path():
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = Path()
         if self.client is None or not self.lab_id:
             return
         try:
@@ -350,12 +358,12 @@ class DockerPostgresPairLab(Lab):
 
     def keep(self) -> str:
         lab_id, self.lab_id = self.lab_id, ""
+        root, self.root = self.root, Path()
+        commands = "; ".join(f"{node}: psql {shlex.quote(d)}" for node, d in self.dsns.items())
         return (
-            f"lab kept: containers and network labelled {LAB_LABEL}={lab_id}; remove them with: "
+            f"lab kept: containers and network labelled {LAB_LABEL}={lab_id}; connect with the "
+            f"password file {root / 'pgpass'} (readable by its owner only): {commands}; "
+            "remove them with: "
             f"docker rm -f $(docker ps -aq --filter label={LAB_LABEL}={lab_id}); "
-            f"docker network rm {lab_id}"
+            f"docker network rm {lab_id}; rm -rf {root}"
         )
-
-
-def _node_dsn(port: int) -> str:
-    return f"host=127.0.0.1 port={port} user=postgres dbname=postgres"

@@ -16,7 +16,9 @@ drills' fault proxy:
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 import time
 import urllib.error
@@ -31,7 +33,8 @@ from drills.abilities import NodeSpec
 from drills.durations import CheckInterval
 from drills.errors import LabError
 from drills.labs.base import LABS, LabConfig, LabHandle
-from drills.labs.lab_process import LabProcess, PostgresNode, free_port
+from drills.labs.credentials import child_env, passfile_param
+from drills.labs.lab_process import LabProcess, PostgresNode, free_port, spawn
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.network.control import LinkEnds
 from drills.refservice.orders import SCHEMA
@@ -206,6 +209,13 @@ class DualActiveLab(PostgresPairLab):
         find_haproxy(self.da.haproxy)  # before anything is made
         return super().start()
 
+    def popen(self, argv: list[str], log: Any, as_lab_user: bool = True) -> subprocess.Popen[bytes]:
+        if as_lab_user:
+            return super().popen(argv, log, as_lab_user)
+        # The services are this harness's own Python: they find drills where it does.
+        python_path = {k: v for k, v in os.environ.items() if k == "PYTHONPATH"}
+        return spawn(argv, log, None, self.root, child_env(None, **python_path))
+
     def _start(self) -> LabHandle:
         if not self.da.proxy:
             raise LabError("the dual-active lab needs its links: remove `proxy: false`")
@@ -225,7 +235,8 @@ class DualActiveLab(PostgresPairLab):
         for site in ("a", "b"):
             dsn = (
                 f"host=127.0.0.1,127.0.0.1 port={ports[site]},{cross[site]} user=postgres "
-                "dbname=postgres target_session_attrs=read-write connect_timeout=1"
+                "dbname=postgres target_session_attrs=read-write connect_timeout=1 "
+                f"{passfile_param(self.passfile)}"
             )
             node = ServiceNode(f"{site}-service", self, site, free_port(), dsn)
             self.services.append(node)

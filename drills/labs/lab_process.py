@@ -21,6 +21,7 @@ import psycopg
 from drills.backup.pgbackrest import Repository, Server, programs
 from drills.errors import LabError, TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
+from drills.labs.credentials import dsn, passfile_param
 from drills.labs.lab_paths import lab_directory_problem
 from drills.proctree import (
     alive,
@@ -146,12 +147,27 @@ class LabUser:
     name: str
 
 
+def check_searchable(root: Path, user: LabUser, runs: str) -> None:
+    """Every parent of a lab directory must be searchable by `user`, which `runs` what."""
+    for parent in root.parents:
+        info = parent.stat()
+        if info.st_mode & 0o001 or (info.st_uid == user.uid and info.st_mode & 0o100):
+            continue
+        if info.st_gid == user.gid and info.st_mode & 0o010:
+            continue
+        raise LabError(
+            f"{parent} is not searchable by OS user {user.name!r}, which runs {runs}: "
+            "set TMPDIR to a directory it can reach (e.g. /tmp)"
+        )
+
+
 def spawn(
     argv: list[str], log: Any, user: LabUser | None, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Start a lab server: as `user` (None: as the harness), in a session of its own, so that
     Ctrl-C in the terminal reaches the harness, not the servers, and the harness decides what
-    happens to them."""
+    happens to them. `env`: its whole environment (drills.labs.credentials.child_env); None
+    inherits the harness's, which may hold secrets: callers pass one."""
     return subprocess.Popen(
         argv,
         stdout=log,
@@ -264,7 +280,8 @@ class PostgresNode(LabProcess):
 
     @property
     def dsn(self) -> str:
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        """Straight to the server, the password from the lab's password file."""
+        return dsn(self.port, self.lab.passfile)
 
     def argv(self) -> list[str]:
         return [str(self.lab.bin / "postgres"), "-D", str(self.datadir)]
@@ -330,7 +347,10 @@ class PostgresNode(LabProcess):
         if not isinstance(primary, PostgresNode) or primary.lab is not self.lab:
             raise TargetError(f"{self.name} can follow only a server of its own lab")
         port = self.lab.replication_port(self.name, primary)
-        return f"host=127.0.0.1 port={port} user=postgres application_name={self.name}"
+        return (
+            f"host=127.0.0.1 port={port} user=postgres application_name={self.name} "
+            f"{passfile_param(self.lab.passfile)}"
+        )
 
     def program_dir(self) -> Path:
         return self.lab.bin

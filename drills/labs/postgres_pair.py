@@ -1,8 +1,10 @@
 """`postgres-pair`: site A primary and site B streaming standby on loopback.
 
 Each server runs in a fresh temporary directory on a free port, as an unprivileged OS user
-when the harness runs as root (initdb refuses root). Stop kills every server process and
-removes the directory.
+when the harness runs as root (initdb refuses root). Every connection needs the superuser's
+password made for the run (drills.labs.pair_files), which the harness's clients read from the
+lab's password file; the programs the lab starts get only the environment they need. Stop kills
+every server process and removes the directory.
 """
 
 from __future__ import annotations
@@ -22,25 +24,29 @@ import psycopg
 from pydantic import BeforeValidator, Field
 
 from drills.abilities import NodeSpec
-from drills.backup.lab import BackupConfig, LabBackups
+from drills.backup.lab import BackupConfig, LabBackups, os_user_name
 from drills.backup.pgbackrest import Repository, Server, archive_current_wal
 from drills.errors import LabError
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
+from drills.labs.credentials import child_env, dsn, passfile_param
 from drills.labs.lab_process import (
     READY_TIMEOUT_S,
     LabUser,
     PostgresNode,
+    check_searchable,
     free_port,
     lab_directory,
     own_conf,
     spawn,
 )
+from drills.labs.pair_files import base_settings, connect_hint, init_cluster, write_access
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
 
 LAB_PREFIX = "drills-lab-"
 SERVER_BINARIES = ("initdb", "postgres", "pg_basebackup")
+EXAMPLE_PASSFILE = Path("/tmp/drills-lab-example/pgpass")
 INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, postgres, pg_basebackup) not found: install them "
     "(Debian/Ubuntu: apt-get install postgresql) or set lab.bin_dir"
@@ -121,11 +127,11 @@ class PostgresPairLab(Lab):
     }
     variables: ClassVar[dict[str, str]] = {
         "dsn": "host=127.0.0.1,127.0.0.1 port=6432,6433 user=postgres dbname=postgres "
-        "target_session_attrs=read-write",
-        "a.dsn": "host=127.0.0.1 port=6432 user=postgres dbname=postgres",
-        "b.dsn": "host=127.0.0.1 port=6433 user=postgres dbname=postgres",
-        "a.direct_dsn": "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
-        "b.direct_dsn": "host=127.0.0.1 port=5433 user=postgres dbname=postgres",
+        f"target_session_attrs=read-write passfile={EXAMPLE_PASSFILE}",
+        "a.dsn": dsn(6432, EXAMPLE_PASSFILE),
+        "b.dsn": dsn(6433, EXAMPLE_PASSFILE),
+        "a.direct_dsn": dsn(5432, EXAMPLE_PASSFILE),
+        "b.direct_dsn": dsn(5433, EXAMPLE_PASSFILE),
         "a.host": "127.0.0.1",
         "b.host": "127.0.0.1",
         "a.port": "5432",
@@ -133,6 +139,7 @@ class PostgresPairLab(Lab):
         "a.client_port": "6432",
         "b.client_port": "6433",
         "dir": "/tmp/drills-lab-example",
+        "passfile": str(EXAMPLE_PASSFILE),
     }
 
     @classmethod
@@ -160,10 +167,16 @@ class PostgresPairLab(Lab):
     def repository(self) -> Repository | None:
         return self.backups.repository if self.backups else None
 
+    @property
+    def passfile(self) -> Path:
+        """The superuser's password for the harness's clients (and the standby's streaming)."""
+        return self.root / "pgpass"
+
     def popen(self, argv: list[str], log: Any, as_lab_user: bool = True) -> subprocess.Popen[bytes]:
-        return spawn(argv, log, self.user if as_lab_user else None, self.root)
+        return spawn(argv, log, self.user if as_lab_user else None, self.root, child_env())
 
     def run(self, argv: list[str], what: str, timeout_s: float = 120) -> None:
+        """Run a client or setup program as the servers' OS user, with the password file."""
         user = self.user
         result = subprocess.run(
             argv,
@@ -174,6 +187,7 @@ class PostgresPairLab(Lab):
             group=user.gid if user else None,
             extra_groups=[] if user else None,
             cwd=self.root,
+            env=child_env(self.passfile),
             timeout=timeout_s,
         )
         if result.returncode != 0:
@@ -192,36 +206,8 @@ class PostgresPairLab(Lab):
             ) from None
         self.user = LabUser(entry.pw_uid, entry.pw_gid, entry.pw_name)
 
-    def _check_reachable(self) -> None:
-        """Every parent of the lab directory must be searchable by the servers' OS user."""
-        assert self.user is not None
-        for parent in self.root.parents:
-            info = parent.stat()
-            if info.st_mode & 0o001 or (info.st_uid == self.user.uid and info.st_mode & 0o100):
-                continue
-            if info.st_gid == self.user.gid and info.st_mode & 0o010:
-                continue
-            raise LabError(
-                f"{parent} is not searchable by OS user {self.user.name!r}, which runs the "
-                f"servers: set TMPDIR to a directory it can reach (e.g. /tmp)"
-            )
-
     def _configure(self, datadir: Path, port: int, primary: bool) -> None:
-        settings: dict[str, object] = {
-            "cluster_name": "'a'",  # names the server in answers and logs; B overrides it
-            "wal_log_hints": "on",  # lets pg_rewind bring a failed primary back as a standby
-            "listen_addresses": "'127.0.0.1'",
-            "port": port,
-            "unix_socket_directories": f"'{self.root}'",
-            "max_connections": 60,
-            "shared_buffers": "'32MB'",
-            "wal_level": "replica",
-            "max_wal_senders": 5,
-            "wal_keep_size": "'128MB'",
-            "hot_standby": "on",
-            "wal_receiver_status_interval": "'1s'",
-            "log_min_messages": "warning",
-        }
+        settings = base_settings(self.root, port)
         if primary and self.cfg.synchronous:
             settings["synchronous_standby_names"] = "'*'"
         if self.backups is not None:
@@ -248,7 +234,7 @@ class PostgresPairLab(Lab):
 
     def _start(self) -> LabHandle:
         if self.user:
-            self._check_reachable()
+            check_searchable(self.root, self.user, "the servers")
             os.chown(self.root, self.user.uid, self.user.gid)
         self.root.chmod(0o700)
         if self.cfg.backup is not None:
@@ -261,7 +247,10 @@ class PostgresPairLab(Lab):
         if self.backups is not None:
             pgbench = self.bin / "pgbench"
             self.backup_facts = self.backups.prepare(
-                a.server(), pgbench, lambda argv, what: self.run(argv, what, timeout_s=3600)
+                a.server(),
+                pgbench,
+                lambda argv, what: self.run(argv, what, timeout_s=3600),
+                self.passfile,
             )
         ports, network = self._open_links(a, b)
         self.progress(f"lab: site A primary up on 127.0.0.1:{a.port}; base backup for site B")
@@ -281,8 +270,9 @@ class PostgresPairLab(Lab):
 
     def _start_primary(self, a: PostgresNode) -> None:
         self.progress(f"lab: initdb site A in {self.root}")
-        initdb = [str(self.bin / "initdb"), "-D", str(a.datadir), "-U", "postgres"]
-        self.run([*initdb, "--auth=trust", "-N", "-E", "UTF8", "--locale=C"], "initdb")
+        owner = (self.user.uid, self.user.gid) if self.user else None
+        init_cluster(self.run, self.bin / "initdb", a.datadir, self.passfile, owner)
+        write_access(a.datadir, os_user_name(self.user) if self.backups else None)
         self._configure(a.datadir, a.port, primary=True)
         self.servers.append(a)
         a.start()
@@ -318,16 +308,15 @@ class PostgresPairLab(Lab):
         b.start()
 
     def _variables(self, a: PostgresNode, b: PostgresNode, ports: dict[str, int]) -> dict[str, str]:
-        dsn = (
+        both = (
             f"host=127.0.0.1,127.0.0.1 port={ports['a']},{ports['b']} user=postgres "
-            "dbname=postgres target_session_attrs=read-write"
+            f"dbname=postgres target_session_attrs=read-write {passfile_param(self.passfile)}"
         )
-        variables = {"dsn": dsn, "dir": str(self.root)}
+        variables = {"dsn": both, "dir": str(self.root), "passfile": str(self.passfile)}
         for node in (a, b):
             client_port = ports[node.name]
             variables |= {
-                f"{node.name}.dsn": f"host=127.0.0.1 port={client_port} user=postgres "
-                "dbname=postgres",
+                f"{node.name}.dsn": dsn(client_port, self.passfile),
                 f"{node.name}.direct_dsn": node.dsn,
                 f"{node.name}.host": "127.0.0.1",
                 f"{node.name}.port": str(node.port),
@@ -391,9 +380,10 @@ class PostgresPairLab(Lab):
     def keep(self) -> str:
         ports = ", ".join(f"{s.name}: 127.0.0.1:{s.port}" for s in self.servers)
         pids = " ".join(str(s.proc.pid) for s in self.servers if s.proc and s.proc.poll() is None)
+        hint = connect_hint(self.passfile, {s.name: s.port for s in self.servers})
         self.servers = []
         self._created = False
         return (
-            f"lab kept in {self.root} ({ports}); remove it with: "
+            f"lab kept in {self.root} ({ports}); {hint}; remove it with: "
             f"kill -9 {pids or '<no running server>'}; rm -rf {self.root}"
         )

@@ -10,21 +10,24 @@ connection still needs its password."""
 
 from __future__ import annotations
 
-import os
-import pwd
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from drills.backup.lab import BackupConfig, LabBackups, archive_parameters
+from drills.backup.lab import (
+    BackupConfig,
+    LabBackups,
+    archive_parameters,
+    os_user_name,
+    peer_access,
+)
 from drills.backup.pgbackrest import ENVIRONMENT, Repository, Server
 from drills.errors import LabError
 from drills.history import Event
 from drills.journal import JournalEntry
 from drills.labs.lab_process import LabUser
 
-IDENT_MAP = "drills-backup"
 FILL_TIMEOUT_S = 3600.0
 
 
@@ -38,16 +41,12 @@ class MemberBackup:
     ident: list[str] = field(default_factory=list)
 
 
-def os_user_name(user: LabUser | None) -> str:
-    """Who the members (and pgBackRest) run as: the lab's user under root, else the harness's."""
-    return user.name if user is not None else pwd.getpwuid(os.geteuid()).pw_name
-
-
 def member_backup(
     config: BackupConfig, repository: Repository, server: Server, home: Path, os_user: str
 ) -> MemberBackup:
     parameters = archive_parameters(config, repository, server)
     command = parameters.pop("archive_command")
+    hba, ident = peer_access(os_user)
     return MemberBackup(
         cluster_parameters=parameters,
         parameters={
@@ -55,8 +54,8 @@ def member_backup(
             # The member's own directory first: Patroni connects through the first one.
             "unix_socket_directories": f"{home},{repository.lab_root}",
         },
-        hba=[f"local all postgres peer map={IDENT_MAP}"],
-        ident=[f"{IDENT_MAP} {os_user} postgres"],
+        hba=hba,
+        ident=ident,
     )
 
 

@@ -8,7 +8,6 @@ that clients name with `passfile=`), never on a command line; local connections 
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,15 @@ from typing import Any
 import yaml
 
 from drills.backup.pgbackrest import Server
+from drills.labs.credentials import SUPERUSER as SUPERUSER
+from drills.labs.credentials import dsn as dsn
+from drills.labs.credentials import password as _password
+from drills.labs.credentials import write_private as write_private
 from drills.patroni.lab_backup import MemberBackup
 from drills.patroni.lab_config import PatroniLabConfig
 
-SUPERUSER = "postgres"
 REPLICATION_USER = "replicator"
 REST_USER = "drills"
-
-
-def _password() -> str:
-    return secrets.token_urlsafe(18)  # no ':' or '\': safe in a pgpass line as it is
 
 
 @dataclass(frozen=True)
@@ -67,19 +65,6 @@ class MemberPlan:
     @property
     def server(self) -> Server:
         return Server(self.datadir, self.pg_port)
-
-
-def dsn(port: int, passfile: Path) -> str:
-    return f"host=127.0.0.1 port={port} user={SUPERUSER} dbname=postgres passfile={passfile}"
-
-
-def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -> None:
-    """Create `path` readable by its owner only, before anything is written to it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    if owner is not None:
-        os.chown(path, *owner)
 
 
 def pgpass(secret: LabSecrets) -> str:

@@ -76,7 +76,8 @@ def test_operator_error_restores_exactly_to_before_the_drop(sandbox: Path, tmp_p
         drop = next(s for s in record["timeline"] if s["kind"] == "sql")["facts"]["incident"]
         port = record["lab"]["ports"]["a"]
         lab = next(sandbox.glob("drills-lab-*"))
-        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        # A kept lab lets in only who holds its password file.
+        dsn = f"host=127.0.0.1 port={port} user=postgres dbname=postgres passfile={lab / 'pgpass'}"
         with psycopg.connect(dsn, autocommit=True) as conn:
             # Recovery stopped just before the drop's commit: in the restored cluster the
             # transaction never committed, and every row of the table is back.

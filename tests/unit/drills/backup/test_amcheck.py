@@ -85,3 +85,20 @@ def test_a_missing_program_is_a_line_not_an_exception(tmp_path: Path) -> None:
 @pytest.mark.parametrize("code", [1, 2])
 def test_a_failure_is_never_ok(code: int) -> None:
     assert summarize(code, "") != "ok"
+
+
+def test_pg_amcheck_gets_the_password_file_and_no_secret_of_the_harness(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DRILLS_TEST_SECRET", "s3cr3t")
+    seen: list[dict[str, str] | None] = []
+
+    def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+        seen.append(env)
+        return 0, ""
+
+    monkeypatch.setattr("drills.backup.amcheck.run_captured", run)
+    assert amcheck(Path("/pg/bin"), "127.0.0.1", 5432, passfile=Path("/lab/pgpass")) == "ok"
+    env = seen[0]
+    assert env is not None and env["PGPASSFILE"] == "/lab/pgpass"
+    assert "DRILLS_TEST_SECRET" not in env

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from drills.backup.lab import BackupConfig
+from drills.backup.lab import IDENT_MAP, BackupConfig
 from drills.backup.pgbackrest import Repository
 from drills.errors import ScenarioError, TargetError
-from drills.patroni.lab_backup import IDENT_MAP, member_backup
+from drills.patroni.lab_backup import member_backup
 from drills.patroni.lab_config import PatroniLabConfig
 from drills.patroni.lab_files import LabSecrets, MemberPlan, patroni_config
 from drills.patroni.lab_nodes import PatroniMember
