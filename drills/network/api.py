@@ -2,6 +2,9 @@
 
 Routes: GET /version; GET, POST /proxies; GET, POST, DELETE /proxies/NAME; GET, POST
 /proxies/NAME/toxics; GET, POST, DELETE /proxies/NAME/toxics/TOXIC; POST /reset.
+
+Every request, GETs too, passes `drills.network.gate` first: Host header, bearer token,
+JSON content type.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from drills import __version__
+from drills.network.addresses import AddressRefused, split_endpoint
+from drills.network.gate import Gate, Refusal
 from drills.network.proxy import Proxy, ProxyError
 from drills.network.toxics import Toxic
 
@@ -23,8 +28,7 @@ _TOXIC = re.compile(r"^/proxies/([^/]+)/toxics/([^/]+)$")
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host or "127.0.0.1", int(port)
+    return split_endpoint(f"127.0.0.1{text}" if text.startswith(":") else text)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -33,10 +37,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet by default
         pass
 
-    def _send(self, status: HTTPStatus, body: Any = None) -> None:
+    def _send(
+        self, status: HTTPStatus, body: Any = None, headers: dict[str, str] | None = None
+    ) -> None:
         data = b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -51,10 +59,16 @@ class _Handler(BaseHTTPRequestHandler):
         return data
 
     def _dispatch(self, method: str) -> None:
+        refusal = self.server.gate.refusal(self.headers)
+        if refusal is not None:
+            self._refuse(refusal)
+            return
         proxy = self.server.proxy
         path = self.path.split("?")[0].rstrip("/") or "/"
         try:
             status, body = self._route(proxy, method, path)
+        except AddressRefused as exc:
+            status, body = HTTPStatus.FORBIDDEN, {"error": str(exc), "status": 403}
         except ProxyError as exc:
             missing = "no link" in str(exc) or "no toxic" in str(exc)
             status = HTTPStatus.NOT_FOUND if missing else HTTPStatus.CONFLICT
@@ -63,6 +77,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = {"error": f"bad request: {exc}", "status": 400}
             status = HTTPStatus.BAD_REQUEST
         self._send(status, body)
+
+    def _refuse(self, refusal: Refusal) -> None:
+        self.close_connection = True  # the body, if any, is left unread
+        body = {"error": refusal.message, "status": int(refusal.status)}
+        self._send(refusal.status, body, refusal.headers)
 
     def _route(self, proxy: Proxy, method: str, path: str) -> tuple[HTTPStatus, Any]:
         if path == "/version" and method == "GET":
@@ -144,9 +163,13 @@ class _Handler(BaseHTTPRequestHandler):
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, proxy: Proxy, address: tuple[str, int] = ("127.0.0.1", 0)) -> None:
+    def __init__(
+        self, proxy: Proxy, address: tuple[str, int] = ("127.0.0.1", 0), *, token: str
+    ) -> None:
+        proxy.policy.check_listen(address[0])
         super().__init__(address, _Handler)
         self.proxy = proxy
+        self.gate = Gate(token, address[0])
         self._thread: threading.Thread | None = None
 
     @property
@@ -155,7 +178,9 @@ class ApiServer(ThreadingHTTPServer):
         return f"http://{host!s}:{port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="proxy-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name="proxy-api", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

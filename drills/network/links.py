@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from drills.network.addresses import IP, AddressPolicy, AddressRefused
+from drills.network.heldport import HeldPort
 from drills.network.toxics import STREAMS, Stream, Toxic
 
 CHUNK = 65536
@@ -64,6 +66,8 @@ class Link:
     conns: set[Conn] = field(default_factory=set)
     server: asyncio.Server | None = None
     changed: asyncio.Condition | None = None
+    held: HeldPort | None = None  # the listening socket, kept while the link is down
+    policy: AddressPolicy = field(default_factory=AddressPolicy)
 
     @property
     def listen(self) -> str:
@@ -114,11 +118,11 @@ async def serve(link: Link, reader: asyncio.StreamReader, writer: asyncio.Stream
     if not link.enabled:
         conn.reset()
         return
-    try:
-        up_reader, up_writer = await asyncio.open_connection(link.upstream_host, link.upstream_port)
-    except OSError:
-        conn.reset()  # the far end is down: the client sees its connection reset
+    opened = await _connect_upstream(link)
+    if opened is None:
+        conn.reset()  # the far end is down or refused: the client sees its connection reset
         return
+    up_reader, up_writer = opened
     conn.upstream = up_writer
     if not link.enabled:  # went down while the upstream connection was being made
         conn.reset()
@@ -136,6 +140,22 @@ async def serve(link: Link, reader: asyncio.StreamReader, writer: asyncio.Stream
     for w in (writer, up_writer):
         if not w.is_closing():
             w.close()
+
+
+async def _connect_upstream(
+    link: Link,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    """Resolve the upstream again and check every address (DNS may have changed), then connect."""
+    try:
+        ips: list[IP] = await link.policy.vet(link.upstream_host, link.upstream_port)
+    except AddressRefused:
+        return None
+    for ip in ips:
+        try:
+            return await asyncio.open_connection(str(ip), link.upstream_port)
+        except OSError:
+            continue
+    return None
 
 
 async def _pipe(

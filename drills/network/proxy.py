@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from drills.errors import DrillsError
+from drills.network.addresses import AddressPolicy
+from drills.network.heldport import HeldPort
 from drills.network.links import Link, closes, schedule_reset, serve
 from drills.network.toxics import STREAMS, Toxic
 
@@ -27,8 +30,13 @@ class ProxyError(DrillsError):
 
 
 class Proxy:
-    def __init__(self, on_change: ChangeHook | None = None) -> None:
+    """Links listen and forward where `policy` allows (default: loopback only)."""
+
+    def __init__(
+        self, on_change: ChangeHook | None = None, policy: AddressPolicy | None = None
+    ) -> None:
         self.on_change = on_change
+        self.policy = policy or AddressPolicy()
         self.links: dict[str, Link] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -119,24 +127,40 @@ class Proxy:
     async def _add_link(self, name: str, upstream: tuple[str, int], listen: tuple[str, int]) -> int:
         if name in self.links:
             raise ProxyError(f"link {name!r} exists already")
-        link = Link(name, listen[0], listen[1], upstream[0], upstream[1])
+        self.policy.check_listen(listen[0])
+        await self.policy.vet(*upstream)
+        link = Link(name, listen[0], listen[1], upstream[0], upstream[1], policy=self.policy)
         link.changed = asyncio.Condition()
-        await self._listen(link)
+        try:
+            await self._listen(link)
+        except ProxyError:
+            await self._close(link)
+            raise
         self.links[name] = link
         self._record(name, f"created {link.listen} -> {link.upstream}")
         return link.listen_port
 
     async def _listen(self, link: Link) -> None:
         try:
-            link.server = await asyncio.start_server(
-                lambda r, w: serve(link, r, w),
-                link.listen_host,
-                link.listen_port,
-                reuse_address=True,
-            )
+            if link.held is None:
+                link.held = await self._bind(link.listen_host, link.listen_port)
+            copy = link.held.listening()
+            try:
+                link.server = await asyncio.start_server(lambda r, w: serve(link, r, w), sock=copy)
+            except BaseException:
+                copy.close()
+                raise
         except OSError as exc:
             raise ProxyError(f"link {link.name}: cannot listen on {link.listen}: {exc}") from exc
-        link.listen_port = int(link.server.sockets[0].getsockname()[1])
+        link.listen_port = link.held.port
+
+    async def _bind(self, host: str, port: int) -> HeldPort:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        family, _, _, _, sockaddr = infos[0]
+        return HeldPort.bind(family, sockaddr)
 
     async def _remove_link(self, name: str) -> None:
         link = self._link(name)
@@ -144,7 +168,8 @@ class Proxy:
         del self.links[name]
         self._record(name, "removed")
 
-    async def _close(self, link: Link) -> None:
+    async def _close(self, link: Link, keep_port: bool = False) -> None:
+        """Stop serving the link; `keep_port`: hold its port (link down) rather than free it."""
         # Reset first: from Python 3.12.1 wait_closed() waits for every accepted connection.
         server, link.server = link.server, None
         for conn in list(link.conns):
@@ -153,18 +178,27 @@ class Proxy:
         if server is not None:
             server.close()
             await server.wait_closed()
+        if link.held is not None and keep_port:
+            link.held.hold()
+        elif link.held is not None:
+            link.held.close()
+            link.held = None
 
     async def _set_enabled(self, name: str, enabled: bool) -> None:
         link = self._link(name)
         if enabled == link.enabled:
             return
         if enabled:
-            await self._listen(link)
+            try:
+                await self._listen(link)
+            except ProxyError:
+                await self._close(link, keep_port=True)  # still down, its port still held
+                raise
             link.enabled = True
             self._record(name, "up")
         else:
             link.enabled = False
-            await self._close(link)
+            await self._close(link, keep_port=True)
             self._record(name, "down")
 
     async def _add_toxic(self, name: str, toxic: Toxic) -> None:

@@ -12,16 +12,14 @@ from drills.errors import DrillsError
 from drills.history import Event
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.model import StrictModel
+from drills.network.addresses import AddressPolicy, is_wildcard, split_endpoint, static_refusal
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy, ProxyError
 from drills.network.toxiproxy import ToxiproxyClient
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    return host, int(port)
+    return split_endpoint(text)
 
 
 class LinkSpec(StrictModel):
@@ -32,9 +30,13 @@ class LinkSpec(StrictModel):
 
     @model_validator(mode="after")
     def _addresses(self) -> LinkSpec:
-        for value in (self.listen, self.upstream):
-            if value is not None:
-                _address(value)
+        if self.listen is not None and is_wildcard(_address(self.listen)[0]):
+            raise ValueError(
+                f"listen {self.listen}: drills' proxy does not listen on every address; "
+                "give a specific one (127.0.0.1:PORT, or this host's address)"
+            )
+        if self.upstream is not None and (problem := static_refusal(_address(self.upstream)[0])):
+            raise ValueError(f"upstream {problem}")
         if (self.listen is None) != (self.upstream is None):
             raise ValueError("give both listen and upstream (drills creates the link), or neither")
         return self
@@ -43,6 +45,11 @@ class LinkSpec(StrictModel):
 class NetworkSpec(StrictModel):
     toxiproxy: str | None = Field(
         None, description="URL of a Toxiproxy server (or `drills proxy`); default: drills' own"
+    )
+    token: str | None = Field(
+        None,
+        description="bearer token for `drills proxy` (default: $DRILLS_PROXY_TOKEN); "
+        "write ${env:NAME} or ${file:PATH}, never the token itself",
     )
     links: dict[str, LinkSpec] = Field(min_length=1)
 
@@ -57,6 +64,9 @@ class NetworkSpec(StrictModel):
                 )
         return self
 
+    def upstreams(self) -> list[tuple[str, int]]:
+        return [_address(link.upstream) for link in self.links.values() if link.upstream]
+
     def ends(self) -> dict[str, LinkEnds]:
         return {name: LinkEnds(link.client, link.server) for name, link in self.links.items()}
 
@@ -64,7 +74,8 @@ class NetworkSpec(StrictModel):
 @JOURNAL.register("toxiproxy-link")
 class ToxiproxyLink(JournalEntry):
     """A link of a Toxiproxy server the drill is about to use (and, if `created`, create):
-    recovered by deleting what the drill created and healing what it borrowed."""
+    recovered by deleting what the drill created and healing what it borrowed. The token is not
+    journaled: `drills recover` sends $DRILLS_PROXY_TOKEN."""
 
     op: Literal["toxiproxy-link"] = "toxiproxy-link"
     subject = "link"
@@ -107,7 +118,8 @@ class OpenNetwork:
     def _open(self) -> Network:
         if self.spec.toxiproxy is None:
             self.proxy = Proxy(
-                lambda link, change, at: self.events(Event("proxy", link, change, at))
+                lambda link, change, at: self.events(Event("proxy", link, change, at)),
+                AddressPolicy().declaring(self.spec.upstreams()),
             )
             self.proxy.start()
             for name, link in self.spec.links.items():
@@ -118,6 +130,7 @@ class OpenNetwork:
         self.client = ToxiproxyClient(
             self.spec.toxiproxy,
             lambda link, change, at: self.events(Event("toxiproxy", link, change, at)),
+            token=self.spec.token,
         )
         existing = self.client.proxies()
         for name, link in self.spec.links.items():

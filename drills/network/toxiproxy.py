@@ -9,17 +9,31 @@ from typing import Any
 import requests
 
 from drills.network.proxy import ProxyError
+from drills.network.tokens import client_token
 from drills.network.toxics import Toxic
 
 TIMEOUT_S = 5.0
 
 
 class ToxiproxyClient:
-    """A LinkControl whose links are the proxies of a Toxiproxy server."""
+    """A LinkControl whose links are the proxies of a Toxiproxy server.
 
-    def __init__(self, url: str, on_change: Callable[[str, str, int], None] | None = None) -> None:
+    Sends `token` (default: `DRILLS_PROXY_TOKEN`) as a bearer token on every request: `drills
+    proxy` requires it; a real Toxiproxy ignores it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        on_change: Callable[[str, str, int], None] | None = None,
+        token: str | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.session = requests.Session()
+        self.session.trust_env = False  # no proxy from the environment: the token stays here
+        bearer = client_token(token)
+        if bearer:
+            self.session.headers["Authorization"] = f"Bearer {bearer}"
         self.on_change = on_change  # told after the server confirmed each change
 
     def _changed(self, link: str, change: str) -> None:

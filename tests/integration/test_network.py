@@ -160,8 +160,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_drill_through_a_toxiproxy_compatible_server(sandbox: Path, tmp_path: Path) -> None:
+def test_drill_through_a_toxiproxy_compatible_server(
+    sandbox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     api, link = _free_port(), _free_port()
+    token = "integration-test-proxy-token"
+    monkeypatch.setenv("DRILLS_PROXY_TOKEN", token)  # the server's and the drill's
     server = subprocess.Popen(
         [sys.executable, "-m", "drills", "proxy", "--api", f"127.0.0.1:{api}"],
         stdout=subprocess.PIPE,
@@ -169,9 +173,11 @@ def test_drill_through_a_toxiproxy_compatible_server(sandbox: Path, tmp_path: Pa
         text=True,
         cwd=REPO,
     )
+    auth = {"Authorization": f"Bearer {token}"}
     try:
         assert server.stdout is not None
         assert "API on" in server.stdout.readline()
+        assert requests.get(f"http://127.0.0.1:{api}/proxies", timeout=5).status_code == 401
         scenario = tmp_path / "toxiproxy.yaml"
         scenario.write_text(TOXIPROXY.format(url=f"http://127.0.0.1:{api}", port=link))
         reports = tmp_path / "runs"
@@ -187,7 +193,7 @@ def test_drill_through_a_toxiproxy_compatible_server(sandbox: Path, tmp_path: Pa
         assert abs(reads["downtime_s"] - truth) <= 2 * 0.02 + 0.05, (reads, truth)
         assert record["measurements"]["lost_writes"] == 0
         # The link the drill created is gone again.
-        assert requests.get(f"http://127.0.0.1:{api}/proxies", timeout=5).json() == {}
+        assert requests.get(f"http://127.0.0.1:{api}/proxies", headers=auth, timeout=5).json() == {}
     finally:
         server.terminate()
         server.wait(timeout=10)

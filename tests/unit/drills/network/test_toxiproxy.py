@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from drills.network.api import ApiServer
 from drills.network.proxy import Proxy, ProxyError
@@ -43,14 +42,17 @@ def echo() -> Iterator[int]:
     server.close()
 
 
+TOKEN = "unit-test-token-0123456789"
+
+
 @pytest.fixture
 def api() -> Iterator[tuple[Proxy, ToxiproxyClient]]:
     events: list[tuple[str, str]] = []
     with Proxy(lambda link, change, _: events.append((link, change))) as proxy:
-        server = ApiServer(proxy)
+        server = ApiServer(proxy, token=TOKEN)
         server.start()
         try:
-            yield proxy, ToxiproxyClient(server.url)
+            yield proxy, ToxiproxyClient(server.url, token=TOKEN)
         finally:
             server.stop()
 
@@ -98,7 +100,9 @@ def test_errors_come_back_as_proxy_errors(api: tuple[Proxy, ToxiproxyClient], ec
         client.create("db", "127.0.0.1:0", f"127.0.0.1:{echo}")
     with pytest.raises(ProxyError, match="404"):
         client.remove_toxic("db", "missing")
-    response = requests.post(f"{client.url}/proxies/db/toxics", json={"type": "explode"}, timeout=5)
+    response = client.session.post(
+        f"{client.url}/proxies/db/toxics", json={"type": "explode"}, timeout=5
+    )
     assert response.status_code == 400 and "unknown toxic type" in response.json()["error"]
     with pytest.raises(ProxyError, match="toxiproxy at"):
         ToxiproxyClient("http://127.0.0.1:9").proxies()
@@ -114,8 +118,8 @@ def test_toxic_json_matches_toxiproxy_shape(api: tuple[Proxy, ToxiproxyClient], 
         "toxicity": 1.0,
         "attributes": {"latency": 50, "jitter": 5},
     }
-    response = requests.post(f"{client.url}/proxies/db/toxics", json=body, timeout=5)
+    response = client.session.post(f"{client.url}/proxies/db/toxics", json=body, timeout=5)
     assert response.status_code == 200
     assert response.json() == {**body, "attributes": {"latency": 50.0, "jitter": 5.0}}
-    got = requests.get(f"{client.url}/proxies/db/toxics/lag", timeout=5).json()
+    got = client.session.get(f"{client.url}/proxies/db/toxics/lag", timeout=5).json()
     assert got["attributes"]["latency"] == 50.0
