@@ -141,6 +141,7 @@ class Drill:
         record_path = self.options.reports_dir / f"{run_id}.json"
         history_path = self.options.reports_dir / f"{run_id}.history.jsonl"
         self.run_id = run_id
+        self.redactor.keep(run_id)  # a secret inside the run id must not mask it anywhere
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
         log = HistoryLog(clock, history_path, self.redactor.text)
         phases: dict[str, float] = {}
@@ -227,7 +228,7 @@ class Drill:
                 for site, nodes in handle.sites.items()
             }
             # Fill ${lab.*} with the real values; the file was fully validated before.
-            reloaded = load_scenario(self.loaded.path, handle.variables)
+            reloaded = load_scenario(self.loaded.path, handle.variables, self.options.config)
             self.redactor.add(reloaded.secrets)  # a ${file:...} may have changed meanwhile
             scenario = reloaded.scenario
         if scenario.network is not None:
@@ -387,5 +388,5 @@ class Drill:
 
 
 def run_drill(path: Path, options: RunOptions) -> RunResult:
-    loaded = load_scenario(path)
+    loaded = load_scenario(path, config=options.config)
     return Drill(loaded, options).run()
