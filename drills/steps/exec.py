@@ -69,7 +69,7 @@ class Exec(StepConfig):
 
 def _kill_group(process: subprocess.Popen[str]) -> None:
     """SIGKILL the command's process group (the shell and all it started), then reap it."""
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # gone, or setuid (sudo)
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.communicate(timeout=REAP_TIMEOUT_S)
