@@ -1,4 +1,8 @@
-"""Charts for drill reports (matplotlib, headless): PNG bytes, embedded or written beside."""
+"""Charts for drill reports (matplotlib, headless): PNG bytes, embedded or written beside.
+
+Text from records (step descriptions, probe and scenario names) is drawn as it is: `plain`
+keeps matplotlib from reading `$...$` in it as mathtext (which draws something else, or fails
+the whole report on a malformed expression)."""
 
 from __future__ import annotations
 
@@ -49,6 +53,11 @@ class Interval:
     label: str
 
 
+def plain(text: str) -> str:
+    """`text` as matplotlib draws it literally."""
+    return text.replace("$", r"\$")
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -89,7 +98,7 @@ def drill_timeline(
     for number, fault in enumerate(faults):
         ax.axvspan(fault.start, fault.end, color=FAULT, alpha=0.25, lw=0)
         ax.annotate(
-            fault.label,
+            plain(fault.label),
             (fault.start, rows - 0.35 + 0.28 * (number % 2)),
             fontsize=7,
             color="#8a5a00",
@@ -105,10 +114,10 @@ def drill_timeline(
     if loss is not None:
         ax.axvspan(loss.start, loss.end, ymin=0, ymax=0.08, color=LOSS, alpha=0.8, lw=0)
         ax.text(loss.end, -1.15, loss.label, color=LOSS, fontsize=8, ha="right")
-    ax.set_yticks(range(rows), [s.probe for s in samples])
+    ax.set_yticks(range(rows), [plain(s.probe) for s in samples])
     ax.set_ylim(-1.4, rows + 0.1)
     ax.set_xlabel("seconds since the drill started")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(plain(title), fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 
@@ -158,10 +167,15 @@ def against_objective(
     for index, (scenario, points) in enumerate(sorted(series.items())):
         color = f"C{index % 10}"
         xs = [labels.index(label) for label, _ in points]
-        ax.plot(xs, [value for _, value in points], marker="o", color=color, label=scenario)
+        ax.plot(xs, [value for _, value in points], marker="o", color=color, label=plain(scenario))
         if scenario in objectives:
             ax.axhline(objectives[scenario], color=color, ls="--", lw=1, alpha=0.7)
-    ax.set_xticks(range(len(labels)), labels, fontsize=7, rotation=20 if len(labels) > 6 else 0)
+    ax.set_xticks(
+        range(len(labels)),
+        [plain(x) for x in labels],
+        fontsize=7,
+        rotation=20 if len(labels) > 6 else 0,
+    )
     ax.set_ylabel(f"{what} (s)")
     ax.set_title(f"{what} per scenario; dashed: objective", fontsize=10)
     ax.grid(alpha=0.3)
@@ -178,5 +192,5 @@ def error_budget(used_s: float, budget_s: float, title: str) -> bytes:
         ax.barh([0], [used_s - budget_s], left=[budget_s], color=DOWN)
     ax.set_yticks([])
     ax.set_xlabel("seconds")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(plain(title), fontsize=10)
     return _png(fig)

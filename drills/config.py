@@ -1,9 +1,10 @@
 """`drills.yaml`: the operator's configuration, kept apart from scenarios.
 
-Today it holds the blast-radius allow-list: a fault touches a container only if the container
+It holds the blast-radius allow-list: a fault touches a container only if the container
 matches an entry (a name glob, labels, or both). Containers a drill's own lab created are
 always allowed; every other container is refused before anything is injected, and with no
-configuration at all, every one is.
+configuration at all, every one is. And it holds the limits of what drills reads
+(`limits.scenario_bytes`).
 
 Found at `--config PATH`, else `$DRILLS_CONFIG`, else `./drills.yaml`, else
 `~/.config/drills/drills.yaml` (`$XDG_CONFIG_HOME`).
@@ -19,6 +20,7 @@ from pydantic import Field, model_validator
 
 from drills.configfile import load_model
 from drills.model import StrictModel
+from drills.yamlsource import MAX_BYTES
 
 ENV = "DRILLS_CONFIG"
 FILE = "drills.yaml"
@@ -49,9 +51,14 @@ class Containers(StrictModel):
     allow: list[AllowEntry] = Field(default_factory=list, description="containers faults may touch")
 
 
+class Limits(StrictModel):
+    scenario_bytes: int = Field(MAX_BYTES, ge=1, description="largest scenario file read")
+
+
 class Config(StrictModel):
     version: int = Field(1, ge=1, le=1)
     containers: Containers = Field(default_factory=Containers)
+    limits: Limits = Field(default_factory=lambda: Limits.model_validate({}))
 
 
 def config_path(explicit: Path | None = None) -> Path | None:

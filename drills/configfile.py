@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from drills.errors import Problem, ScenarioError
-from drills.yamlsource import Path_, Source, YamlSyntaxError, load
+from drills.yamlsource import MAX_BYTES, Path_, Source, YamlLimitError, YamlSyntaxError, load
 
 M = TypeVar("M", bound=BaseModel)
 KeyStyle = Callable[[Path_], str]
@@ -31,17 +31,24 @@ def indexed_key(path: Path_) -> str:
     return text
 
 
-def read_source(path: Path, what: str) -> tuple[bytes, Source]:
-    """The file's bytes and its YAML with lines; ScenarioError unless it reads as a mapping."""
+def read_source(
+    path: Path, what: str, max_bytes: int = MAX_BYTES, limit_key: str = ""
+) -> tuple[bytes, Source]:
+    """The file's bytes and its YAML with lines; ScenarioError unless it reads as a mapping of
+    at most `max_bytes` (the setting `limit_key` of drills.yaml, if any, changes it)."""
     file = str(path)
+    raw = _read_at_most(path, max_bytes + 1)
+    if len(raw) > max_bytes:
+        hint = f" ({limit_key} in drills.yaml)" if limit_key else ""
+        line = raw.count(b"\n", 0, max_bytes) + 1
+        message = f"larger than the limit of {max_bytes} bytes{hint}"
+        raise ScenarioError([Problem(file, line, "", message)])
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError([Problem(file, None, "", f"cannot read: {exc.strerror}")]) from exc
-    try:
-        source = load(raw.decode("utf-8"), file)
+        source = load(raw.decode("utf-8"), file, max_bytes)
     except UnicodeDecodeError:
         raise ScenarioError([Problem(file, None, "", "not UTF-8 text")]) from None
+    except YamlLimitError as exc:
+        raise ScenarioError([Problem(file, exc.line, "", exc.message)]) from exc
     except YamlSyntaxError as exc:
         raise ScenarioError([Problem(file, exc.line, "", f"invalid YAML: {exc.message}")]) from exc
     if not isinstance(source.data, dict):
@@ -49,6 +56,15 @@ def read_source(path: Path, what: str) -> tuple[bytes, Source]:
         line = source.line_of(()) or 1
         raise ScenarioError([Problem(file, line, "", f"{what} is a mapping of keys; got {got}")])
     return raw, source
+
+
+def _read_at_most(path: Path, size: int) -> bytes:
+    """The first `size` bytes of the file: a huge one is not read whole to be refused."""
+    try:
+        with path.open("rb") as file:
+            return file.read(size)
+    except OSError as exc:
+        raise ScenarioError([Problem(str(path), None, "", f"cannot read: {exc.strerror}")]) from exc
 
 
 def duplicates(source: Source, key: KeyStyle) -> list[Problem]:

@@ -7,13 +7,14 @@ histories (for the timeline charts), and the rehearsal schedule (for coverage).
 from __future__ import annotations
 
 import base64
+import html as html_text
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from tabulate import tabulate
 
 from drills import charts
@@ -296,7 +297,11 @@ def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: 
 
 def markdown(report: Report, chart_dir: str) -> str:
     def table(rows: list[list[str]] | list[dict[str, str]], headers: Any) -> str:
-        return tabulate(rows, headers=headers, tablefmt="github") if rows else "_none_"
+        safe = [
+            {k: _md(v) for k, v in row.items()} if isinstance(row, dict) else list(map(_md, row))
+            for row in rows
+        ]
+        return tabulate(safe, headers=headers, tablefmt="github") if rows else "_none_"
 
     b = report.budget
     share = "n/a" if b.share is None else f"{b.share:.2%}"
@@ -326,7 +331,7 @@ def markdown(report: Report, chart_dir: str) -> str:
         "",
         "## Coverage",
         "",
-        report.coverage_note,
+        _md(report.coverage_note),
         "",
         table(report.coverage, ["required", "window", "state", "runs", "note"]),
         "",
@@ -334,21 +339,29 @@ def markdown(report: Report, chart_dir: str) -> str:
         "",
     ]
     lines += [
-        f"![{c.title}]({chart_dir}/{c.name}.png)\n"
+        f"![{_md(c.title)}]({chart_dir}/{c.name}.png)\n"
         for c in report.charts
         if c.name != "error-budget"
     ]
     lines += ["## Timelines", ""]
     for section in report.drills:
         if section.chart is not None:
-            lines.append(f"![{section.chart.title}]({chart_dir}/{section.chart.name}.png)\n")
+            title, name = _md(section.chart.title), section.chart.name
+            lines.append(f"![{title}]({chart_dir}/{name}.png)\n")
         else:
-            lines.append(f"{section.run.record.run_id}: {section.note}\n")
+            lines.append(f"{_md(section.run.record.run_id)}: {_md(section.note)}\n")
     return "\n".join(lines) + "\n"
 
 
+def _md(value: Any) -> Any:
+    """A value as Markdown text: what a viewer would take for HTML (`<script>`) is escaped."""
+    return html_text.escape(value, quote=False) if isinstance(value, str) else value
+
+
 def html(report: Report) -> str:
-    env = Environment(loader=PackageLoader("drills", "templates"), autoescape=select_autoescape())
+    # Always escaped: select_autoescape() goes by the template's extension, and `.j2` is not one
+    # it escapes, so a record's `<script>` would have run in the reader's browser.
+    env = Environment(loader=PackageLoader("drills", "templates"), autoescape=True)
     return env.get_template("report.html.j2").render(report=report)
 
 

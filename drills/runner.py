@@ -118,6 +118,7 @@ class Drill:
         run_id, log = open_history(self.options.reports_dir, run_id, clock, self.redactor.text)
         log.on_failure = self._history_failed
         self.run_id = run_id
+        self.redactor.keep(run_id)  # a secret inside the run id must not mask it anywhere
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
         phases: dict[str, float] = {}
         error: str | None = None
@@ -224,7 +225,7 @@ class Drill:
                 for site, nodes in handle.sites.items()
             }
             # Fill ${lab.*} with the real values; the file was fully validated before.
-            reloaded = load_scenario(self.loaded.path, handle.variables)
+            reloaded = load_scenario(self.loaded.path, handle.variables, self.options.config)
             self.redactor.add(reloaded.secrets)  # a ${file:...} may have changed meanwhile
             scenario = reloaded.scenario
         if scenario.network is not None:
@@ -384,5 +385,5 @@ class Drill:
 
 
 def run_drill(path: Path, options: RunOptions) -> RunResult:
-    loaded = load_scenario(path)
+    loaded = load_scenario(path, config=options.config)
     return Drill(loaded, options).run()

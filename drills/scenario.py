@@ -8,7 +8,6 @@ the lab is up; `${env:NAME}` comes from the environment.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, mo
 from pydantic_core import PydanticCustomError
 
 from drills.abilities import NodeSpec
+from drills.config import config_path, load_config
 from drills.configfile import duplicates, indexed_key, problems_from, read_source
 from drills.containers.engine import EngineSpec
 from drills.containers.target import container_target_class
@@ -29,8 +29,11 @@ from drills.network.scenario_links import NetworkSpec
 from drills.patroni.cluster import ClusterTarget, Role
 from drills.patroni.spec import PatroniSpec, keep_password_sources
 from drills.probe import PROBES, ProbeConfig
+from drills.references import Interpolation, Secrets
 from drills.scenario_checks import cross_check
+from drills.secrets import Redactor
 from drills.steps import STEPS, StepConfig
+from drills.steps.exec import Exec
 from drills.targets import process_target_class, signal_name
 from drills.yamlsource import Source
 
@@ -262,71 +265,6 @@ class LoadedScenario:
         return LABS[self.scenario.lab.kind] if self.scenario.lab else None
 
 
-_REF = re.compile(r"\$\{([^}]*)\}")
-
-
-def _interpolate(
-    source: Source, lab_vars: dict[str, str] | None, problems: list[Problem], secrets: set[str]
-) -> Any:
-    def fill(text: str, path: tuple[str | int, ...]) -> str:
-        def one(match: re.Match[str]) -> str:
-            ref = match.group(1).strip()
-            if ref.startswith("env:"):
-                name = ref[4:]
-                if name in os.environ:
-                    secrets.add(os.environ[name])
-                    return os.environ[name]
-                problem = f"environment variable {name!r} is not set"
-            elif ref.startswith("file:"):
-                try:
-                    value = Path(ref[5:]).expanduser().read_text(encoding="utf-8").strip()
-                except (OSError, UnicodeDecodeError) as exc:
-                    problem = f"cannot read secret file {ref[5:]!r}: {exc}"
-                else:
-                    secrets.add(value)
-                    return value
-            elif ref.startswith("lab."):
-                name = ref[4:]
-                if lab_vars is None:
-                    problem = f"${{{ref}}} needs a lab, and the scenario declares none"
-                elif name in lab_vars:
-                    return lab_vars[name]
-                else:
-                    problem = (
-                        f"unknown lab variable {name!r} (known: {', '.join(sorted(lab_vars))})"
-                    )
-            else:
-                problem = (
-                    f"unknown reference ${{{ref}}} (use ${{lab.NAME}}, ${{env:NAME}} or "
-                    "${file:PATH})"
-                )
-            problems.append(Problem(source.file, source.line_of(path), indexed_key(path), problem))
-            return match.group(0)
-
-        filled = _REF.sub(one, text)
-        if "${" in _REF.sub("", text):
-            problems.append(
-                Problem(
-                    source.file,
-                    source.line_of(path),
-                    indexed_key(path),
-                    f"unterminated reference in {text!r}: write ${{lab.NAME}} or ${{env:NAME}}",
-                )
-            )
-        return filled
-
-    def walk(value: Any, path: tuple[str | int, ...]) -> Any:
-        if isinstance(value, str):
-            return fill(value, path)
-        if isinstance(value, dict):
-            return {k: walk(v, (*path, k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, (*path, i)) for i, v in enumerate(value)]
-        return value
-
-    return walk(source.data, ())
-
-
 def _probe_problems(scenario: Scenario, source: Source) -> list[Problem]:
     problems: list[Problem] = []
 
@@ -369,27 +307,39 @@ def _lab_variables(source: Source, problems: list[Problem]) -> dict[str, str] | 
     return dict(LABS[kind].variables)
 
 
-def _sorted(problems: list[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: p.line or 0)
+def _masked(problems: list[Problem], secrets: Secrets) -> list[Problem]:
+    """The problems sorted by line, no secret value in their messages."""
+    redact = Redactor(secrets.values).text
+    masked = [Problem(p.file, p.line, p.key, redact(p.message)) for p in problems]
+    return sorted(masked, key=lambda p: p.line or 0)
 
 
-def load_scenario(path: Path, lab_vars: dict[str, str] | None = None) -> LoadedScenario:
-    """Load and validate a scenario. Without `lab_vars`, the lab's example values are used."""
-    raw, source = read_source(path, "a scenario")
+def load_scenario(
+    path: Path, lab_vars: dict[str, str] | None = None, config: Path | None = None
+) -> LoadedScenario:
+    """Load and validate a scenario. Without `lab_vars`, the lab's example values are used.
+    `config` is the drills.yaml given on the command line, if any (it sets the size limit)."""
+    limit = load_config(config_path(config)).limits.scenario_bytes
+    raw, source = read_source(path, "a scenario", limit, "limits.scenario_bytes")
     problems = duplicates(source, indexed_key)
     examples = _lab_variables(source, problems)
-    secrets: set[str] = set()
-    data = _interpolate(source, examples if lab_vars is None else lab_vars, problems, secrets)
+    interpolation = Interpolation(source, examples if lab_vars is None else lab_vars, problems)
+    data = interpolation.run()
+    secrets = interpolation.secrets
     if problems:  # a value left unresolved would only cause follow-on errors
-        raise ScenarioError(_sorted(problems))
+        raise ScenarioError(_masked(problems, secrets))
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         problems += problems_from(exc, source, data, indexed_key)
-        raise ScenarioError(_sorted(problems)) from None
+        raise ScenarioError(_masked(problems, secrets)) from None
     patroni = {name: t.patroni for name, t in scenario.targets.items() if t.patroni}
     keep_password_sources(patroni, source.data.get("targets"))
     problems += _probe_problems(scenario, source) + cross_check(scenario, source)
     if problems:
-        raise ScenarioError(_sorted(problems))
-    return LoadedScenario(scenario, path, hashlib.sha256(raw).hexdigest(), source, secrets)
+        raise ScenarioError(_masked(problems, secrets))
+    for step in scenario.steps:
+        if isinstance(step, Exec):
+            step.give_secrets(secrets.used_by(step.command))
+    digest = hashlib.sha256(raw).hexdigest()
+    return LoadedScenario(scenario, path, digest, source, secrets.values)

@@ -1,4 +1,10 @@
-"""YAML loading that remembers the line of every key and item, for errors that name a line."""
+"""YAML loading that remembers the line of every key and item, for errors that name a line.
+
+Every YAML file drills reads comes through `load`, which bounds what a hostile file can cost:
+its size (`MAX_BYTES` unless the caller says otherwise), its nesting (`MAX_DEPTH`) and the
+number of nodes it holds once every alias is expanded (`MAX_NODES`: a "billion laughs" of a
+few hundred bytes is refused while it is read, before anything walks it).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,10 @@ from typing import Any
 import yaml
 
 Path_ = tuple[str | int, ...]
+
+MAX_BYTES = 1_000_000  # default; a scenario's can be changed in drills.yaml (limits)
+MAX_DEPTH = 64  # collections inside collections; a scenario needs about 8
+MAX_NODES = 10_000  # keys and values, aliases expanded; a scenario has a few hundred
 
 
 @dataclass
@@ -36,9 +46,56 @@ class YamlSyntaxError(Exception):
         super().__init__(message)
 
 
-def load(text: str, file: str) -> Source:
+class YamlLimitError(YamlSyntaxError):
+    """Valid YAML, perhaps, but over one of the bounds drills reads within."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that counts nodes (an alias counts as all the nodes it repeats) and depth
+    while it composes, and stops at the first bound crossed."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.depth = 0
+        self.total = 0
+        self.sizes: dict[int, int] = {}  # id(node) -> nodes it holds, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                if id(target) not in self.sizes:  # still being composed: it contains itself
+                    raise YamlSyntaxError(line, "an alias refers to itself")
+                self._count(self.sizes[id(target)], line)
+            return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise YamlLimitError(line, f"nested more than {MAX_DEPTH} levels deep")
+        start = self.total
+        self._count(1, line)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+        self.sizes[id(node)] = self.total - start
+        return node
+
+    def _count(self, nodes: int, line: int) -> None:
+        self.total += nodes
+        if self.total > MAX_NODES:
+            raise YamlLimitError(
+                line, f"more than {MAX_NODES} keys and values once aliases are expanded"
+            )
+
+
+def load(text: str, file: str, max_bytes: int = MAX_BYTES) -> Source:
+    over = _over_size(text, max_bytes)
+    if over is not None:
+        raise YamlLimitError(over, f"larger than the limit of {max_bytes} bytes")
     try:
-        loader = yaml.SafeLoader(text)  # the reader checks every character here
+        loader = _BoundedLoader(text)  # the reader checks every character here
     except yaml.reader.ReaderError as exc:
         raise YamlSyntaxError(_line_at(text, exc.position), _reader_problem(exc)) from exc
     try:
@@ -76,6 +133,14 @@ def load(text: str, file: str) -> Source:
     source = Source(file=file, data=data, lines={(): node.start_mark.line + 1})
     _walk(loader, node, data, (), source, frozenset())
     return source
+
+
+def _over_size(text: str, max_bytes: int) -> int | None:
+    """None within `max_bytes` of UTF-8; otherwise the line on which the limit is crossed."""
+    if len(text) <= max_bytes // 4 or len(text.encode("utf-8", "surrogatepass")) <= max_bytes:
+        return None
+    within = text.encode("utf-8", "surrogatepass")[:max_bytes].decode("utf-8", "ignore")
+    return _line_at(within, len(within))
 
 
 def _line_at(text: str, position: int) -> int:

@@ -1,5 +1,6 @@
-"""The exporter: every metric computed from the records directory and the schedule on each
-scrape, served over HTTP."""
+"""The exporter: every metric computed from the records directory on each scrape, served over
+HTTP. The schedule is read at start, and again only when its file changes (a scrape does not
+parse YAML)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,43 @@ from drills.errors import DrillsError
 from drills.metrics.samples import Families, end_of, run_samples, success_sample
 from drills.quarters import Quarter
 from drills.records import Run, read_runs
-from drills.schedule import State, load_schedule, status
+from drills.schedule import Schedule, State, load_schedule, status
 
 log = logging.getLogger("drills.metrics")
 
 
+class ScheduleFile:
+    """A schedule file, parsed when first asked for and again only once it has changed (its
+    modification time, size or inode); an invalid one is the same DrillsError until then."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._schedule: Schedule | None = None
+        self._error: str = ""
+
+    def get(self) -> Schedule:
+        try:
+            info = self.path.stat()
+        except OSError as exc:
+            raise DrillsError(f"{self.path}: cannot read: {exc.strerror}") from exc
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        with self._lock:
+            if stamp != self._stamp:
+                self._stamp = stamp
+                try:
+                    self._schedule, self._error = load_schedule(self.path), ""
+                except DrillsError as exc:
+                    self._schedule, self._error = None, str(exc)
+            if self._schedule is None:
+                raise DrillsError(self._error)
+            return self._schedule
+
+
 class RecordsCollector:
-    """Computes every metric from the run records and the schedule on each scrape."""
+    """Computes every metric from the run records (and the schedule, read when it changes)
+    on each scrape."""
 
     def __init__(
         self,
@@ -38,6 +69,7 @@ class RecordsCollector:
     ) -> None:
         self.reports_dir = reports_dir
         self.schedule_path = schedule_path
+        self.schedule = ScheduleFile(schedule_path) if schedule_path is not None else None
         self._now = now
         self._lock = threading.Lock()
         self._errors_total = 0
@@ -86,9 +118,9 @@ class RecordsCollector:
             if quarter.contains(run.started):
                 counts[run.scenario] += 1
         statuses = []
-        if self.schedule_path is not None:
+        if self.schedule is not None:
             try:
-                schedule = load_schedule(self.schedule_path)
+                schedule = self.schedule.get()
             except DrillsError as exc:
                 return [f"{self.schedule_path}: invalid schedule: {str(exc).splitlines()[0]}"]
             statuses = status(schedule, runs, quarter, now)
@@ -140,10 +172,11 @@ def start_exporter(
     reports_dir: Path, schedule_path: Path | None, host: str = "127.0.0.1", port: int = 0
 ) -> Exporter:
     """Serve /metrics on HOST:PORT (0: any free port) in a daemon thread."""
-    if schedule_path is not None:
-        load_schedule(schedule_path)  # fail now on an invalid schedule, not at every scrape
+    collector = RecordsCollector(reports_dir, schedule_path)
+    if collector.schedule is not None:
+        collector.schedule.get()  # fail now on an invalid schedule, not at every scrape
     registry = CollectorRegistry()
-    registry.register(RecordsCollector(reports_dir, schedule_path))
+    registry.register(collector)
     try:
         server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:

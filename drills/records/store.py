@@ -58,11 +58,25 @@ def load_record(path: Path) -> RunRecord:
     return parse_record(read_record_data(path), path)
 
 
+# What identifies the run and its files: never masked, even if a secret occurs in it.
+_IDENTITY_KEYS = {(): ("run_id", "history"), ("scenario",): ("name", "file", "sha256")}
+
+
+def _redacted(data: dict[str, Any], redact: Callable[[Any], Any]) -> dict[str, Any]:
+    redacted: dict[str, Any] = redact(data)
+    for path, keys in _IDENTITY_KEYS.items():
+        source, target = data, redacted
+        for part in path:
+            source, target = source[part], target[part]
+        target.update({key: source[key] for key in keys if key in source})
+    return redacted
+
+
 def write_record(
     path: Path, record: RunRecord, redact: Callable[[Any], Any] = lambda data: data
 ) -> RunRecord:
     """Write `record` as the next link of its directory's chain, through `redact` (secrets
     never reach the file); return the record as written."""
-    data = redact(record.data())
+    data = _redacted(record.data(), redact)
     write_chained(path, data)
     return parse_record(data, path)

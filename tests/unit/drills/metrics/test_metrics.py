@@ -311,3 +311,39 @@ def test_every_metric_is_documented() -> None:
     text = (REPO / "docs" / "metrics.md").read_text()
     missing = [name for name in metrics.METRICS if f"`{name}`" not in text]
     assert missing == []
+
+
+def test_the_exporter_reads_the_schedule_once_and_again_only_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from drills.metrics import exporter
+
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(SCHEDULE.read_text())
+    reads: list[Path] = []
+    real = exporter.load_schedule
+
+    def counted(path: Path) -> Any:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(exporter, "load_schedule", counted)
+    records = tmp_path / "runs"
+    records.mkdir()
+    registry = CollectorRegistry()
+    registry.register(RecordsCollector(records, schedule, now=lambda: NOW))
+    for _ in range(3):
+        assert value(samples(registry), "drills_required", scenario="db-failover") == 1
+    assert len(reads) == 1  # not once per scrape
+    schedule.write_text("version: 1\nrequired:\n  - scenario: only-this\n")
+    os.utime(schedule, ns=(1, 1))  # a new modification time, whatever the clock's resolution
+    found = samples(registry)
+    assert value(found, "drills_required", scenario="only-this") == 1
+    assert ("drills_required", frozenset({("scenario", "db-failover")})) not in found
+    samples(registry)
+    assert len(reads) == 2
+    schedule.write_text("version: 1\nrequired: [{scenario: x, cadence: nonsense}]\n")
+    os.utime(schedule, ns=(2, 2))
+    broken = samples(registry), samples(registry)
+    assert all(value(found, "drills_exporter_scrape_error") == 1 for found in broken)
+    assert len(reads) == 3  # an invalid schedule is not parsed again at every scrape either
