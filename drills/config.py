@@ -52,6 +52,9 @@ class Containers(StrictModel):
 class Config(StrictModel):
     version: int = Field(1, ge=1, le=1)
     containers: Containers = Field(default_factory=Containers)
+    signing_key_file: Path | None = Field(
+        None, description="HMAC key run records are signed with (docs/security.md), outside them"
+    )
 
 
 def config_path(explicit: Path | None = None) -> Path | None:

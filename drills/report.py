@@ -88,6 +88,7 @@ class Report:
     coverage: list[list[str]]
     coverage_note: str
     charts: list[Chart] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # records failing verification, why
 
 
 def _s(value: object, digits: int = 3) -> str:
@@ -228,8 +229,15 @@ def _coverage(statuses: list[Status]) -> list[list[str]]:
     return rows
 
 
-def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: datetime) -> Report:
-    all_runs = load_runs(reports_dir)
+def build(
+    quarter: Quarter,
+    reports_dir: Path,
+    schedule_path: Path | None,
+    now: datetime,
+    left_out: list[str] | None = None,
+) -> Report:
+    left_out = [] if left_out is None else left_out
+    all_runs = load_runs(reports_dir, left_out)  # a record failing verification is left out
     runs = in_quarter(all_runs, quarter)
     summary, by_scenario, worst = _summary(runs)
     sections = []
@@ -291,6 +299,7 @@ def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: 
         coverage=coverage,
         coverage_note=coverage_note,
         charts=report_charts,
+        left_out=left_out,
     )
 
 
@@ -305,6 +314,7 @@ def markdown(report: Report, chart_dir: str) -> str:
         "",
         f"Generated {report.generated} from {len(report.rows)} run records.",
         "",
+        *_left_out(report),
         "## Summary",
         "",
         table(report.summary, ["", "count"]),
@@ -347,6 +357,13 @@ def markdown(report: Report, chart_dir: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _left_out(report: Report) -> list[str]:
+    if not report.left_out:
+        return []
+    head = f"**{len(report.left_out)} records left out: they fail verification (drills verify).**"
+    return [head, "", *(f"- {line}" for line in report.left_out), ""]
+
+
 def html(report: Report) -> str:
     env = Environment(loader=PackageLoader("drills", "templates"), autoescape=select_autoescape())
     return env.get_template("report.html.j2").render(report=report)
@@ -364,11 +381,15 @@ def write(report: Report, out_dir: Path) -> tuple[Path, Path]:
 
 
 def run_report(
-    quarter_text: str | None, reports_dir: Path, schedule: Path | None, out: Path
+    quarter_text: str | None,
+    reports_dir: Path,
+    schedule: Path | None,
+    out: Path,
+    left_out: list[str] | None = None,
 ) -> tuple[Path, Path]:
     try:
         quarter = Quarter.parse(quarter_text) if quarter_text else Quarter.current()
     except ValueError as exc:
         raise DrillsError(str(exc)) from exc
-    report = build(quarter, reports_dir, schedule, datetime.now(UTC))
+    report = build(quarter, reports_dir, schedule, datetime.now(UTC), left_out)
     return write(report, out / str(quarter))

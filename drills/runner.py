@@ -32,7 +32,8 @@ from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner
 from drills.patroni.spec import cluster_target, role_target
 from drills.probe import PROBES, Probe, WriteProbe
-from drills.records import RunInfo, RunRecord, build_record, utc_basic, write_record
+from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
+from drills.records.crashed import record_on_crash
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
 from drills.signals import deferred, interruptible
@@ -116,6 +117,7 @@ class Drill:
         # Container targets are found and checked against the allow-list before anything is
         # started: a refusal is an input error, with no run to record.
         config_file = config_path(self.options.config)
+        self.key = signing_key(self.options.reports_dir, config_file)  # refused before a change
         self.containers = container_targets(
             self.scenario, self.loaded, load_config(config_file), config_file
         )
@@ -142,6 +144,7 @@ class Drill:
         history_path = self.options.reports_dir / f"{run_id}.history.jsonl"
         self.run_id = run_id
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
+        self.journal.append(record_on_crash(record_path, self.loaded, clock.wall_ns, self.key))
         log = HistoryLog(clock, history_path, self.redactor.text)
         phases: dict[str, float] = {}
         error: str | None = None
@@ -205,7 +208,7 @@ class Drill:
             aborted=aborted,
         )
         record = build_record(info, log.history, config, result, history_path.name)
-        record = write_record(record_path, record, self.redactor.deep)
+        record = write_record(record_path, record, self.redactor.deep, self.key)
         return RunResult(record, record_path, history_path, interrupted, self.notes, aborted)
 
     def _set_up(self, run_id: str, log: HistoryLog) -> Scenario:
