@@ -87,14 +87,16 @@ def read_runs(
         return runs, problems
     failing = {} if left_out is None else _failing(directory, key)
     for path in record_files(directory):
+        try:
+            run = read_run(path)
+        except RecordError as exc:  # not a record at all: an error, as without verification
+            problems.append(exc)
+            continue
         if path in failing:
             assert left_out is not None
             left_out.append(f"{path}: left out, fails verification: {failing[path]}")
-            continue
-        try:
-            runs.append(read_run(path))
-        except RecordError as exc:
-            problems.append(exc)
+        else:
+            runs.append(run)
     return sorted(runs, key=lambda r: r.started), problems
 
 

@@ -3,7 +3,6 @@ exporter that survives broken records. No servers."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from drills import metrics
 from drills.errors import DrillsError
 from drills.metrics import RecordsCollector, registry_for, write_textfile
-from drills.records import RunRecord
+from drills.records import RunRecord, write_chained
 from tests.paths import REPO
 
 SCHEDULE = REPO / "scenarios" / "schedule.yaml"
@@ -86,9 +85,10 @@ def typed(record: dict[str, Any]) -> RunRecord:
 
 
 def write_record(directory: Path, record: dict[str, Any]) -> Path:
+    """A record as drills writes it: chained (the exporter leaves out what fails verification)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{record['run_id']}.json"
-    path.write_text(json.dumps(record))
+    write_chained(path, record)
     return path
 
 
@@ -152,7 +152,7 @@ def test_null_measurements_are_absent_not_zero() -> None:
 
 
 def test_verdict_is_one_hot_and_does_not_stick() -> None:
-    verdicts = ("pass", "fail", "error", "aborted")
+    verdicts = ("pass", "fail", "error", "aborted", "crashed")
     for verdict in verdicts:
         found = samples(registry_for(typed(synthetic_record("db-failover", verdict, NOW))))
         hot = {
