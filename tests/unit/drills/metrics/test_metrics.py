@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from drills import metrics
 from drills.errors import DrillsError
 from drills.metrics import RecordsCollector, registry_for, write_textfile
-from drills.records import RunRecord, write_chained
+from drills.records import RunRecord, load_record, write_chained
 from tests.paths import REPO
 
 SCHEDULE = REPO / "scenarios" / "schedule.yaml"
@@ -311,3 +311,12 @@ def test_every_metric_is_documented() -> None:
     text = (REPO / "docs" / "metrics.md").read_text()
     missing = [name for name in metrics.METRICS if f"`{name}`" not in text]
     assert missing == []
+
+
+def test_the_chain_head_is_published_with_each_run(tmp_path: Path) -> None:
+    first = write_record(tmp_path, synthetic_record("db-failover", "pass", NOW))
+    second = write_record(tmp_path, synthetic_record("db-failover", "fail", NOW + timedelta(1)))
+    assert value(samples(registry_for(load_record(second))), "drills_chain_head_sequence") == 2
+    assert value(samples(registry_for(load_record(first))), "drills_chain_head_sequence") == 1
+    unchained = samples(registry_for(typed(synthetic_record("db-failover", "pass", NOW))))
+    assert "drills_chain_head_sequence" not in {name for name, _ in unchained}
