@@ -143,3 +143,17 @@ def test_readers_that_do_not_ask_still_read_every_record(runs: Path) -> None:
     assert len(load_runs(runs)) == 2  # `drills check` and the like: verification is opt-in
     left_out: list[str] = []
     assert len(load_runs(runs, left_out)) == 1 and len(left_out) == 1
+
+
+def test_drills_metrics_takes_the_newest_record_that_passes(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = _forge(runs, chained=False)
+    textfile = runs.parent / "drills.prom"
+    code = main(["metrics", "--reports-dir", str(runs), "--textfile", str(textfile)])
+    _, err = capsys.readouterr()
+    assert code == 0
+    assert f"drills: {forged}: left out, fails verification: not chained" in err
+    text = textfile.read_text()
+    assert 'run_id="20261005T020000Z-backup-restore"' in text
+    assert "drills_last_success_timestamp_seconds" not in text
