@@ -3,6 +3,7 @@ exporter that survives broken records. No servers."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -320,3 +321,20 @@ def test_the_chain_head_is_published_with_each_run(tmp_path: Path) -> None:
     assert value(samples(registry_for(load_record(first))), "drills_chain_head_sequence") == 1
     unchained = samples(registry_for(typed(synthetic_record("db-failover", "pass", NOW))))
     assert "drills_chain_head_sequence" not in {name for name, _ in unchained}
+
+
+def test_the_chain_head_is_pushed_in_the_runs_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pushed: list[tuple[dict[str, str], CollectorRegistry]] = []
+
+    def fake_push(url: str, **kwargs: Any) -> None:
+        pushed.append((kwargs["grouping_key"], kwargs["registry"]))
+
+    module = importlib.import_module("drills.metrics.push")  # `metrics.push` is the function
+    monkeypatch.setattr(module, "push_to_gateway", fake_push)
+    path = write_record(tmp_path, synthetic_record("db-failover", "fail", NOW))
+    metrics.push(load_record(path), "http://127.0.0.1:9")
+    [(group, registry)] = pushed
+    assert group == {"scenario": "db-failover"}
+    assert value(samples(registry), "drills_chain_head_sequence") == 1
