@@ -50,12 +50,8 @@ def test_a_step_resolves_a_role_target_when_it_acts_and_says_to_what() -> None:
     assert ctx.target("leader") is nodes["a1"]
     assert ctx.resolutions() == "leader = a1"
     # A failover later: the same role names the new leader.
-    rest.raw = {
-        "members": [
-            {**m, "role": "leader"} if m["name"] == "b1" else {**m, "role": "replica"}
-            for m in CLUSTER["members"]
-        ]
-    }
+    rest.raw = {"members": [{**m, "role": "leader"} if m["name"] == "b1" else
+                            {**m, "role": "replica"} for m in CLUSTER["members"]]}
     ctx.resolved.clear()
     assert ctx.target("leader") is nodes["b1"]
     assert ctx.resolutions() == "leader = b1"

@@ -128,7 +128,9 @@ def test_a_role_target_needs_the_clusters_members(tmp_path: Path) -> None:
     )
 
 
-def test_the_runner_builds_the_cluster_and_its_role_targets(tmp_path: Path, password: str) -> None:
+def test_the_runner_builds_the_cluster_and_its_role_targets(
+    tmp_path: Path, password: str
+) -> None:
     loaded = load(tmp_path, "kill: leader")
     targets = _targets(loaded.scenario, {}, {})  # type: ignore[attr-defined]
     cluster, leader = targets["pg"], targets["leader"]

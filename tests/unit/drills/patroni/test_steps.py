@@ -88,7 +88,9 @@ def test_switchover_without_a_leader_says_to_fail_over(state: State, url: str) -
         step(Switchover, target="pg").run(context(url))
 
 
-def test_a_leader_that_never_changes_fails_the_step_at_its_timeout(state: State, url: str) -> None:
+def test_a_leader_that_never_changes_fails_the_step_at_its_timeout(
+    state: State, url: str
+) -> None:
     state.stuck = True
     with pytest.raises(TargetError, match=r"no new leader running within 300ms; last seen: pg1"):
         step(Switchover, target="pg", timeout="300ms").run(context(url))
@@ -100,15 +102,15 @@ def test_patronis_refusal_fails_the_step_with_its_own_words(state: State, url: s
         step(Switchover, target="pg").run(context(url))
 
 
-def test_failover_goes_to_the_candidate_with_or_without_a_leader(state: State, url: str) -> None:
+def test_failover_goes_to_the_candidate_with_or_without_a_leader(
+    state: State, url: str
+) -> None:
     detail = step(Failover, target="pg", candidate="pg2").run(context(url))
     assert detail.startswith("leader pg1 -> pg2 (")
     assert state.requests[0][:3] == ("POST", "/failover", {"candidate": "pg2"})
     state.leader = None
-    assert (
-        step(Failover, target="pg", candidate="pg1")
-        .run(context(url))
-        .startswith("leader none -> pg1 (")
+    assert step(Failover, target="pg", candidate="pg1").run(context(url)).startswith(
+        "leader none -> pg1 ("
     )
 
 

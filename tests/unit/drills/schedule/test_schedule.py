@@ -19,12 +19,7 @@ from drills.cli import main
 from drills.cli.schedule import add_parsers
 from drills.errors import EXIT_ERROR, EXIT_MISSED, EXIT_OK, ScenarioError
 from drills.quarters import Quarter, parse_time
-from drills.records import (
-    SCHEMA_VERSION,
-    Run,
-    load_runs,
-    write_chained,
-)
+from drills.records import SCHEMA_VERSION, Run, load_runs, write_chained
 from drills.schedule import Requirement, Schedule, State, load_schedule, status
 from tests.paths import REPO
 
@@ -644,7 +639,9 @@ def test_schedule_systemd(capsys: pytest.CaptureFixture[str]) -> None:
         elif line:
             current.append(line)
     assert sorted(files) == sorted(
-        f"drills-{name}.{kind}" for name in SHIPPED_NAMES for kind in ("service", "timer")
+        f"drills-{name}.{kind}"
+        for name in SHIPPED_NAMES
+        for kind in ("service", "timer")
     )
     assert files["drills-primary-hang.service"] == [
         "[Unit]",
