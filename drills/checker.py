@@ -42,6 +42,7 @@ class Overall(StrEnum):
     FAIL = "fail"
     ERROR = "error"
     ABORTED = "aborted"
+    CRASHED = "crashed"  # the harness died; the record is written by `drills recover`
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ class Config(StrictModel):
     version: int = Field(1, ge=1, le=1)
     containers: Containers = Field(default_factory=Containers)
     limits: Limits = Field(default_factory=lambda: Limits.model_validate({}))
+    signing_key_file: Path | None = Field(
+        None, description="HMAC key run records are signed with (docs/security.md), outside them"
+    )
 
 
 def config_path(explicit: Path | None = None) -> Path | None:

@@ -7,15 +7,12 @@ histories (for the timeline charts), and the rehearsal schedule (for coverage).
 from __future__ import annotations
 
 import base64
-import html as html_text
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, PackageLoader
-from tabulate import tabulate
 
 from drills import charts
 from drills.checker import Overall, Verdict, error_budget_s
@@ -24,6 +21,7 @@ from drills.history import load_history
 from drills.quarters import Quarter
 from drills.records import Run, in_quarter, load_runs, write_atomically
 from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict
+from drills.report_markdown import markdown
 from drills.schedule import State, Status, load_schedule, status
 
 
@@ -89,6 +87,7 @@ class Report:
     coverage: list[list[str]]
     coverage_note: str
     charts: list[Chart] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # records failing verification, why
 
 
 def _s(value: object, digits: int = 3) -> str:
@@ -229,8 +228,15 @@ def _coverage(statuses: list[Status]) -> list[list[str]]:
     return rows
 
 
-def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: datetime) -> Report:
-    all_runs = load_runs(reports_dir)
+def build(
+    quarter: Quarter,
+    reports_dir: Path,
+    schedule_path: Path | None,
+    now: datetime,
+    left_out: list[str] | None = None,
+) -> Report:
+    left_out = [] if left_out is None else left_out
+    all_runs = load_runs(reports_dir, left_out)  # a record failing verification is left out
     runs = in_quarter(all_runs, quarter)
     summary, by_scenario, worst = _summary(runs)
     sections = []
@@ -292,70 +298,8 @@ def build(quarter: Quarter, reports_dir: Path, schedule_path: Path | None, now: 
         coverage=coverage,
         coverage_note=coverage_note,
         charts=report_charts,
+        left_out=left_out,
     )
-
-
-def markdown(report: Report, chart_dir: str) -> str:
-    def table(rows: list[list[str]] | list[dict[str, str]], headers: Any) -> str:
-        safe = [
-            {k: _md(v) for k, v in row.items()} if isinstance(row, dict) else list(map(_md, row))
-            for row in rows
-        ]
-        return tabulate(safe, headers=headers, tablefmt="github") if rows else "_none_"
-
-    b = report.budget
-    share = "n/a" if b.share is None else f"{b.share:.2%}"
-    lines = [
-        f"# Disaster-recovery drills, {report.quarter}",
-        "",
-        f"Generated {report.generated} from {len(report.rows)} run records.",
-        "",
-        "## Summary",
-        "",
-        table(report.summary, ["", "count"]),
-        "",
-        table(report.by_scenario, ["scenario", "runs", "passed", "failed"]),
-        "",
-        table(report.worst, ["", "measured", "objective", "drill"]),
-        "",
-        "## Drills",
-        "",
-        table(report.rows, "keys"),
-        "",
-        "## Error budget",
-        "",
-        f"Downtime measured in drills: {b.used_s:.3f}s, {share} of the "
-        f"{b.budget_s:.1f}s that {b.objective:.4%} allows over the quarter.",
-        "",
-        f"![error budget]({chart_dir}/error-budget.png)",
-        "",
-        "## Coverage",
-        "",
-        _md(report.coverage_note),
-        "",
-        table(report.coverage, ["required", "window", "state", "runs", "note"]),
-        "",
-        "## RTO and RPO",
-        "",
-    ]
-    lines += [
-        f"![{_md(c.title)}]({chart_dir}/{c.name}.png)\n"
-        for c in report.charts
-        if c.name != "error-budget"
-    ]
-    lines += ["## Timelines", ""]
-    for section in report.drills:
-        if section.chart is not None:
-            title, name = _md(section.chart.title), section.chart.name
-            lines.append(f"![{title}]({chart_dir}/{name}.png)\n")
-        else:
-            lines.append(f"{_md(section.run.record.run_id)}: {_md(section.note)}\n")
-    return "\n".join(lines) + "\n"
-
-
-def _md(value: Any) -> Any:
-    """A value as Markdown text: what a viewer would take for HTML (`<script>`) is escaped."""
-    return html_text.escape(value, quote=False) if isinstance(value, str) else value
 
 
 def html(report: Report) -> str:
@@ -377,11 +321,15 @@ def write(report: Report, out_dir: Path) -> tuple[Path, Path]:
 
 
 def run_report(
-    quarter_text: str | None, reports_dir: Path, schedule: Path | None, out: Path
+    quarter_text: str | None,
+    reports_dir: Path,
+    schedule: Path | None,
+    out: Path,
+    left_out: list[str] | None = None,
 ) -> tuple[Path, Path]:
     try:
         quarter = Quarter.parse(quarter_text) if quarter_text else Quarter.current()
     except ValueError as exc:
         raise DrillsError(str(exc)) from exc
-    report = build(quarter, reports_dir, schedule, datetime.now(UTC))
+    report = build(quarter, reports_dir, schedule, datetime.now(UTC), left_out)
     return write(report, out / str(quarter))

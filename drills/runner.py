@@ -31,7 +31,8 @@ from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner
 from drills.probe import PROBES, Probe, WriteProbe
-from drills.records import RunInfo, RunRecord, build_record, utc_basic, write_record
+from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
+from drills.records.crashed import record_on_crash
 from drills.resolved import check_config, scenario_targets
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
@@ -96,6 +97,7 @@ class Drill:
         # Container targets are found and checked against the allow-list before anything is
         # started: a refusal is an input error, with no run to record.
         config_file = config_path(self.options.config)
+        self.key = signing_key(self.options.reports_dir, config_file)  # refused before a change
         self.containers = container_targets(
             self.scenario, self.loaded, load_config(config_file), config_file
         )
@@ -120,6 +122,8 @@ class Drill:
         self.run_id = run_id
         self.redactor.keep(run_id)  # a secret inside the run id must not mask it anywhere
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
+        record_path = self.options.reports_dir / f"{run_id}.json"
+        self.journal.append(record_on_crash(record_path, self.loaded, clock.wall_ns, self.key))
         phases: dict[str, float] = {}
         error: str | None = None
         interrupted: str | None = None
@@ -198,7 +202,7 @@ class Drill:
         record_path = self.options.reports_dir / f"{self.run_id}.json"
         unwritten = None
         try:
-            record = write_record(record_path, record, self.redactor.deep)
+            record = write_record(record_path, record, self.redactor.deep, self.key)
         except OSError as exc:  # a full disk: the verdict is still printed, exit 2
             unwritten = f"run record not written: cannot write {record_path}: {os_error_text(exc)}"
             record = RunRecord.model_validate(self.redactor.deep(record.data()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from drills.cli.common import Subparsers, add_command, add_reports_dir, add_schedule
@@ -60,7 +61,10 @@ def run_metrics(args: argparse.Namespace) -> int:
         record = load_record(args.record)
         directory = args.record.parent
     else:
-        runs = load_runs(args.reports_dir)
+        left_out: list[str] = []  # the newest record that passes verification
+        runs = load_runs(args.reports_dir, left_out)
+        for line in left_out:
+            print(f"drills: {line}", file=sys.stderr)
         if not runs:
             raise DrillsError(f"no run records in {args.reports_dir}")
         record = runs[-1].record

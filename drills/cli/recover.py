@@ -15,9 +15,10 @@ def add_parsers(sub: Subparsers) -> None:
         description=(
             "Read the crash journals of runs whose harness is gone ($DRILLS_STATE_DIR, default "
             "~/.local/state/drills) and undo what they record: resume stopped processes, kill "
-            "and remove labs, heal Toxiproxy links. A new drill refuses to start until then. "
-            "An entry that fails validation (a process without its recorded identity, a lab "
-            "directory drills did not make) is reported, not acted on. "
+            "and remove labs, heal Toxiproxy links; then write the run's record, verdict "
+            "crashed, chained and signed (docs/records.md). A new drill refuses to start until "
+            "then. An entry that fails validation (a process without its recorded identity, a "
+            "lab directory drills did not make) is reported, not acted on. "
             "Exit status 2 when something could not be undone (its journal is kept)."
         ),
     )

@@ -19,7 +19,9 @@ def add_parsers(sub: Subparsers) -> None:
         description=(
             "Build reports/<QUARTER>/report.md and report.html from the quarter's run records: "
             "summary, one row per drill, timeline charts, RTO/RPO against objectives and their "
-            "trend over four quarters, the error budget, and coverage of the required drills."
+            "trend over four quarters, the error budget, and coverage of the required drills. "
+            "A record that fails verification (drills verify: chain, signature) is left out, "
+            "and the report and stderr say which and why."
         ),
     )
     report.add_argument("--quarter", help="e.g. 2026-Q4 (default: the current quarter, UTC)")
@@ -42,6 +44,9 @@ def _report(args: argparse.Namespace) -> int:
             f"drills: no schedule at {args.schedule}: the report has no coverage section",
             file=sys.stderr,
         )
-    md, html = run_report(args.quarter, args.reports_dir, schedule, args.out)
+    left_out: list[str] = []
+    md, html = run_report(args.quarter, args.reports_dir, schedule, args.out, left_out)
+    for line in left_out:
+        print(f"drills: {line}", file=sys.stderr)
     print(f"{md}\n{html}")
     return EXIT_OK

@@ -182,14 +182,17 @@ def run_due(args: argparse.Namespace) -> int:
     schedule = _load_schedule(args.schedule)
     if not args.reports_dir.is_dir():
         _warn(f"no run records: {args.reports_dir} is not a directory")
-    statuses = status(schedule, load_runs(args.reports_dir), quarter, now)
+    left_out: list[str] = []  # records failing verification do not count as done
+    statuses = status(schedule, load_runs(args.reports_dir, left_out), quarter, now)
     overdue = [s for s in statuses if s.state is State.OVERDUE]
+    for line in left_out:
+        _warn(line)
     if args.json:
-        print(json.dumps(due_json(statuses, quarter, now), indent=2))
+        print(json.dumps(due_json(statuses, quarter, now, left_out), indent=2))
     else:
         print(due_table(statuses, now))
         print()
-        print(due_summary(statuses, quarter, now))
+        print(due_summary(statuses, quarter, now, left_out))
     if overdue:
         names = ", ".join(
             f"{s.requirement.scenario} (window closed {last_day(s.window_end)})" for s in overdue

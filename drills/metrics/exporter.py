@@ -23,6 +23,7 @@ from drills.errors import DrillsError
 from drills.metrics.samples import Families, end_of, run_samples, success_sample
 from drills.quarters import Quarter
 from drills.records import Run, read_runs
+from drills.records.chain import chain_head
 from drills.schedule import Schedule, State, load_schedule, status
 
 log = logging.getLogger("drills.metrics")
@@ -79,8 +80,9 @@ class RecordsCollector:
         began = time.monotonic()
         now = self._now()
         out = Families()
-        runs, problems = read_runs(self.reports_dir)  # a broken record is reported, not fatal
-        errors = [str(problem) for problem in problems]
+        left_out: list[str] = []  # records failing verification: reported, not exported
+        runs, problems = read_runs(self.reports_dir, left_out)  # nor a broken one: not fatal
+        errors = [str(problem) for problem in problems] + left_out
         latest: dict[str, Run] = {}
         last_success: dict[str, float] = {}
         for run in runs:
@@ -96,6 +98,8 @@ class RecordsCollector:
         out.extend(success_sample(s, when) for s, when in sorted(last_success.items()))
         errors.extend(self._schedule(out, runs, now, last_success))
         out.add("drills_records", float(len(runs)))
+        out.add("drills_records_left_out", float(len(left_out)))
+        out.add("drills_chain_head_sequence", float(chain_head(self.reports_dir)[1]))
         with self._lock:
             self._errors_total += len(errors)
             for line in errors:

@@ -11,6 +11,7 @@ from prometheus_client import generate_latest, push_to_gateway
 
 from drills.errors import DrillsError
 from drills.metrics.samples import (
+    head_samples,
     latest_success,
     registry_for,
     registry_of,
@@ -53,7 +54,7 @@ def push(record: RunRecord, url: str, last_success: float | None = None) -> str:
         push_to_gateway(
             url,
             job=JOB,
-            registry=registry_of(run_samples(record)),
+            registry=registry_of(run_samples(record) + head_samples(record)),
             grouping_key={"scenario": scenario},
             timeout=PUSH_TIMEOUT_S,
         )

@@ -145,6 +145,13 @@ def success_sample(scenario: str, when: float) -> Sample:
     return ("drills_last_success_timestamp_seconds", when, {"scenario": scenario})
 
 
+def head_samples(record: RunRecord) -> list[Sample]:
+    """The chain head as of this run: its own record's sequence number (absent if unchained)."""
+    if record.chain is None:
+        return []
+    return [("drills_chain_head_sequence", float(record.chain.seq), {})]
+
+
 def registry_for(record: RunRecord, last_success: float | None = None) -> CollectorRegistry:
     """A registry holding the metrics of one run record.
 
@@ -152,7 +159,7 @@ def registry_for(record: RunRecord, last_success: float | None = None) -> Collec
     `last_success` (the latest passing run known from elsewhere, e.g. the records directory)
     when that is later; absent when neither is known.
     """
-    samples = run_samples(record)
+    samples = run_samples(record) + head_samples(record)
     when = latest_success(record, last_success)
     if when is not None:
         samples.append(success_sample(record.scenario.name, when))
@@ -160,8 +167,9 @@ def registry_for(record: RunRecord, last_success: float | None = None) -> Collec
 
 
 def last_success_in(directory: Path, scenario: str) -> float | None:
-    """End of the latest passing run of `scenario` among the readable records of `directory`."""
-    runs, _ = read_runs(directory)
+    """End of the latest passing run of `scenario` among the records of `directory` that pass
+    verification."""
+    runs, _ = read_runs(directory, left_out=[])
     ends = [end_of(r.record) for r in runs if r.scenario == scenario and r.passed]
     found = [t for t in ends if t is not None]
     return max(found) if found else None

@@ -74,6 +74,13 @@ SPECS: tuple[Spec, ...] = (
         _S,
         "End of the latest passing run, Unix time; absent if none is known.",
     ),
+    Spec(
+        "drills_chain_head_sequence",
+        "gauge",
+        (),
+        "Sequence number of the newest record in the records directory's chain (the run's own "
+        "record when pushed): anchor it outside, check with drills verify --expect-head.",
+    ),
     # The exporter only: the records directory and the rehearsal schedule.
     Spec("drills_required", "gauge", _S, "1 for each scenario the schedule requires.", "exporter"),
     Spec(
@@ -126,6 +133,13 @@ SPECS: tuple[Spec, ...] = (
         "exporter",
     ),
     Spec("drills_records", "gauge", (), "Run records read on this scrape.", "exporter"),
+    Spec(
+        "drills_records_left_out",
+        "gauge",
+        (),
+        "Records left out because they fail verification (chain, signature); see the log.",
+        "exporter",
+    ),
     Spec(
         "drills_exporter_errors_total",
         "counter",

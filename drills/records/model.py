@@ -228,6 +228,14 @@ class Chain(RecordPart):
     history_sha256: str | None = None
 
 
+class Signature(RecordPart):
+    """HMAC of the record's canonical JSON without this key (`records.signing`)."""
+
+    alg: str
+    key_id: str  # the first 16 hex digits of the key's sha256: names it, does not reveal it
+    value: str
+
+
 class RunRecord(RecordPart):
     """One drill's record. `data()` is what is written; the file's JSON is the contract."""
 
@@ -257,10 +265,11 @@ class RunRecord(RecordPart):
     aborted: str | None = None  # the stop condition that fired; written only when aborted
     chain: Chain | None = None  # written by `write_chained`
     self_sha256: str | None = None
+    signature: Signature | None = None  # written by `write_chained` when given a key
 
     @model_serializer(mode="wrap")
     def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        present_only = ("failover", "restore", "aborted", "chain", "self_sha256")
+        present_only = ("failover", "restore", "aborted", "chain", "self_sha256", "signature")
         return _without_none(handler(self), present_only)
 
     def data(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 
 from drills.checker import Overall
@@ -12,7 +13,9 @@ from drills.errors import RecordError
 from drills.quarters import Quarter, parse_time
 from drills.records.files import record_files
 from drills.records.model import RunRecord
+from drills.records.signing import SigningKey, signing_key
 from drills.records.store import load_record
+from drills.records.verify import check_chain
 
 
 @dataclass(frozen=True)
@@ -49,25 +52,63 @@ def read_run(path: Path) -> Run:
     return Run(path, record, started)
 
 
-def read_runs(directory: Path) -> tuple[list[Run], list[RecordError]]:
+class KeyFrom(Enum):
+    ENVIRONMENT = "environment"  # $DRILLS_SIGNING_KEY_FILE, $DRILLS_SIGNING_KEY, drills.yaml
+
+
+def reader_key(directory: Path) -> SigningKey | None:
+    """The key readers check signatures with: the one drills signs with, where it looks."""
+    from drills.config import config_path
+
+    return signing_key(directory, config_path(None))
+
+
+def _failing(directory: Path, key: SigningKey | KeyFrom | None) -> dict[Path, str]:
+    """The records of `directory` that fail verification, and why."""
+    if key is KeyFrom.ENVIRONMENT:
+        key = reader_key(directory)
+    found = check_chain(directory, key)
+    return {path: why for path in found.records if (why := found.why(path)) is not None}
+
+
+def read_runs(
+    directory: Path,
+    left_out: list[str] | None = None,
+    key: SigningKey | KeyFrom | None = KeyFrom.ENVIRONMENT,
+) -> tuple[list[Run], list[RecordError]]:
     """Every run record in `directory` (not its histories), oldest first, and one error per
-    file that is not a valid record, for readers that go on without it (the exporter)."""
+    file that is not a valid record, for readers that go on without it (the exporter).
+
+    With `left_out`, the records are verified too (`check_chain`, signatures with `key`):
+    one that fails is left out, and `left_out` gets a line saying why."""
     runs: list[Run] = []
     problems: list[RecordError] = []
     if not directory.is_dir():
         return runs, problems
+    failing = {} if left_out is None else _failing(directory, key)
     for path in record_files(directory):
         try:
-            runs.append(read_run(path))
-        except RecordError as exc:
+            run = read_run(path)
+        except RecordError as exc:  # not a record at all: an error, as without verification
             problems.append(exc)
+            continue
+        if path in failing:
+            assert left_out is not None
+            left_out.append(f"{path}: left out, fails verification: {failing[path]}")
+        else:
+            runs.append(run)
     return sorted(runs, key=lambda r: r.started), problems
 
 
-def load_runs(directory: Path) -> list[Run]:
+def load_runs(
+    directory: Path,
+    left_out: list[str] | None = None,
+    key: SigningKey | KeyFrom | None = KeyFrom.ENVIRONMENT,
+) -> list[Run]:
     """Every run record in `directory`, oldest first. A file that is not a valid record is
-    an error naming it: evidence must not be skipped silently."""
-    runs, problems = read_runs(directory)
+    an error naming it: evidence must not be skipped silently. With `left_out`, records that
+    fail verification are left out, saying why there (`read_runs`)."""
+    runs, problems = read_runs(directory, left_out, key)
     if problems:
         raise problems[0]
     return runs

@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 from drills.errors import RecordError
 from drills.records.chain import write_chained
 from drills.records.model import SCHEMA_VERSION, RunRecord
+from drills.records.signing import SigningKey
 
 
 def read_record_data(path: Path) -> dict[str, Any]:
@@ -73,10 +74,13 @@ def _redacted(data: dict[str, Any], redact: Callable[[Any], Any]) -> dict[str, A
 
 
 def write_record(
-    path: Path, record: RunRecord, redact: Callable[[Any], Any] = lambda data: data
+    path: Path,
+    record: RunRecord,
+    redact: Callable[[Any], Any] = lambda data: data,
+    key: SigningKey | None = None,
 ) -> RunRecord:
     """Write `record` as the next link of its directory's chain, through `redact` (secrets
-    never reach the file); return the record as written."""
+    never reach the file), signed with `key` if given; return the record as written."""
     data = _redacted(record.data(), redact)
-    write_chained(path, data)
+    write_chained(path, data, key)
     return parse_record(data, path)

@@ -66,10 +66,14 @@ def due_table(statuses: list[Status], now: datetime) -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def due_summary(statuses: list[Status], quarter: Quarter, now: datetime) -> str:
+def due_summary(
+    statuses: list[Status], quarter: Quarter, now: datetime, left_out: list[str] | None = None
+) -> str:
     counts = Counter(s.state for s in statuses)
     parts = ", ".join(f"{counts[state]} {state.value}" for state in State)
     text = f"{quarter}, as of {now:%Y-%m-%d %H:%M} UTC: {len(statuses)} required, {parts}"
+    if left_out:
+        text += f"; {len(left_out)} records left out (they fail verification)"
     overdue = [s.requirement.scenario for s in statuses if s.state is State.OVERDUE]
     return f"{text}; OVERDUE: {', '.join(overdue)}" if overdue else text
 
@@ -87,12 +91,15 @@ def _run_json(run: Run) -> dict[str, Any]:
     }
 
 
-def due_json(statuses: list[Status], quarter: Quarter, now: datetime) -> dict[str, Any]:
+def due_json(
+    statuses: list[Status], quarter: Quarter, now: datetime, left_out: list[str] | None = None
+) -> dict[str, Any]:
     counts = Counter(s.state for s in statuses)
     return {
         "quarter": str(quarter),
         "now": _iso(now),
         "counts": {state.value: counts[state] for state in State},
+        "left_out": list(left_out or []),  # "path: why", records that fail verification
         "overdue": [s.requirement.scenario for s in statuses if s.state is State.OVERDUE],
         "required": [
             {

@@ -71,6 +71,8 @@ def test_sigkill_during_pause_then_recover(sandbox: Path, tmp_path: Path) -> Non
         shell.wait()
     assert recovered.returncode == 0, recovered.stderr
     assert "resumed site-a" in recovered.stdout and "removed lab" in recovered.stdout
+    [record] = reports.glob("*.json")  # the dead drill's record, written by recover
+    assert f"wrote {record} (verdict crashed, unsigned)" in recovered.stdout
     assert stopped_postgres() == []
     assert leftover_processes(sandbox) == []
     assert list(sandbox.iterdir()) == []

@@ -14,7 +14,7 @@ from typing import Any
 import matplotlib.image
 import pytest
 
-from drills.records import record_text, write_atomically
+from drills.records import write_chained
 from tests.conftest import REPO, run_drills
 
 SCHEDULE = """
@@ -93,7 +93,9 @@ def records(real_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     for scenario, when, verdict, rto, rpo in runs:
         record = _synthetic(base, scenario, when, verdict, rto, rpo)
-        write_atomically(directory / f"{record['run_id']}.json", record_text(record))
+        for key in ("chain", "self_sha256", "signature"):  # chained anew, as drills writes it
+            record.pop(key, None)
+        write_chained(directory / f"{record['run_id']}.json", record)
     (directory / "schedule.yaml").write_text(SCHEDULE)
     return directory
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from drills.history import Clock, HistoryLog, Op, Outcome
-from drills.records import store
-from drills.records.chain import verify_chain
+from drills.records import store, verify_chain
 from drills.runner import RunOptions, RunResult, run_drill
 from drills.secrets import MASK, Redactor
 

@@ -3,7 +3,7 @@ exporter that survives broken records. No servers."""
 
 from __future__ import annotations
 
-import json
+import importlib
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from drills import metrics
 from drills.errors import DrillsError
 from drills.metrics import RecordsCollector, registry_for, write_textfile
-from drills.records import RunRecord
+from drills.records import RunRecord, load_record, write_chained
 from tests.paths import REPO
 
 SCHEDULE = REPO / "scenarios" / "schedule.yaml"
@@ -86,9 +86,10 @@ def typed(record: dict[str, Any]) -> RunRecord:
 
 
 def write_record(directory: Path, record: dict[str, Any]) -> Path:
+    """A record as drills writes it: chained (the exporter leaves out what fails verification)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{record['run_id']}.json"
-    path.write_text(json.dumps(record))
+    write_chained(path, record)
     return path
 
 
@@ -152,7 +153,7 @@ def test_null_measurements_are_absent_not_zero() -> None:
 
 
 def test_verdict_is_one_hot_and_does_not_stick() -> None:
-    verdicts = ("pass", "fail", "error", "aborted")
+    verdicts = ("pass", "fail", "error", "aborted", "crashed")
     for verdict in verdicts:
         found = samples(registry_for(typed(synthetic_record("db-failover", verdict, NOW))))
         hot = {
@@ -347,3 +348,29 @@ def test_the_exporter_reads_the_schedule_once_and_again_only_when_it_changes(
     broken = samples(registry), samples(registry)
     assert all(value(found, "drills_exporter_scrape_error") == 1 for found in broken)
     assert len(reads) == 3  # an invalid schedule is not parsed again at every scrape either
+
+
+def test_the_chain_head_is_published_with_each_run(tmp_path: Path) -> None:
+    first = write_record(tmp_path, synthetic_record("db-failover", "pass", NOW))
+    second = write_record(tmp_path, synthetic_record("db-failover", "fail", NOW + timedelta(1)))
+    assert value(samples(registry_for(load_record(second))), "drills_chain_head_sequence") == 2
+    assert value(samples(registry_for(load_record(first))), "drills_chain_head_sequence") == 1
+    unchained = samples(registry_for(typed(synthetic_record("db-failover", "pass", NOW))))
+    assert "drills_chain_head_sequence" not in {name for name, _ in unchained}
+
+
+def test_the_chain_head_is_pushed_in_the_runs_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pushed: list[tuple[dict[str, str], CollectorRegistry]] = []
+
+    def fake_push(url: str, **kwargs: Any) -> None:
+        pushed.append((kwargs["grouping_key"], kwargs["registry"]))
+
+    module = importlib.import_module("drills.metrics.push")  # `metrics.push` is the function
+    monkeypatch.setattr(module, "push_to_gateway", fake_push)
+    path = write_record(tmp_path, synthetic_record("db-failover", "fail", NOW))
+    metrics.push(load_record(path), "http://127.0.0.1:9")
+    [(group, registry)] = pushed
+    assert group == {"scenario": "db-failover"}
+    assert value(samples(registry), "drills_chain_head_sequence") == 1

@@ -55,7 +55,9 @@ def test_intact_chain(chain: list[Path]) -> None:
     assert len(second["chain"]["previous_sha256"]) == 64
     code, out, err = _verify(chain[0].parent)
     assert (code, err) == (0, "")
-    assert out == "4 records checked: chain intact\n"
+    assert out.startswith(f"head: #4 {chain[3].name} (anchor 4:")
+    unsigned = "4 unsigned: not authenticated (no signing key given)"
+    assert out.endswith(f"\n4 records checked: chain intact; {unsigned}\n")
 
 
 @pytest.mark.parametrize("victim", [0, 1, 3])
@@ -96,7 +98,11 @@ def test_overlapping_drills_chain_in_the_order_they_finish(tmp_path: Path) -> No
     later = _write(tmp_path, "20261123T200010Z")
     earlier = _write(tmp_path, "20261123T200005Z")
     assert json.loads(earlier.read_text())["chain"]["previous"] == later.name
-    assert _verify(tmp_path) == (0, "2 records checked: chain intact\n", "")
+    code, out, err = _verify(tmp_path)
+    assert (code, err) == (0, "")
+    assert out.endswith(
+        "2 records checked: chain intact; 2 unsigned: not authenticated (no signing key given)\n"
+    )
     _write(tmp_path, "20261123T200020Z")
     assert _verify(tmp_path)[0] == 0
 

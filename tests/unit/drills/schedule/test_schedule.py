@@ -19,7 +19,7 @@ from drills.cli import main
 from drills.cli.schedule import add_parsers
 from drills.errors import EXIT_ERROR, EXIT_MISSED, EXIT_OK, ScenarioError
 from drills.quarters import Quarter, parse_time
-from drills.records import SCHEMA_VERSION, Run, load_runs, record_text, write_atomically
+from drills.records import SCHEMA_VERSION, Run, load_runs, write_chained
 from drills.schedule import Requirement, Schedule, State, load_schedule, status
 from tests.paths import REPO
 
@@ -66,7 +66,7 @@ def record(scenario: str, started_at: str, verdict: str) -> dict[str, Any]:
 def write_runs(directory: Path, runs: list[tuple[str, str, str]]) -> None:
     for scenario, started_at, verdict in runs:
         data = record(scenario, started_at, verdict)
-        write_atomically(directory / f"{data['run_id']}.json", record_text(data))
+        write_chained(directory / f"{data['run_id']}.json", data)  # as drills writes them
 
 
 def write(path: Path, text: str) -> Path:
