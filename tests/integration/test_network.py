@@ -138,10 +138,8 @@ network:
       listen: "127.0.0.1:{port}"
       upstream: "${{lab.a.host}}:${{lab.a.port}}"
 probes:
-  reads: {{kind: postgres-read, dsn: "host=127.0.0.1 port={port} user=postgres dbname=postgres",
-          interval: 20ms, timeout: 500ms}}
-  writes: {{kind: postgres-write, dsn: "host=127.0.0.1 port={port} user=postgres dbname=postgres",
-           interval: 20ms, timeout: 500ms}}
+  reads: {{kind: postgres-read, dsn: "{dsn}", interval: 20ms, timeout: 500ms}}
+  writes: {{kind: postgres-write, dsn: "{dsn}", interval: 20ms, timeout: 500ms}}
 service_probe: reads
 write_probe: writes
 steps:
@@ -179,7 +177,9 @@ def test_drill_through_a_toxiproxy_compatible_server(
         assert "API on" in server.stdout.readline()
         assert requests.get(f"http://127.0.0.1:{api}/proxies", timeout=5).status_code == 401
         scenario = tmp_path / "toxiproxy.yaml"
-        scenario.write_text(TOXIPROXY.format(url=f"http://127.0.0.1:{api}", port=link))
+        # The lab's password reaches the probes through its password file, as for any client.
+        dsn = f"host=127.0.0.1 port={link} user=postgres dbname=postgres passfile=${{lab.passfile}}"
+        scenario.write_text(TOXIPROXY.format(url=f"http://127.0.0.1:{api}", port=link, dsn=dsn))
         reports = tmp_path / "runs"
         run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
         assert run.returncode == 0, run.stderr + run.stdout
