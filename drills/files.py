@@ -52,6 +52,45 @@ def write_new(path: Path, text: str, mode: int = 0o600) -> None:
         os.close(fd)
 
 
+def open_nofollow(path: Path, mode: str) -> IO[bytes]:
+    """Open an existing or new file at `path` without following a symlink there: "wb" creates
+    or truncates, "ab" creates or appends, "r+b" updates an existing file. For files in
+    directories another user owns (a lab's, run by its OS user): root must not write through
+    a link that user planted."""
+    flags = {
+        "wb": os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+        "ab": os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+        "r+b": os.O_RDWR,
+    }[mode]
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    return os.fdopen(fd, mode)
+
+
+def write_nofollow(path: Path, text: str) -> None:
+    """`path`'s new content, written without following a symlink at `path`."""
+    with open_nofollow(path, "wb") as out:
+        out.write(text.encode("utf-8"))
+
+
+def chown_nofollow(path: Path, uid: int, gid: int) -> None:
+    """Give `path` to `uid`:`gid`; a symlink at `path` gets the owner, not what it names."""
+    os.chown(path, uid, gid, follow_symlinks=False)
+
+
+def copy_nofollow(source: Path, dest: Path, owner: tuple[int, int] | None = None) -> None:
+    """Copy `source` to `dest` with its mode (and `owner`), following a symlink at neither:
+    root reading through a planted link could hand another file's content to the link's
+    owner, and writing through one would overwrite any file."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as src:
+        data, mode = src.read(), os.fstat(src.fileno()).st_mode
+    with open_nofollow(dest, "wb") as out:
+        out.write(data)
+        os.fchmod(out.fileno(), stat.S_IMODE(mode))
+        if owner is not None:
+            os.fchown(out.fileno(), *owner)
+
+
 def open_lock(path: Path) -> IO[bytes]:
     """A lock file, created if missing, opened without following a symlink at `path`."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)

@@ -167,7 +167,7 @@ class LabBackups:
         find_pgbackrest()  # before anything is made: a missing tool fails the lab at once
         self.config = config
         self.repository = Repository(root, user, config.compress)
-        self.repository.started = lambda pid: journal(LabServer.started(pid))
+        self.repository.started = lambda pid: _journal_started(journal, pid)
         self.progress = progress
         self.events = events
         self.first: BackupSet | None = None
@@ -212,3 +212,10 @@ class LabBackups:
             "backup_s": round(ran.seconds, 3),
             "backup_db_bytes": first.db_bytes,
         }
+
+
+def _journal_started(journal: Callable[[JournalEntry], None], pid: int) -> None:
+    """Journal a pgBackRest process just started, unless it is gone already."""
+    entry = LabServer.started(pid)
+    if entry is not None:
+        journal(entry)

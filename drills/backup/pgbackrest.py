@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from drills.errors import LabError, StepError
+from drills.files import chown_nofollow, write_nofollow
 
 if TYPE_CHECKING:
     from drills.labs.lab_process import LabUser
@@ -115,7 +116,8 @@ class Repository:
         self.path.mkdir(mode=0o700, exist_ok=True)
         for sub in ("repo", "log", "lock", "spool"):
             (self.path / sub).mkdir(mode=0o700, exist_ok=True)
-        self.config.write_text(
+        write_nofollow(
+            self.config,
             "[global]\n"
             f"repo1-path={self.path / 'repo'}\n"
             "repo1-retention-full=1000\n"
@@ -131,11 +133,11 @@ class Repository:
             f"pg1-path={primary.datadir}\n"
             f"pg1-port={primary.port}\n"
             f"pg1-socket-path={self.lab_root}\n"
-            "pg1-user=postgres\n"
+            "pg1-user=postgres\n",
         )
         if self.user is not None:
             for path in (self.path, *self.path.iterdir()):
-                os.chown(path, self.user.uid, self.user.gid)
+                chown_nofollow(path, self.user.uid, self.user.gid)
 
     def _base(self, server: Server | None = None, port: bool = True) -> list[str]:
         """The command line's start; archive-push and restore take no port (nothing to

@@ -4,7 +4,6 @@ standby of another node). The step records every boundary the restore RTO is div
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -28,6 +27,7 @@ from drills.backup.serverlog import log_size, read_redo
 from drills.backup.sizes import Size
 from drills.durations import Duration
 from drills.errors import StepError
+from drills.files import chown_nofollow
 from drills.labs.base import LabConfig
 from drills.labs.credentials import passfile_of
 from drills.steps.base import STEPS, StepConfig, StepContext
@@ -253,7 +253,8 @@ class Restore(StepConfig):
         parent = datadir.parent
         datadir.mkdir(mode=0o700, exist_ok=True)
         info = parent.stat()
-        os.chown(datadir, info.st_uid, info.st_gid)  # the lab directory's owner runs the servers
+        # The lab directory's owner runs the servers.
+        chown_nofollow(datadir, info.st_uid, info.st_gid)
         return []
 
     def _bring_up(self, node: Backed, facts: dict[str, Any]) -> None:

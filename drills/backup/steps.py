@@ -3,7 +3,6 @@ configuration file put back from the copy the lab keeps or from the latest backu
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -15,6 +14,7 @@ from drills.abilities import Ability
 from drills.backup.lab import BACKED, BACKUP_SOURCE, transfer_lines
 from drills.backup.restore import lab_backup_problems
 from drills.errors import StepError
+from drills.files import chown_nofollow, copy_nofollow
 from drills.incidents.config_files import config_copy
 from drills.labs.base import LabConfig
 from drills.steps.base import STEPS, StepConfig, StepContext
@@ -86,7 +86,8 @@ class RestoreConfig(StepConfig):
             original = config_copy(lab_root, datadir.name, self.file)
             if not original.is_file():
                 raise StepError(f"the lab kept no copy of {self.target}'s {self.file}")
-            shutil.copy2(original, datadir / self.file)
+            owner = datadir.stat()
+            copy_nofollow(original, datadir / self.file, (owner.st_uid, owner.st_gid))
         else:
             self._from_backup(ctx, node, datadir)
         node.stop_server()
@@ -106,7 +107,7 @@ class RestoreConfig(StepConfig):
         scratch = datadir.with_name(f"config-restore-{ctx.serial()}")
         scratch.mkdir(mode=0o700)
         info = datadir.parent.stat()
-        os.chown(scratch, info.st_uid, info.st_gid)
+        chown_nofollow(scratch, info.st_uid, info.st_gid)
         repository = node.backups()
         server = node.server()
         try:
@@ -114,8 +115,7 @@ class RestoreConfig(StepConfig):
                 type(server)(scratch, server.port), ["--type=none"], lambda line: None
             )
             kept = datadir / self.file
-            shutil.copy2(scratch / self.file, kept)
             owner = datadir.stat()
-            os.chown(kept, owner.st_uid, owner.st_gid)
+            copy_nofollow(scratch / self.file, kept, (owner.st_uid, owner.st_gid))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -10,17 +10,16 @@ is down. A restart that fails is the expected outcome, recorded, not a step erro
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from drills.abilities import Ability
 from drills.errors import TargetError
+from drills.files import copy_nofollow
 from drills.incidents.server import (
     LOCAL_SERVER,
     LocalServer,
-    chown_like,
     owner_of,
     restart_after_damage,
     restart_detail,
@@ -58,8 +57,8 @@ def put_back(copy: Path, path: Path) -> bool:
     if path.is_file() and path.read_bytes() == copy.read_bytes():
         return False
     temporary = path.with_name(f".{path.name}.drills")
-    shutil.copy2(copy, temporary)
-    chown_like(temporary, owner_of(copy))
+    temporary.unlink(missing_ok=True)
+    copy_nofollow(copy, temporary, owner_of(copy))
     os.replace(temporary, path)
     return True
 
@@ -98,8 +97,7 @@ def _keep_copy(server: LocalServer, file: str) -> tuple[Path, Path]:
         raise TargetError(f"{server.name} has no {path}")
     copy = config_copy(server.lab.root, server.name, file)
     copy.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(path, copy)
-    chown_like(copy, owner_of(path))
+    copy_nofollow(path, copy, owner_of(path))
     return path, copy
 
 

@@ -23,6 +23,7 @@ from pydantic import BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from drills.abilities import Ability
 from drills.errors import StepError
+from drills.files import open_nofollow, write_nofollow
 from drills.incidents.config_files import CONFIG_REVERT
 from drills.incidents.server import (
     LOCAL_SERVER,
@@ -52,7 +53,7 @@ def encrypt_in_place(path: Path, key: bytes) -> int:
     """XOR the file with `key` (repeated every CHUNK bytes), as ransomware would; its size."""
     whole = int.from_bytes(key, "little")
     size = 0
-    with path.open("r+b") as file:
+    with open_nofollow(path, "r+b") as file:
         while chunk := file.read(CHUNK):
             n = len(chunk)
             stream = whole if n == len(key) else int.from_bytes(key[:n], "little")
@@ -65,7 +66,7 @@ def encrypt_in_place(path: Path, key: bytes) -> int:
 def overwrite_random(path: Path) -> int:
     """Overwrite the file's bytes with random ones, keeping its size; its size."""
     size = path.stat().st_size
-    with path.open("r+b") as file:
+    with open_nofollow(path, "r+b") as file:
         done = 0
         while done < size:
             n = min(CHUNK, size - done)
@@ -234,6 +235,6 @@ class Corrupt(StepConfig):
         key = os.urandom(CHUNK)
         counts = damage(data_files(server.datadir), lambda p: encrypt_in_place(p, key))
         note = server.datadir / RANSOM_NOTE
-        note.write_text(NOTE_TEXT)
+        write_nofollow(note, NOTE_TEXT)
         chown_like(note, owner_of(server.datadir))
         return counts

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from drills.abilities import Ability
 from drills.errors import DrillsError
+from drills.files import chown_nofollow
 
 A = TypeVar("A")
 
@@ -141,4 +142,4 @@ def owner_of(path: Path) -> tuple[int, int]:
 def chown_like(path: Path, owner: tuple[int, int]) -> None:
     """Give `path` the owner the server's files have (the harness may run as root)."""
     if os.geteuid() == 0:
-        os.chown(path, *owner)
+        chown_nofollow(path, *owner)

@@ -27,11 +27,11 @@ def password() -> str:
 
 def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -> None:
     """Create `path` readable by its owner only, before anything is written to it."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as out:
+        if owner is not None:
+            os.fchown(fd, *owner)  # on the descriptor: the name may be swapped meanwhile
         out.write(text)
-    if owner is not None:
-        os.chown(path, *owner)
 
 
 def pgpass(secret: str, user: str = SUPERUSER, host: str = "127.0.0.1") -> str:

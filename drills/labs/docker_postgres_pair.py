@@ -132,7 +132,7 @@ class DockerPostgresPairLab(Lab):
         self.lab_id = f"drills-{uuid.uuid4().hex[:8]}"
         self.journal(DockerLabCreated(engine=resolved_engine(self.engine), label=self.lab_id))
         self.root = Path(tempfile.gettempdir()) / f"drills-lab-{self.lab_id}"
-        self.journal(LabDirectory(path=str(self.root)))
+        self.journal(LabDirectory(path=str(self.root), processes=False))
         try:
             self.root.mkdir(mode=0o700)
             write_private(self.passfile, pgpass(self.secret))

@@ -32,6 +32,7 @@ from pydantic import Field, field_validator
 from drills.abilities import NodeSpec
 from drills.durations import CheckInterval
 from drills.errors import LabError
+from drills.files import write_nofollow
 from drills.labs.base import LABS, LabConfig, LabHandle
 from drills.labs.credentials import child_env, passfile_param
 from drills.labs.lab_process import LabProcess, PostgresNode, free_port, spawn
@@ -245,7 +246,7 @@ class DualActiveLab(PostgresPairLab):
         lb_ports = {site: self.add_link(f"lb-{site}", node.port) for site, node in services.items()}
         config = self.root / "haproxy.cfg"
         lb_port = free_port()
-        config.write_text(haproxy_config(lb_port, lb_ports, self.da))
+        write_nofollow(config, haproxy_config(lb_port, lb_ports, self.da))
         lb = BalancerNode(self, lb_port, config)
         self.services.append(lb)
         lb.start()

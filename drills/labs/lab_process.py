@@ -20,6 +20,7 @@ import psycopg
 
 from drills.backup.pgbackrest import Repository, Server, programs
 from drills.errors import LabError, TargetError
+from drills.files import open_nofollow
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.labs.credentials import dsn, passfile_param
 from drills.labs.lab_paths import lab_directory_problem
@@ -54,11 +55,11 @@ class LabServer(ProcessTreeEntry):
     subject = "pid"
 
     @classmethod
-    def started(cls, pid: int) -> LabServer:
-        """The entry of a server just started: a child not yet reaped, so its pid is its own."""
+    def started(cls, pid: int) -> LabServer | None:
+        """The entry of a server just started (a child not yet reaped); None if it exited
+        already: recovery would refuse an entry without identity and keep the journal."""
         process = identify(pid)
-        # Exited already: an entry without identity, which recovery refuses to act on.
-        return cls(pid=pid, start=start_time(pid)) if process is None else cls.of(process)
+        return None if process is None else cls.of(process)
 
     def undo(self, recovery: Recovery) -> str | None:
         processes = self.live_tree()
@@ -115,13 +116,15 @@ class LabDirectory(JournalEntry):
     bin: str | None = None
     programs: tuple[str, ...] = ()
     owner: int | None = None
+    processes: bool = True  # False: nothing runs from it on this host (a docker lab's files)
 
     def problem(self) -> str | None:
         return lab_directory_problem(self.path, self.owner)
 
     def undo(self, recovery: Recovery) -> str | None:
-        bin_dir = os.path.realpath(self.bin) if self.bin else None
-        kill_processes_in(self.path, bin_dir, [os.path.realpath(p) for p in self.programs])
+        if self.processes:
+            bin_dir = os.path.realpath(self.bin) if self.bin else None
+            kill_processes_in(self.path, bin_dir, [os.path.realpath(p) for p in self.programs])
         if not Path(self.path).exists():
             return None
         shutil.rmtree(self.path, ignore_errors=True)
@@ -214,13 +217,14 @@ class LabProcess(ProcessTree):
         raise NotImplementedError
 
     def start(self) -> None:
-        log = (self.lab.root / f"{self.name}.log").open("ab")
+        log = open_nofollow(self.lab.root / f"{self.name}.log", "ab")
         try:
             self.proc = self.lab.popen(self.argv(), log, as_lab_user=self.as_lab_user)
         finally:
             log.close()
         self._remember([self.proc.pid])
-        self.lab.journal(LabServer.started(self.proc.pid))
+        if (entry := LabServer.started(self.proc.pid)) is not None:
+            self.lab.journal(entry)
         self.wait_ready()
 
     as_lab_user = True  # PostgreSQL refuses root; other servers run as the harness does
@@ -391,5 +395,5 @@ def own_conf(node: PostgresNode) -> None:
     repository = node.lab.repository
     if repository is not None:
         lines.append(f"archive_command = {repository.archive_setting(node.server())}")
-    with (node.datadir / "postgresql.conf").open("a") as conf:
-        conf.write("\n".join(lines) + "\n")
+    with open_nofollow(node.datadir / "postgresql.conf", "ab") as conf:
+        conf.write(("\n".join(lines) + "\n").encode())

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from drills.backup.lab import peer_access
+from drills.files import write_nofollow
 from drills.labs.credentials import SUPERUSER, dsn, password, pgpass, write_private
 
 HBA = [
@@ -54,10 +55,8 @@ def init_cluster(
 def write_access(datadir: Path, backup_os_user: str | None) -> None:
     """Replace initdb's pg_hba.conf and pg_ident.conf (kept owned by the servers' user)."""
     hba, ident = access_files(backup_os_user)
-    with (datadir / "pg_hba.conf").open("w") as out:
-        out.write(hba)
-    with (datadir / "pg_ident.conf").open("w") as out:
-        out.write(ident)
+    write_nofollow(datadir / "pg_hba.conf", hba)
+    write_nofollow(datadir / "pg_ident.conf", ident)
 
 
 def base_settings(root: Path, port: int) -> dict[str, object]:

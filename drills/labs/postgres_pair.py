@@ -27,6 +27,7 @@ from drills.abilities import NodeSpec
 from drills.backup.lab import BackupConfig, LabBackups, os_user_name
 from drills.backup.pgbackrest import Repository, Server, archive_current_wal
 from drills.errors import LabError
+from drills.files import chown_nofollow, open_nofollow
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
 from drills.labs.credentials import child_env, dsn, passfile_param
@@ -215,8 +216,8 @@ class PostgresPairLab(Lab):
         for key, value in self.cfg.settings.items():
             settings[key] = f"'{value}'" if isinstance(value, str) else value
         lines = [f"{key} = {value}" for key, value in settings.items()]
-        with (datadir / "postgresql.conf").open("a") as conf:
-            conf.write("\n# drills postgres-pair lab\n" + "\n".join(lines) + "\n")
+        with open_nofollow(datadir / "postgresql.conf", "ab") as conf:
+            conf.write(("\n# drills postgres-pair lab\n" + "\n".join(lines) + "\n").encode())
 
     def start(self) -> LabHandle:
         self.bin = find_bin_dir(self.cfg.bin_dir)
@@ -235,7 +236,7 @@ class PostgresPairLab(Lab):
     def _start(self) -> LabHandle:
         if self.user:
             check_searchable(self.root, self.user, "the servers")
-            os.chown(self.root, self.user.uid, self.user.gid)
+            chown_nofollow(self.root, self.user.uid, self.user.gid)
         self.root.chmod(0o700)
         if self.cfg.backup is not None:
             self.backups = LabBackups(

@@ -12,7 +12,6 @@ every member archives into one pgBackRest repository in the directory (lab_backu
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any, ClassVar
 from drills.abilities import NodeSpec
 from drills.backup.pgbackrest import Repository, archive_current_wal
 from drills.errors import LabError
+from drills.files import chown_nofollow, write_nofollow
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
 from drills.labs.lab_process import LabProcess, LabUser, free_port, lab_directory, spawn
@@ -131,7 +131,7 @@ class PatroniLab(Lab):
     def _start(self, tools: Tools) -> LabHandle:
         if self.user is not None:
             check_reachable(self.root, self.user)
-            os.chown(self.root, self.user.uid, self.user.gid)
+            chown_nofollow(self.root, self.user.uid, self.user.gid)
         self.env = lab_env(self.root)
         if self.cfg.backup is not None:
             self.backups = PatroniBackups(
@@ -222,7 +222,7 @@ class PatroniLab(Lab):
         ]
         config = self.root / "haproxy.cfg"
         ports = (free_port(), free_port())
-        config.write_text(haproxy_config(ports, servers, self.cfg.check_interval))
+        write_nofollow(config, haproxy_config(ports, servers, self.cfg.check_interval))
         lb = BalancerNode(self, tools.haproxy, config, ports)
         self._run(lb)
         return lb

@@ -7,7 +7,6 @@ that clients name with `passfile=`), never on a command line; local connections 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import yaml
 
 from drills.backup.pgbackrest import Server
+from drills.files import chown_nofollow
 from drills.labs.credentials import SUPERUSER as SUPERUSER
 from drills.labs.credentials import dsn as dsn
 from drills.labs.credentials import password as _password
@@ -157,7 +157,7 @@ def write_member(
 ) -> None:
     member.home.mkdir(mode=0o700)
     if owner is not None:
-        os.chown(member.home, *owner)
+        chown_nofollow(member.home, *owner)
     config = patroni_config(member, cfg, secret, scope, bin_dir, backup)
     text = yaml.safe_dump(config, sort_keys=False)
     write_private(member.config, text, owner)

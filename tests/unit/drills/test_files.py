@@ -12,7 +12,17 @@ import pytest
 
 from drills import files
 from drills.errors import PathError
-from drills.files import open_lock, open_new_nofollow, private_dir, write_atomically, write_new
+from drills.files import (
+    chown_nofollow,
+    copy_nofollow,
+    open_lock,
+    open_new_nofollow,
+    open_nofollow,
+    private_dir,
+    write_atomically,
+    write_new,
+    write_nofollow,
+)
 
 VICTIM = "precious\n"
 
@@ -136,3 +146,57 @@ def test_a_state_directory_of_another_user_is_refused(tmp_path: Path) -> None:
     os.chown(tmp_path / "state", 65534, 65534)
     with pytest.raises(PathError, match="owned by uid 65534"):
         private_dir(tmp_path / "state")
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab", "r+b"])
+def test_a_file_in_another_users_directory_is_not_opened_through_a_link(
+    tmp_path: Path, victim: Path, mode: str
+) -> None:
+    planted = tmp_path / "postgresql.conf"
+    planted.symlink_to(victim)
+    with pytest.raises(OSError):
+        open_nofollow(planted, mode)
+    with pytest.raises(OSError):
+        write_nofollow(planted, "listen_addresses = '*'\n")
+    assert victim.read_text() == VICTIM
+
+
+def test_open_nofollow_writes_appends_and_updates_a_plain_file(tmp_path: Path) -> None:
+    path = tmp_path / "conf"
+    write_nofollow(path, "a\n")
+    with open_nofollow(path, "ab") as out:
+        out.write(b"b\n")
+    with open_nofollow(path, "r+b") as out:
+        out.write(b"A")
+    assert path.read_text() == "A\nb\n"
+
+
+def test_a_copy_reads_and_writes_no_link_and_keeps_the_mode(tmp_path: Path, victim: Path) -> None:
+    source, dest = tmp_path / "pg_hba.conf", tmp_path / "copy"
+    source.write_text("local all all peer\n")
+    source.chmod(0o640)
+    copy_nofollow(source, dest, (os.getuid(), os.getgid()))
+    assert dest.read_text() == "local all all peer\n"
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o640
+    leak = tmp_path / "leak"
+    leak.symlink_to(victim)  # root would hand the victim's content to the link's owner
+    with pytest.raises(OSError):
+        copy_nofollow(leak, tmp_path / "leaked")
+    assert not (tmp_path / "leaked").exists()
+    trap = tmp_path / "trap"
+    trap.symlink_to(victim)
+    with pytest.raises(OSError):
+        copy_nofollow(source, trap)
+    assert victim.read_text() == VICTIM
+
+
+def test_chown_of_a_planted_link_changes_the_link_not_its_target(
+    tmp_path: Path, victim: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("chown to another user needs root")
+    link = tmp_path / "home"
+    link.symlink_to(victim)
+    chown_nofollow(link, 65534, 65534)
+    assert victim.stat().st_uid == os.getuid()
+    assert os.lstat(link).st_uid == 65534

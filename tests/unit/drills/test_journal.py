@@ -217,6 +217,33 @@ def test_recover_refuses_and_keeps_a_process_entry_it_must_not_act_on(
     assert path.exists()
 
 
+def _started(pid: int) -> LabServer:
+    entry = LabServer.started(pid)
+    assert entry is not None
+    return entry
+
+
+def test_a_server_gone_before_it_is_journalled_leaves_no_entry() -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait(timeout=5)
+    assert LabServer.started(gone.pid) is None
+
+
+def test_a_docker_labs_directory_is_removed_without_killing_what_runs_in_it(temp: Path) -> None:
+    lab = temp / "drills-lab-drills-1234abcd"
+    lab.mkdir()
+    shell = subprocess.Popen(["sleep", "60"], cwd=lab, start_new_session=True)
+    try:
+        done = recover(
+            dead_journal(temp, LabDirectory(path=str(lab), processes=False).model_dump())
+        )
+        assert done == [f"removed lab {lab}"]
+        assert shell.poll() is None  # an operator's shell in the kept lab, say
+    finally:
+        shell.kill()
+        shell.wait(timeout=5)
+
+
 def test_recover_kills_lab_servers_and_removes_the_lab(temp: Path) -> None:
     lab = temp / "drills-lab-x"
     lab.mkdir()
@@ -224,7 +251,7 @@ def test_recover_kills_lab_servers_and_removes_the_lab(temp: Path) -> None:
     try:
         entries = [
             LabDirectory(path=str(lab)).model_dump(),
-            LabServer.started(server.pid).model_dump(),
+            _started(server.pid).model_dump(),
         ]
         done = recover(dead_journal(temp, *entries))
         assert done == [f"killed lab server {server.pid} (1 processes)", f"removed lab {lab}"]

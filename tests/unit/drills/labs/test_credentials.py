@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -66,3 +67,22 @@ def test_a_dsn_names_the_password_file_and_carries_no_password() -> None:
 @pytest.mark.parametrize("path", ["/tmp/my labs/pgpass", "/tmp/o'brien/pgpass", "/tmp/a\\b/pgpass"])
 def test_a_password_file_path_libpq_would_split_is_quoted(path: str) -> None:
     assert passfile_of(dsn(5432, Path(path))) == Path(path)
+
+
+def test_a_private_file_is_not_created_through_a_planted_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    link = tmp_path / "pgpass"
+    link.symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        write_private(link, "secret\n", (65534, 65534))
+    assert victim.read_text() == "precious\n"
+
+
+def test_a_private_file_is_given_to_its_owner_through_the_descriptor(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("chown to another user needs root")
+    path = tmp_path / "pgpass"
+    write_private(path, "secret\n", (65534, 65534))
+    info = path.stat()
+    assert (info.st_uid, info.st_gid) == (65534, 65534) and stat.S_IMODE(info.st_mode) == 0o600
