@@ -178,3 +178,24 @@ def private_dir(path: Path) -> Path:
     finally:
         os.close(fd)
     return path
+
+
+def unsafe_dir(path: Path, owners: set[int]) -> str | None:
+    """Why `path` is not a directory drills may act on as it finds it (None: it may): it must
+    exist, be a directory and not a symbolic link (its last component; the directories above
+    are not checked), be owned by a uid in `owners`, and be writable by its owner only."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"unusable ({exc.strerror})"
+    if stat.S_ISLNK(info.st_mode):
+        return "a symbolic link"
+    if not stat.S_ISDIR(info.st_mode):
+        return "not a directory"
+    if info.st_uid not in owners:
+        return f"owned by uid {info.st_uid}, not by uid {' or '.join(map(str, sorted(owners)))}"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"writable by its group or others (mode {stat.S_IMODE(info.st_mode):o})"
+    return None

@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from drills.errors import DrillsError
+from drills.errors import DrillsError, PathError
+from drills.files import private_dir, unsafe_dir
 from drills.proctree import alive, start_time
 from drills.registry import Registry
 
@@ -101,8 +102,7 @@ class RunStarted(JournalEntry):
 
 class Journal:
     def __init__(self, run_id: str, scenario: str, directory: Path | None = None) -> None:
-        self.dir = (directory or state_dir()) / "journal"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir = private_dir((directory or state_dir()) / "journal")
         self.path = self.dir / f"{run_id}.jsonl"
         self._file = self.path.open("a", encoding="utf-8")
         me = os.getpid()
@@ -166,6 +166,22 @@ def _owner_alive(entries: list[dict[str, Any]]) -> bool:
         return RunStarted.model_validate(run).owner_alive()
     except ValidationError:
         return False
+
+
+def check_state_dir(directory: Path | None = None) -> None:
+    """Refuse (PathError) a state directory, or its `journal` directory, that another user
+    could have written journals into: each must be a real directory (not a symbolic link),
+    owned by this user, writable by it alone. A missing one has nothing to recover."""
+    state = directory or state_dir()
+    for path in (state, state / "journal"):
+        if not os.path.lexists(path):
+            return
+        why = unsafe_dir(path, {os.geteuid()})
+        if why is not None:
+            raise PathError(
+                f"{path}: {why}: drills recover acts only on journals in a directory this "
+                "user alone can write"
+            )
 
 
 def orphaned(directory: Path | None = None) -> Iterator[Path]:

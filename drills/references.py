@@ -4,6 +4,8 @@ Values from the environment and from files are secrets. Pasted into a shell comm
 show in `ps` and run as shell code if they held `;` or `$(...)`, so an `exec` step's command
 gets a variable instead (`"$DRILLS_SECRET_1"`) and the value goes into the command's
 environment. A target's `start` command cannot hold one at all: it reads the environment itself.
+Nor can a lab container's `command` or `entrypoint` (shown by `ps` and `docker inspect`): the
+container gets it in its `environment:` and reads it there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ from drills.yamlsource import Path_, Source
 
 REF = re.compile(r"\$\{([^}]*)\}")
 SECRET_VARIABLE = "DRILLS_SECRET_"
+# Commands that may not reference a secret at all, and where the secret goes instead.
+REFUSED = {
+    "start": "`start` runs in drills' environment, so read it there ($NAME, or $(cat FILE))",
+    "container": "`ps` and `docker inspect` show it; put it in the container's `environment:` "
+    "and read it there ($NAME)",
+}
 
 
 @dataclass
@@ -69,9 +77,12 @@ def _step_kind(data: Any, index: Any) -> Any:
 
 
 def command_kind(data: Any, path: Path_) -> str | None:
-    """ "exec" for an exec step's command, "start" for a target's start command, else None."""
+    """ "exec" for an exec step's command, "start" for a target's start command, "container"
+    for a lab container's command or entrypoint (a string or one of its items), else None."""
     if len(path) == 3 and path[0] == "targets" and path[2] == "start":
         return "start"
+    if path[:2] == ("lab", "containers") and path[3:4] in (("command",), ("entrypoint",)):
+        return "container" if len(path) in (4, 5) else None
     rest = path[2:] if len(path) > 2 and path[0] == "steps" else ()
     if rest in (("exec",), ("exec", "command")):
         return "exec"
@@ -132,11 +143,9 @@ class Interpolation:
 
     def in_command(self, command: str, ref: str, value: str, before: str, path: Path_) -> str:
         """The shell text standing for a secret in a command (the value goes in its env)."""
-        if command == "start":
+        if command in REFUSED:
             self.add(
-                path,
-                f"${{{ref}}}: a secret is never pasted into a command; `start` runs in drills' "
-                "environment, so read it there ($NAME, or $(cat FILE))",
+                path, f"${{{ref}}}: a secret is never pasted into a command; {REFUSED[command]}"
             )
             return ""
         name = self.secrets.variable(ref, value)

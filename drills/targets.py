@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol, Self, runtime_checkable
 import psycopg
 
 from drills.abilities import Injection
+from drills.childenv import child_environ
 from drills.errors import TargetError
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.pidfile import StalePidFile, resolve
@@ -219,6 +220,7 @@ class RestartableProcess(ProcessTarget):
                 text=True,
                 timeout=start_timeout_s,
                 stdin=subprocess.DEVNULL,
+                env=child_environ(),  # not drills' own secrets: a daemon it starts keeps them
             )
         except subprocess.TimeoutExpired:
             raise TargetError(

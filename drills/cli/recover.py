@@ -18,15 +18,18 @@ def add_parsers(sub: Subparsers) -> None:
             "and remove labs, heal Toxiproxy links; then write the run's record, verdict "
             "crashed, chained and signed (docs/records.md). A new drill refuses to start until "
             "then. An entry that fails validation (a process without its recorded identity, a "
-            "lab directory drills did not make) is reported, not acted on. "
+            "lab directory drills did not make, a records directory others can write) is "
+            "reported, not acted on. A state directory that is a symbolic link, another user's, "
+            "or writable by its group or others is refused whole (exit 2). "
             "Exit status 2 when something could not be undone (its journal is kept)."
         ),
     )
 
 
 def _recover() -> int:
-    from drills.journal import orphaned, recover
+    from drills.journal import check_state_dir, orphaned, recover
 
+    check_state_dir()  # PathError: exit 2, one line, nothing acted on
     found = list(orphaned())
     if not found:
         print("nothing to recover")

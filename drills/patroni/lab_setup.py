@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from drills.childenv import child_environ
 from drills.errors import LabError
 from drills.labs.dual_active import find_haproxy
 from drills.labs.lab_process import LabUser, processes_in
@@ -85,7 +86,7 @@ def check_reachable(root: Path, user: LabUser) -> None:
 
 
 def lab_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV)}
+    env = {k: v for k, v in child_environ().items() if not k.startswith(FOREIGN_ENV)}
     # Patroni's temporary files (initdb's password file) stay inside the lab; its log lines
     # reach the log file as they are written.
     return env | {"TMPDIR": str(root), "PYTHONUNBUFFERED": "1"}
@@ -93,7 +94,9 @@ def lab_env(root: Path) -> dict[str, str]:
 
 def _version(argv: list[str]) -> str:
     try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+        out = subprocess.run(
+            argv, capture_output=True, text=True, timeout=20, check=False, env=child_environ()
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     lines = (out.stdout or out.stderr).strip().splitlines()

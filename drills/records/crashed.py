@@ -6,11 +6,18 @@ where its record goes, and what the record must say. If the harness dies, even b
 own, comes last: once the lab is gone, it writes the run's record, chained and signed like any
 other, pointing at the history the drill left (cut short where it died). A run that got to
 write its own record (its journal kept for a kept lab or a failed revert) is left as it is.
+
+`drills recover` runs as root, so the entry is checked before anything is written (`problem`):
+the records directory must be a real directory owned by root or by the user running recover
+and writable by its owner only; the history must be the run's own name; a file already at the
+record's name must be a regular file (the run's own record).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -19,6 +26,7 @@ from pydantic import field_validator
 
 from drills.checker import Overall
 from drills.errors import DrillsError
+from drills.files import unsafe_dir
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.records.build import host_facts, utc_iso
 from drills.records.model import CheckRecord, ObjectivesRecord, RunRecord, ScenarioRef
@@ -60,6 +68,15 @@ class RecordOnCrash(JournalEntry):
         if not Path(value).is_absolute():
             raise ValueError(f"{value!r} is not an absolute path")
         return value
+
+    def problem(self) -> str | None:
+        directory = Path(self.records_dir)
+        why = unsafe_dir(directory, {0, os.geteuid()})
+        if why is not None:
+            return f"records directory {directory}: {why}"
+        if self.history != f"{self.run_id}.history.jsonl":
+            return f"history {self.history!r} is not the run's ({self.run_id}.history.jsonl)"
+        return _not_a_record(directory / f"{self.run_id}.json")
 
     def undo(self, recovery: Recovery) -> str | None:
         directory = Path(self.records_dir)
@@ -105,6 +122,20 @@ class RecordOnCrash(JournalEntry):
             host=host_facts(),
             history=self.history if history.is_file() else "",
         )
+
+
+def _not_a_record(path: Path) -> str | None:
+    """Why what is at `path` cannot be the run's own record (None: nothing, or a file)."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{path}: unusable ({exc.strerror})"
+    if stat.S_ISREG(info.st_mode):
+        return None
+    what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a regular file"
+    return f"{path}: {what} where the run's record would be"
 
 
 def record_on_crash(

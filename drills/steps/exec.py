@@ -1,6 +1,7 @@
-"""`exec`: run a shell command; the lab's variables are in its environment as DRILLS_LAB_*, the
-secrets its command refers to as DRILLS_SECRET_N (never in its text). It runs in a process
-group of its own, and a timeout kills the whole group, not just the shell."""
+"""`exec`: run a shell command. Its environment is the harness's without drills' own secrets
+(drills.childenv), with the lab's variables as DRILLS_LAB_* and the secrets its command refers
+to as DRILLS_SECRET_N (never in its text). It runs in a process group of its own, and a
+timeout kills the whole group, not just the shell."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import PrivateAttr
 
+from drills.childenv import child_environ
 from drills.durations import Duration
 from drills.errors import StepError
 from drills.steps.base import STEPS, StepConfig, StepContext
@@ -43,7 +45,7 @@ class Exec(StepConfig):
         return f"exec {self.command}"
 
     def run(self, ctx: StepContext) -> str:
-        env = {**os.environ, **lab_environment(ctx.variables), **self._secret_env}
+        env = child_environ() | lab_environment(ctx.variables) | self._secret_env
         process = subprocess.Popen(
             ["/bin/sh", "-c", self.command],
             stdout=subprocess.PIPE,

@@ -105,3 +105,14 @@ def test_start_failures_are_target_errors(tmp_path: Path) -> None:
         hanging.restart(start_timeout_s=0.2)
     with pytest.raises(TargetError, match="no pid"):
         failing.signal(signal.SIGSTOP)
+
+
+def test_a_start_command_never_sees_the_harness_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRILLS_SIGNING_KEY", "signing-key-value")
+    monkeypatch.setenv("DRILLS_PROXY_TOKEN", "proxy-token-value")
+    seen = tmp_path / "seen"
+    start = f"echo ${{DRILLS_SIGNING_KEY-none}} ${{DRILLS_PROXY_TOKEN-none}} > {seen}"
+    RestartableProcess("srv", str(tmp_path / "gone.pid"), None, start).restart()
+    assert seen.read_text() == "none none\n"

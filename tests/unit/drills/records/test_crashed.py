@@ -10,14 +10,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from drills.checker import Overall
 from drills.errors import DrillsError
-from drills.journal import Recovery, parse
+from drills.journal import Recovery, parse, recover
 from drills.records import check_chain, load_record
 from drills.records.crashed import RecordOnCrash
 from drills.records.signing import KEY_ENV, KEY_FILE_ENV, key_from_file
@@ -208,3 +208,68 @@ def test_a_malformed_entry_is_refused(tmp_path: Path, key: str, value: str) -> N
     raw[key] = value
     with pytest.raises(DrillsError, match=key):
         parse(raw)
+
+
+def test_a_sound_entry_has_no_problem(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o755)
+    entry = _entry(runs)
+    assert entry.problem() is None
+    (runs / f"{entry.run_id}.json").write_text("{}")  # the run wrote its own record
+    assert entry.problem() is None
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda runs: None, "does not exist"),
+        (lambda runs: runs.write_text(""), "not a directory"),
+        (lambda runs: runs.symlink_to(runs.parent), "a symbolic link"),
+        (
+            lambda runs: (runs.mkdir(), runs.chmod(0o777)),
+            "writable by its group or others (mode 777)",
+        ),
+        (lambda runs: (runs.mkdir(), runs.chmod(0o1777)), "writable by its group or others"),
+        (lambda runs: (runs.mkdir(), runs.chmod(0o775)), "writable by its group or others"),
+    ],
+)
+def test_recover_writes_only_into_a_directory_others_cannot_write(
+    tmp_path: Path, make: Callable[[Path], object], problem: str
+) -> None:
+    runs = tmp_path / "runs"
+    make(runs)
+    assert f"records directory {runs}: {problem}" in (_entry(runs).problem() or "")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives files away")
+def test_a_records_directory_of_another_user_is_refused(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir(mode=0o755)
+    os.chown(runs, 65534, 65534)
+    assert "owned by uid 65534, not by uid 0" in (_entry(runs).problem() or "")
+
+
+def test_the_history_must_be_the_runs_own(tmp_path: Path) -> None:
+    raw = _entry(tmp_path).model_dump(mode="json") | {"history": "other.history.jsonl"}
+    entry = parse(raw)
+    assert "history 'other.history.jsonl' is not the run's" in (entry.problem() or "")
+
+
+def test_a_symlink_at_the_records_name_is_refused(tmp_path: Path) -> None:
+    entry = _entry(tmp_path)
+    (tmp_path / f"{entry.run_id}.json").symlink_to("/etc/passwd")
+    assert "a symbolic link where the run's record would be" in (entry.problem() or "")
+
+
+def test_recover_keeps_the_journal_of_a_refused_record(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    runs.chmod(0o777)
+    journal = tmp_path / "journal" / "20261123T200000Z-crash.jsonl"
+    journal.parent.mkdir()
+    run = {"op": "run", "run_id": "x", "scenario": "s", "pid": 1, "start": -1, "at": 0.0}
+    lines = [run | {"host": socket.gethostname()}, _entry(runs).model_dump(mode="json")]
+    journal.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    done = recover(journal)
+    assert done[0].startswith("refused run-record entry of 20261123T200000Z-crash: records")
+    assert journal.exists() and list(runs.iterdir()) == []

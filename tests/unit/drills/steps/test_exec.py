@@ -175,3 +175,12 @@ def test_a_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 def test_the_command_runs_in_a_session_of_its_own(tmp_path: Path) -> None:
     step = Exec.model_validate({"kind": "exec", "command": "ps -o sid= -p $$"})
     assert int(step.run(context())) != os.getsid(0)
+
+
+def test_the_command_never_sees_the_harness_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRILLS_SIGNING_KEY", "signing-key-value")
+    monkeypatch.setenv("DRILLS_PROXY_TOKEN", "proxy-token-value")
+    monkeypatch.setenv("DRILLS_TEST_A", "the-user-s-own")
+    command = "echo ${DRILLS_SIGNING_KEY-none} ${DRILLS_PROXY_TOKEN-none} $DRILLS_TEST_A"
+    step = Exec.model_validate({"kind": "exec", "command": command})
+    assert step.run(context()) == "none none the-user-s-own"
