@@ -326,9 +326,9 @@ class PostgresPairLab(Lab):
         return variables
 
     def _facts(self, a: PostgresNode, b: PostgresNode) -> dict[str, Any]:
-        version = subprocess.run(
-            [str(self.bin / "postgres"), "--version"], capture_output=True, text=True, check=False
-        ).stdout.strip()
+        argv = [str(self.bin / "postgres"), "--version"]
+        run = subprocess.run(argv, capture_output=True, text=True, check=False, env=child_env())
+        version = run.stdout.strip()
         return {
             "kind": "postgres-pair",
             "postgres": version,
