@@ -75,14 +75,16 @@ class ChainCheck:
         return None if not found else "; ".join(found)
 
 
-_digests: dict[tuple[str, int, int, int], str] = {}
+_digests: dict[tuple[str, int, int, int, int], str] = {}
 
 
 def _file_digest(path: Path) -> str:
-    """sha256 of a file, remembered while it keeps its inode, size and mtime (the exporter
-    verifies on every scrape, and histories are large)."""
+    """sha256 of a file, remembered while it keeps its inode, size, mtime and ctime (the
+    exporter verifies on every scrape, and histories are large). The ctime, which a write or
+    a `touch` back to the old mtime moves, catches a file edited in place with its mtime
+    restored."""
     st = path.stat()
-    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    key = (str(path), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _digests:
         if len(_digests) > 4096:
             _digests.clear()
