@@ -59,11 +59,12 @@ class KeyFrom(Enum):
     ENVIRONMENT = "environment"  # $DRILLS_SIGNING_KEY_FILE, $DRILLS_SIGNING_KEY, drills.yaml
 
 
-def reader_key(directory: Path) -> SigningKey | None:
-    """The key readers check signatures with: the one drills signs with, where it looks."""
+def reader_key(directory: Path, config: Path | None = None) -> SigningKey | None:
+    """The key readers check signatures with: the one drills signs with, where it looks
+    (`config`: drills.yaml given with --config; None: looked up, `config_path`)."""
     from drills.config import config_path
 
-    return signing_key(directory, config_path(None))
+    return signing_key(directory, config_path(config))
 
 
 def _checked(directory: Path, key: SigningKey | KeyFrom | None) -> ChainCheck:
