@@ -19,7 +19,7 @@ from drills.checker import Overall, Verdict, error_budget_s
 from drills.errors import DrillsError, RecordError
 from drills.history import load_history
 from drills.quarters import Quarter
-from drills.records import Run, in_quarter, load_runs, write_atomically
+from drills.records import KeyFrom, Run, SigningKey, in_quarter, load_runs, write_atomically
 from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict
 from drills.report_markdown import markdown
 from drills.schedule import State, Status, load_schedule, status
@@ -234,9 +234,10 @@ def build(
     schedule_path: Path | None,
     now: datetime,
     left_out: list[str] | None = None,
+    key: SigningKey | KeyFrom | None = KeyFrom.ENVIRONMENT,
 ) -> Report:
     left_out = [] if left_out is None else left_out
-    all_runs = load_runs(reports_dir, left_out)  # a record failing verification is left out
+    all_runs = load_runs(reports_dir, left_out, key)  # one failing verification is left out
     runs = in_quarter(all_runs, quarter)
     summary, by_scenario, worst = _summary(runs)
     sections = []
@@ -326,10 +327,11 @@ def run_report(
     schedule: Path | None,
     out: Path,
     left_out: list[str] | None = None,
+    key: SigningKey | KeyFrom | None = KeyFrom.ENVIRONMENT,
 ) -> tuple[Path, Path]:
     try:
         quarter = Quarter.parse(quarter_text) if quarter_text else Quarter.current()
     except ValueError as exc:
         raise DrillsError(str(exc)) from exc
-    report = build(quarter, reports_dir, schedule, datetime.now(UTC), left_out)
+    report = build(quarter, reports_dir, schedule, datetime.now(UTC), left_out, key)
     return write(report, out / str(quarter))

@@ -67,12 +67,15 @@ def add_schedule(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--schedule", type=Path, default=SCHEDULE, help=help)
 
 
-def add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        default=None,
-        help="drills.yaml with the containers faults may touch (default: $DRILLS_CONFIG, "
-        "./drills.yaml, ~/.config/drills/drills.yaml)",
-    )
+CONFIG_DEFAULT = "default: $DRILLS_CONFIG, ./drills.yaml, ~/.config/drills/drills.yaml"
+KEY_CONFIG_HELP = (
+    f"drills.yaml whose signing_key_file checks the records' signatures ({CONFIG_DEFAULT}; "
+    "$DRILLS_SIGNING_KEY_FILE and $DRILLS_SIGNING_KEY come first)"
+)
+
+
+def add_config(
+    parser: argparse.ArgumentParser,
+    help: str = f"drills.yaml with the containers faults may touch ({CONFIG_DEFAULT})",
+) -> None:
+    parser.add_argument("--config", type=Path, metavar="PATH", default=None, help=help)

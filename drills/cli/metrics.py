@@ -7,7 +7,14 @@ import logging
 import sys
 from pathlib import Path
 
-from drills.cli.common import Subparsers, add_command, add_reports_dir, add_schedule
+from drills.cli.common import (
+    KEY_CONFIG_HELP,
+    Subparsers,
+    add_command,
+    add_config,
+    add_reports_dir,
+    add_schedule,
+)
 from drills.errors import EXIT_OK, DrillsError
 
 log = logging.getLogger("drills.metrics")
@@ -35,6 +42,7 @@ def add_parsers(sub: Subparsers) -> None:
         "--pushgateway", metavar="URL", help="push to URL, e.g. http://127.0.0.1:9091"
     )
     add_reports_dir(metrics)
+    add_config(metrics, KEY_CONFIG_HELP)
 
     exporter = add_command(
         sub,
@@ -50,26 +58,28 @@ def add_parsers(sub: Subparsers) -> None:
     exporter.add_argument("--port", type=int, required=True, help="port to listen on")
     exporter.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     add_reports_dir(exporter)
+    add_config(exporter, KEY_CONFIG_HELP + "; the key is read once, at start")
     add_schedule(exporter, "required drills (default: scenarios/schedule.yaml; skipped if missing)")
 
 
 def run_metrics(args: argparse.Namespace) -> int:
     from drills.metrics import last_success_in, push, write_textfile
-    from drills.records import load_record, load_runs
+    from drills.records import load_record, load_runs, reader_key
 
+    key = reader_key(args.reports_dir if args.record is None else args.record.parent, args.config)
     if args.record is not None:
         record = load_record(args.record)
         directory = args.record.parent
     else:
         left_out: list[str] = []  # the newest record that passes verification
-        runs = load_runs(args.reports_dir, left_out)
+        runs = load_runs(args.reports_dir, left_out, key)
         for line in left_out:
             print(f"drills: {line}", file=sys.stderr)
         if not runs:
             raise DrillsError(f"no run records in {args.reports_dir}")
         record = runs[-1].record
         directory = args.reports_dir
-    known = last_success_in(directory, record.scenario.name)
+    known = last_success_in(directory, record.scenario.name, key)
     if args.textfile is not None:
         write_textfile(record, args.textfile, known)
         print(f"{args.textfile}: metrics of {record.run_id}")
@@ -80,11 +90,13 @@ def run_metrics(args: argparse.Namespace) -> int:
 
 def run_exporter(args: argparse.Namespace) -> int:
     from drills.metrics import serve
+    from drills.records import reader_key
 
     logging.basicConfig(format="drills exporter: %(message)s", level=logging.INFO)
     schedule: Path | None = args.schedule
     if schedule is not None and not schedule.exists():
         log.warning("%s: no such file: no schedule metrics", schedule)
         schedule = None
-    serve(args.reports_dir, schedule, args.host, args.port)
+    key = reader_key(args.reports_dir, args.config)  # unreadable: one line, exit 2, not per scrape
+    serve(args.reports_dir, schedule, args.host, args.port, key)
     return EXIT_OK

@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from drills.cli.common import Subparsers, add_command, add_reports_dir, add_schedule
+from drills.cli.common import (
+    KEY_CONFIG_HELP,
+    Subparsers,
+    add_command,
+    add_config,
+    add_reports_dir,
+    add_schedule,
+)
 from drills.errors import EXIT_OK
 
 
@@ -26,6 +33,7 @@ def add_parsers(sub: Subparsers) -> None:
     )
     report.add_argument("--quarter", help="e.g. 2026-Q4 (default: the current quarter, UTC)")
     add_reports_dir(report)
+    add_config(report, KEY_CONFIG_HELP)
     add_schedule(report, "required drills, for coverage (default: scenarios/schedule.yaml)")
     report.add_argument(
         "--out",
@@ -36,6 +44,7 @@ def add_parsers(sub: Subparsers) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from drills.records import reader_key
     from drills.report import run_report
 
     schedule = args.schedule if args.schedule.exists() else None
@@ -45,7 +54,8 @@ def _report(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     left_out: list[str] = []
-    md, html = run_report(args.quarter, args.reports_dir, schedule, args.out, left_out)
+    key = reader_key(args.reports_dir, args.config)
+    md, html = run_report(args.quarter, args.reports_dir, schedule, args.out, left_out, key)
     for line in left_out:
         print(f"drills: {line}", file=sys.stderr)
     print(f"{md}\n{html}")

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from drills.cli.common import (
+    KEY_CONFIG_HELP,
     SCHEDULE,
     Subparsers,
     add_command,
+    add_config,
     add_reports_dir,
     add_schedule,
     wrap,
@@ -93,6 +95,7 @@ def _add_due(sub: Subparsers) -> None:
     )
     add_schedule(due, SCHEDULE_HELP)
     add_reports_dir(due)
+    add_config(due, KEY_CONFIG_HELP)
     due.add_argument(
         "--quarter",
         help="e.g. 2026-Q4 (default: the quarter of --now, i.e. the current quarter, UTC)",
@@ -173,7 +176,7 @@ def _add_schedule(sub: Subparsers) -> None:
 
 
 def run_due(args: argparse.Namespace) -> int:
-    from drills.records import load_runs
+    from drills.records import load_runs, reader_key
     from drills.schedule import State, status
     from drills.schedule.due import due_json, due_summary, due_table, last_day
 
@@ -183,7 +186,8 @@ def run_due(args: argparse.Namespace) -> int:
     if not args.reports_dir.is_dir():
         _warn(f"no run records: {args.reports_dir} is not a directory")
     left_out: list[str] = []  # records failing verification do not count as done
-    statuses = status(schedule, load_runs(args.reports_dir, left_out), quarter, now)
+    runs = load_runs(args.reports_dir, left_out, reader_key(args.reports_dir, args.config))
+    statuses = status(schedule, runs, quarter, now)
     overdue = [s for s in statuses if s.state is State.OVERDUE]
     for line in left_out:
         _warn(line)

@@ -22,8 +22,7 @@ from prometheus_client.metrics_core import Metric
 from drills.errors import DrillsError
 from drills.metrics.samples import Families, end_of, run_samples, success_sample
 from drills.quarters import Quarter
-from drills.records import Run, read_runs
-from drills.records.chain import chain_head
+from drills.records import Run, SigningKey, read_runs
 from drills.schedule import Schedule, State, load_schedule, status
 
 log = logging.getLogger("drills.metrics")
@@ -60,15 +59,18 @@ class ScheduleFile:
 
 class RecordsCollector:
     """Computes every metric from the run records (and the schedule, read when it changes)
-    on each scrape."""
+    on each scrape. Records are verified with `key`, loaded once by whoever starts the
+    exporter (None: no key, signatures are not checked)."""
 
     def __init__(
         self,
         reports_dir: Path,
         schedule_path: Path | None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        key: SigningKey | None = None,
     ) -> None:
         self.reports_dir = reports_dir
+        self.key = key
         self.schedule_path = schedule_path
         self.schedule = ScheduleFile(schedule_path) if schedule_path is not None else None
         self._now = now
@@ -81,7 +83,7 @@ class RecordsCollector:
         now = self._now()
         out = Families()
         left_out: list[str] = []  # records failing verification: reported, not exported
-        runs, problems = read_runs(self.reports_dir, left_out)  # nor a broken one: not fatal
+        runs, problems = read_runs(self.reports_dir, left_out, self.key)  # not fatal either
         errors = [str(problem) for problem in problems] + left_out
         latest: dict[str, Run] = {}
         last_success: dict[str, float] = {}
@@ -99,7 +101,7 @@ class RecordsCollector:
         errors.extend(self._schedule(out, runs, now, last_success))
         out.add("drills_records", float(len(runs)))
         out.add("drills_records_left_out", float(len(left_out)))
-        out.add("drills_chain_head_sequence", float(chain_head(self.reports_dir)[1]))
+        out.add("drills_chain_head_sequence", float(_verified_head(runs)))
         with self._lock:
             self._errors_total += len(errors)
             for line in errors:
@@ -149,6 +151,11 @@ class RecordsCollector:
         return []
 
 
+def _verified_head(runs: list[Run]) -> int:
+    """The sequence number of the newest record that passes verification (0: none)."""
+    return max((run.record.chain.seq for run in runs if run.record.chain), default=0)
+
+
 @dataclass
 class Exporter:
     """A running exporter; `stop` shuts it down."""
@@ -173,10 +180,15 @@ class Exporter:
 
 
 def start_exporter(
-    reports_dir: Path, schedule_path: Path | None, host: str = "127.0.0.1", port: int = 0
+    reports_dir: Path,
+    schedule_path: Path | None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    key: SigningKey | None = None,
 ) -> Exporter:
-    """Serve /metrics on HOST:PORT (0: any free port) in a daemon thread."""
-    collector = RecordsCollector(reports_dir, schedule_path)
+    """Serve /metrics on HOST:PORT (0: any free port) in a daemon thread, verifying records
+    with `key` (loaded by the caller, once)."""
+    collector = RecordsCollector(reports_dir, schedule_path, key=key)
     if collector.schedule is not None:
         collector.schedule.get()  # fail now on an invalid schedule, not at every scrape
     registry = CollectorRegistry()
@@ -188,20 +200,28 @@ def start_exporter(
     return Exporter(server, thread, host)
 
 
-def serve(reports_dir: Path, schedule_path: Path | None, host: str, port: int) -> None:
+def serve(
+    reports_dir: Path,
+    schedule_path: Path | None,
+    host: str,
+    port: int,
+    key: SigningKey | None = None,
+) -> None:
     """Run the exporter until SIGINT (Ctrl-C) or SIGTERM."""
     stop = threading.Event()
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    exporter = start_exporter(reports_dir, schedule_path, host, port)
+    exporter = start_exporter(reports_dir, schedule_path, host, port, key)
     previous = signal.signal(signal.SIGTERM, on_term)
     if not reports_dir.is_dir():
         log.warning("%s: no such directory yet: no run records to export", reports_dir)
     schedule = f", schedule {schedule_path}" if schedule_path else ", no schedule"
+    signed = f"signing key {key.key_id}" if key else "no signing key: signatures not checked"
     print(
-        f"drills exporter on {exporter.url} (records {reports_dir}{schedule}); Ctrl-C stops",
+        f"drills exporter on {exporter.url} (records {reports_dir}{schedule}, {signed}); "
+        "Ctrl-C stops",
         flush=True,
     )
     try:

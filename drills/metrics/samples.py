@@ -11,7 +11,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from drills.checker import Overall, Verdict
 from drills.metrics.spec import METRICS, SPECS
 from drills.quarters import parse_time
-from drills.records import RunRecord, read_runs
+from drills.records import KeyFrom, RunRecord, SigningKey, read_runs
 from drills.records.model import Measurements, ObjectivesRecord
 
 VERDICTS = tuple(Overall)
@@ -166,10 +166,12 @@ def registry_for(record: RunRecord, last_success: float | None = None) -> Collec
     return registry_of(samples)
 
 
-def last_success_in(directory: Path, scenario: str) -> float | None:
+def last_success_in(
+    directory: Path, scenario: str, key: SigningKey | KeyFrom | None = KeyFrom.ENVIRONMENT
+) -> float | None:
     """End of the latest passing run of `scenario` among the records of `directory` that pass
-    verification."""
-    runs, _ = read_runs(directory, left_out=[])
+    verification (signatures checked with `key`)."""
+    runs, _ = read_runs(directory, left_out=[], key=key)
     ends = [end_of(r.record) for r in runs if r.scenario == scenario and r.passed]
     found = [t for t in ends if t is not None]
     return max(found) if found else None

@@ -32,13 +32,38 @@ def self_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(record, ("self_sha256", "signature"))).hexdigest()
 
 
-def sequence_of(path: Path) -> int:
-    """A record's place in its chain (records chained before numbering count as 0)."""
+def parsed(raw: bytes) -> dict[str, Any] | None:
+    """A record file's JSON object, or None when it is not one."""
     try:
-        seq = json.loads(path.read_text(encoding="utf-8")).get("chain", {}).get("seq")
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
-        return 0
-    return seq if isinstance(seq, int) else 0
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def seq_in(record: dict[str, Any] | None) -> int:
+    """A record's place in its chain (records chained before numbering count as 0)."""
+    chain = record.get("chain") if record is not None else None
+    seq = chain.get("seq") if isinstance(chain, dict) else None
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return parsed(path.read_bytes())
+    except OSError:
+        return None
+
+
+def sequence_of(path: Path) -> int:
+    """The place in its chain of the record at `path` (`seq_in`)."""
+    return seq_in(_read(path))
+
+
+def intact(record: dict[str, Any] | None) -> bool:
+    """Whether the record matches its own `self_sha256`: a file that does not (junk, or a
+    record changed since it was written) proves nothing by its `chain.seq`."""
+    return record is not None and record.get("self_sha256") == self_digest(record)
 
 
 def chained_files(directory: Path) -> list[Path]:
@@ -49,9 +74,14 @@ def chained_files(directory: Path) -> list[Path]:
 
 def chain_head(directory: Path) -> tuple[Path | None, int]:
     """The last record chained, and its sequence number: the highest on disk, so that a crash
-    between writing a record and updating `.chain-head` cannot fork the chain."""
-    files = chained_files(directory)
-    return (files[-1], sequence_of(files[-1])) if files else (None, 0)
+    between writing a record and updating `.chain-head` cannot fork the chain. A file that does
+    not match its own `self_sha256` is passed over (`intact`): a planted
+    `{"chain": {"seq": 1000000000}}` does not become the record every later one follows."""
+    for path in reversed(chained_files(directory)):
+        record = _read(path)
+        if intact(record):
+            return path, seq_in(record)
+    return None, 0
 
 
 def read_head_file(directory: Path) -> tuple[str, int] | None:

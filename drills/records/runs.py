@@ -14,8 +14,8 @@ from drills.quarters import Quarter, parse_time
 from drills.records.files import record_files
 from drills.records.model import RunRecord
 from drills.records.signing import SigningKey, signing_key
-from drills.records.store import load_record
-from drills.records.verify import check_chain
+from drills.records.store import load_record, parse_record, record_data
+from drills.records.verify import ChainCheck, check_chain
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,10 @@ class Run:
 
 
 def read_run(path: Path) -> Run:
-    record = load_record(path)
+    return _run(path, load_record(path))
+
+
+def _run(path: Path, record: RunRecord) -> Run:
     try:
         started = parse_time(record.started_at)
     except ValueError:
@@ -56,19 +59,26 @@ class KeyFrom(Enum):
     ENVIRONMENT = "environment"  # $DRILLS_SIGNING_KEY_FILE, $DRILLS_SIGNING_KEY, drills.yaml
 
 
-def reader_key(directory: Path) -> SigningKey | None:
-    """The key readers check signatures with: the one drills signs with, where it looks."""
+def reader_key(directory: Path, config: Path | None = None) -> SigningKey | None:
+    """The key readers check signatures with: the one drills signs with, where it looks
+    (`config`: drills.yaml given with --config; None: looked up, `config_path`)."""
     from drills.config import config_path
 
-    return signing_key(directory, config_path(None))
+    return signing_key(directory, config_path(config))
 
 
-def _failing(directory: Path, key: SigningKey | KeyFrom | None) -> dict[Path, str]:
-    """The records of `directory` that fail verification, and why."""
+def _checked(directory: Path, key: SigningKey | KeyFrom | None) -> ChainCheck:
     if key is KeyFrom.ENVIRONMENT:
         key = reader_key(directory)
-    found = check_chain(directory, key)
-    return {path: why for path in found.records if (why := found.why(path)) is not None}
+    return check_chain(directory, key)
+
+
+def _verified(found: ChainCheck, path: Path) -> Run:
+    """The run in the bytes `check_chain` read and checked, not in the file read again."""
+    raw = found.contents.get(path)
+    if raw is None:
+        raise RecordError(f"{path}: {found.why(path)}")
+    return _run(path, parse_record(record_data(raw, path), path))
 
 
 def read_runs(
@@ -80,21 +90,23 @@ def read_runs(
     file that is not a valid record, for readers that go on without it (the exporter).
 
     With `left_out`, the records are verified too (`check_chain`, signatures with `key`):
-    one that fails is left out, and `left_out` gets a line saying why."""
+    one that fails is left out, and `left_out` gets a line saying why. Each file is then read
+    once, and only the bytes that were checked are parsed: a file added or replaced after the
+    check is not read."""
     runs: list[Run] = []
     problems: list[RecordError] = []
     if not directory.is_dir():
         return runs, problems
-    failing = {} if left_out is None else _failing(directory, key)
-    for path in record_files(directory):
+    found = None if left_out is None else _checked(directory, key)
+    for path in record_files(directory) if found is None else found.records:
         try:
-            run = read_run(path)
+            run = read_run(path) if found is None else _verified(found, path)
         except RecordError as exc:  # not a record at all: an error, as without verification
             problems.append(exc)
             continue
-        if path in failing:
-            assert left_out is not None
-            left_out.append(f"{path}: left out, fails verification: {failing[path]}")
+        why = None if found is None else found.why(path)
+        if why is not None and left_out is not None:
+            left_out.append(f"{path}: left out, fails verification: {why}")
         else:
             runs.append(run)
     return sorted(runs, key=lambda r: r.started), problems

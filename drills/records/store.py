@@ -19,9 +19,16 @@ from drills.records.signing import SigningKey
 def read_record_data(path: Path) -> dict[str, Any]:
     """The JSON of a run record as written, checked only for being one (`schema_version`)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except OSError as exc:
         raise RecordError(f"{path}: cannot read: {exc.strerror}") from exc
+    return record_data(raw, path)
+
+
+def record_data(raw: bytes, path: Path) -> dict[str, Any]:
+    """`raw`, the bytes of the file at `path`, as a run record's JSON (`read_record_data`)."""
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise RecordError(f"{path}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:

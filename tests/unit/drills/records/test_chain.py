@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from drills.records import write_chained
+from drills.records import check_chain, write_chained
+from drills.records.chain import chain_head
 from tests.paths import REPO
 
 
@@ -128,3 +129,36 @@ def test_a_crash_before_the_head_moved_does_not_fork_the_chain(tmp_path: Path) -
     second = _write(tmp_path, "20261123T200002Z")
     assert json.loads(second.read_text())["chain"]["previous"] == first.name
     assert _verify(tmp_path)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        {"chain": {"seq": 1000000000}},
+        {"chain": {"seq": 1000000000}, "self_sha256": "0" * 64},
+        {"chain": {"seq": 3}, "self_sha256": "0" * 64},  # among the genuine ones
+    ],
+)
+def test_a_planted_junk_record_is_not_chained_after(
+    chain: list[Path], junk: dict[str, object]
+) -> None:
+    directory = chain[0].parent
+    planted = directory / "20261123T200005Z-junk.json"
+    planted.write_text(json.dumps(junk))
+    assert chain_head(directory) == (chain[-1], 4)
+    newer = _write(directory, "20261123T200009Z")
+    link = json.loads(newer.read_text())["chain"]
+    assert (link["previous"], link["seq"]) == (chain[-1].name, 5)
+    found = check_chain(directory)
+    assert set(found.failing) == {planted}, found.problems
+
+
+def test_a_record_after_a_changed_newest_one_follows_the_last_intact_one(
+    chain: list[Path],
+) -> None:
+    text = chain[-1].read_text()
+    chain[-1].write_text(text.replace('"rto_s": 1.25', '"rto_s": 1.26'))
+    newer = _write(chain[0].parent, "20261123T200009Z")
+    assert json.loads(newer.read_text())["chain"]["previous"] == chain[-2].name
+    found = check_chain(chain[0].parent)
+    assert set(found.failing) == {chain[-1]}, found.problems

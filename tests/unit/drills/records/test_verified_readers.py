@@ -115,14 +115,11 @@ def test_the_report_leaves_out_a_forged_record_and_says_so(runs: Path) -> None:
     assert "0 of 1 required drills passed" in report.coverage_note
 
 
-def test_the_exporter_leaves_out_a_forged_record_and_counts_it(
-    runs: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(KEY_ENV, KEY.secret.decode())
+def test_the_exporter_leaves_out_a_forged_record_and_counts_it(runs: Path) -> None:
     _forge(runs, chained=True)
     registry = CollectorRegistry()
     schedule = runs.parent / "schedule.yaml"
-    registry.register(RecordsCollector(runs, schedule, now=lambda: NOW))
+    registry.register(RecordsCollector(runs, schedule, now=lambda: NOW, key=KEY))
     text = generate_latest(registry).decode()
     found = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -133,7 +130,7 @@ def test_the_exporter_leaves_out_a_forged_record_and_counts_it(
     assert found[("drills_verdict", verdict)] == 0.0
     assert found[("drills_records_left_out", ())] == 1.0
     assert found[("drills_exporter_scrape_error", ())] == 1.0
-    assert found[("drills_chain_head_sequence", ())] == 2.0
+    assert found[("drills_chain_head_sequence", ())] == 1.0, "the forged #2 is not the head"
     state = (("scenario", "backup-restore"), ("state", "overdue"))
     assert found[("drills_requirement_state", state)] == 1.0
 
@@ -157,3 +154,49 @@ def test_drills_metrics_takes_the_newest_record_that_passes(
     text = textfile.read_text()
     assert 'run_id="20261005T020000Z-backup-restore"' in text
     assert "drills_last_success_timestamp_seconds" not in text
+
+
+def _key_config(directory: Path, key_file: Path) -> Path:
+    config = directory / "signing.yaml"
+    config.write_text(f"version: 1\nsigning_key_file: {key_file}\n")
+    return config
+
+
+def test_due_with_config_checks_with_its_signing_key_file(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = _forge(runs, chained=True)
+    key_file = runs.parent / "signing.key"
+    key_file.write_bytes(KEY.secret)
+    key_file.chmod(0o600)
+    config = _key_config(runs.parent, key_file)
+    assert _due(runs, capsys)[0] == 0, "$DRILLS_CONFIG has no key: the forgery passes"
+    schedule = runs.parent / "schedule.yaml"
+    argv = ["due", "--schedule", str(schedule), "--reports-dir", str(runs), "--config"]
+    code = main([*argv, str(config), "--now", NOW.isoformat()])
+    assert code == EXIT_MISSED
+    assert f"{forged}: left out, fails verification: unsigned" in capsys.readouterr().err
+
+
+def test_report_and_metrics_take_config(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _key_config(runs.parent, runs.parent / "missing.key")
+    for argv in (
+        ["report", "--out", str(runs.parent / "out")],
+        ["metrics", "--textfile", str(runs.parent / "drills.prom")],
+    ):
+        assert main([*argv, "--reports-dir", str(runs), "--config", str(config)]) == 2
+        assert "missing.key: cannot read the signing key" in capsys.readouterr().err
+
+
+def test_the_exporter_reads_its_key_once_at_start(
+    runs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _key_config(runs.parent, runs.parent / "missing.key")
+    argv = ["exporter", "--port", "0", "--reports-dir", str(runs), "--config", str(config)]
+    assert main(argv) == 2  # before serving: not an error at every scrape
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [
+        f"drills: {runs.parent / 'missing.key'}: cannot read the signing key: "
+        "No such file or directory"
+    ]
