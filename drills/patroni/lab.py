@@ -25,7 +25,14 @@ from drills.errors import LabError
 from drills.files import chown_nofollow, write_nofollow
 from drills.history import Event
 from drills.labs.base import LABS, EventHook, Lab, LabConfig, LabHandle, Progress
-from drills.labs.lab_process import LabProcess, LabUser, free_port, lab_directory, spawn
+from drills.labs.lab_process import (
+    LabProcess,
+    LabUser,
+    check_searchable,
+    free_port,
+    lab_directory,
+    spawn,
+)
 from drills.network.control import LinkEnds, Network
 from drills.network.proxy import Proxy
 from drills.patroni import lab_topology as topology
@@ -45,7 +52,6 @@ from drills.patroni.lab_nodes import BalancerNode, EtcdNode, PatroniMember
 from drills.patroni.lab_setup import (
     LAB_PREFIX,
     Tools,
-    check_reachable,
     find_tools,
     kill_leftovers,
     lab_env,
@@ -130,7 +136,7 @@ class PatroniLab(Lab):
 
     def _start(self, tools: Tools) -> LabHandle:
         if self.user is not None:
-            check_reachable(self.root, self.user)
+            check_searchable(self.root, self.user, "the Patroni members")
             chown_nofollow(self.root, self.user.uid, self.user.gid)
         self.env = lab_env(self.root)
         if self.cfg.backup is not None:

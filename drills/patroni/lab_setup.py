@@ -71,20 +71,6 @@ def lab_user(name: str) -> LabUser | None:
     return LabUser(entry.pw_uid, entry.pw_gid, entry.pw_name)
 
 
-def check_reachable(root: Path, user: LabUser) -> None:
-    """Every parent of the lab directory must be searchable by the members' OS user."""
-    for parent in root.parents:
-        info = parent.stat()
-        if info.st_mode & 0o001 or (info.st_uid == user.uid and info.st_mode & 0o100):
-            continue
-        if info.st_gid == user.gid and info.st_mode & 0o010:
-            continue
-        raise LabError(
-            f"{parent} is not searchable by OS user {user.name!r}, which runs the Patroni "
-            "members: set TMPDIR to a directory it can reach (e.g. /tmp)"
-        )
-
-
 def lab_env(root: Path) -> dict[str, str]:
     env = {k: v for k, v in child_environ().items() if not k.startswith(FOREIGN_ENV)}
     # Patroni's temporary files (initdb's password file) stay inside the lab; its log lines
