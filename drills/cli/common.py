@@ -76,6 +76,8 @@ KEY_CONFIG_HELP = (
 
 def add_config(
     parser: argparse.ArgumentParser,
-    help: str = f"drills.yaml with the containers faults may touch ({CONFIG_DEFAULT})",
+    help: str = (
+        f"drills.yaml: containers faults may touch, signing_key_file, limits ({CONFIG_DEFAULT})"
+    ),
 ) -> None:
     parser.add_argument("--config", type=Path, metavar="PATH", default=None, help=help)

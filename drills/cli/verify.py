@@ -6,7 +6,13 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from drills.cli.common import Subparsers, add_command, add_config, add_reports_dir
+from drills.cli.common import (
+    KEY_CONFIG_HELP,
+    Subparsers,
+    add_command,
+    add_config,
+    add_reports_dir,
+)
 from drills.errors import EXIT_MISSED, EXIT_OK, DrillsError
 
 if TYPE_CHECKING:
@@ -29,8 +35,8 @@ def add_parsers(sub: Subparsers) -> None:
             "intact, 1 when something changed, 2 when the directory or key cannot be read."
         ),
     )
-    add_reports_dir(verify, help=None)
-    add_config(verify)
+    add_reports_dir(verify)
+    add_config(verify, KEY_CONFIG_HELP)
     verify.add_argument(
         "--expect-head",
         metavar="N[:SHA256]",
