@@ -18,6 +18,7 @@ from drills.downtime import Outage, ProbeSummary, is_up, outages, recovered_ns, 
 from drills.failover import Failover, TwoPrimaries, cluster_probe, cluster_samples, measure
 from drills.failover import two_primaries as find_two_primaries
 from drills.history import History
+from drills.lateness import HarnessLag, harness_lag, overload_error
 from drills.quarters import Quarter
 from drills.recovery import Restore, measure_restore
 from drills.sites import (
@@ -89,6 +90,8 @@ class CheckResult:
     two_primaries: TwoPrimaries | None = None
     restore: Restore | None = None  # measured when a step restored a server from backup
     rpo_s: float | None = None  # the writes' RPO, or the restore's when it reclassifies them
+    harness: HarnessLag | None = None  # the harness's own lateness (drills.lateness)
+    harness_error: str | None = None  # set when too many samples were late to judge the run
 
     @property
     def by_name(self) -> dict[str, ObjectiveResult]:
@@ -144,6 +147,8 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         *([brain_result] if brain_result is not None else []),
         *_restore_results(restore),
     ]
+    lag = harness_lag(history.ops)
+    overloaded = overload_error(lag)  # the run cannot be judged: error, never a missed objective
     return CheckResult(
         probes=summaries,
         writes=writes,
@@ -156,13 +161,15 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         error_budget_s=budget,
         error_budget_share=availability.share,
         results=results,
-        verdict=_overall(results),
+        verdict=Overall.ERROR if overloaded else _overall(results),
         split_brain=brain,
         disruptions=_disruptions(history, measured),
         failover=failover,
         two_primaries=two,
         restore=restore,
         rpo_s=rpo,
+        harness=lag,
+        harness_error=overloaded,
     )
 
 
@@ -179,9 +186,7 @@ def _recovered(
         return service.recovered_ns
     # A later disruptive step (a failback) is a disruption of its own: the RTO is the
     # recovery from the first, if the service recovered before the next began.
-    before = [
-        op for op in history.ops_of(service.name) if op.invoke_ns < later[0] and not op.crashed
-    ]
+    before = [op for op in history.ops_of(service.name) if op.invoke_ns < later[0] and op.counted]
     return recovered_ns(before, info, config.stable) or service.recovered_ns
 
 

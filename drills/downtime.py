@@ -48,6 +48,7 @@ class ProbeSummary:
     peaks: dict[str, float] = field(default_factory=dict)  # largest recorded value per key
     served_by: dict[str, dict[str, int]] = field(default_factory=dict)  # phase -> site -> ok
     crashed: int = 0  # samples whose probe raised (left out of every figure)
+    late: int = 0  # samples the harness was late for (left out of downtime: drills.lateness)
 
 
 def is_up(op: Op, info: ProbeInfo) -> bool:
@@ -104,9 +105,9 @@ def summarize_probe(
     history: History, info: ProbeInfo, stable: int, disruption_start_ns: int | None = None
 ) -> ProbeSummary:
     """Everything measured of one probe; `served_by` splits at `disruption_start_ns`."""
-    # A crashed sample says nothing about the target: it is neither up nor down.
+    # A crashed or late sample says nothing about the target: it is neither up nor down.
     everything = history.ops_of(info.name)
-    ops = [op for op in everything if not op.crashed]
+    ops = [op for op in everything if op.counted]
     latencies = [op.latency_s * 1000 for op in ops if op.outcome is Outcome.OK]
     found = outages(ops, info)
     bounds = [o.bounds_s(info.stopped_ns) for o in found]
@@ -129,7 +130,8 @@ def summarize_probe(
         window_s=(info.stopped_ns - info.started_ns) / 1e9,
         peaks=_peaks(ops),
         served_by=served_by(everything, disruption_start_ns),
-        crashed=len(everything) - len(ops),
+        crashed=sum(op.crashed for op in everything),
+        late=sum(bool(op.late) and not op.crashed for op in everything),
     )
 
 

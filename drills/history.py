@@ -59,10 +59,18 @@ class Op:
     detail: str = ""
     values: dict[str, float] | None = None
     tags: dict[str, str] | None = None  # e.g. the site that served a request
+    issued_ns: int | None = None  # when the harness really issued it (None: it never did)
+    late: str = ""  # why the harness was too late for it to count (drills.lateness)
 
     @property
     def crashed(self) -> bool:
         return self.detail.startswith(CRASHED)
+
+    @property
+    def counted(self) -> bool:
+        """Whether it says anything about the target: its probe did not crash and the
+        harness was not late for it."""
+        return not self.late and not self.crashed
 
     @property
     def latency_s(self) -> float:

@@ -14,6 +14,12 @@ import time
 from dataclasses import dataclass, field
 
 from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
+from drills.lateness import (
+    NOT_ISSUED,
+    POOL_HELD,
+    deadline_noticed_late,
+    issued_late,
+)
 from drills.probe import Client, Probe, Sample
 
 
@@ -30,7 +36,14 @@ class _Pending:
     due_ns: int
     deadline_ns: int
     done: bool = False
+    issued_ns: int | None = None  # set by the worker as it starts the sample
+    answered: bool = False  # the target answered; the harness has yet to record it
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def held_by_harness(self) -> bool:
+        """Its connection is busy because of the harness, not the target."""
+        return not self.done and (self.issued_ns is None or self.answered)
 
 
 @dataclass
@@ -41,6 +54,7 @@ class ProbeState:
     fail: int = 0
     unknown: int = 0
     slow: int = 0
+    late: int = 0  # samples the harness was late for: neither up nor down
     last_up: bool | None = None
     last_detail: str = ""
     down_since_ns: int | None = None  # due time of the first sample of the current outage
@@ -64,7 +78,9 @@ class _Worker:
 
     def _loop(self) -> None:
         while (pending := self.inbox.get()) is not None:
+            pending.issued_ns = time.monotonic_ns()
             sample = self._sample(pending.seq)
+            pending.answered = True
             done = time.monotonic_ns()
             if done > pending.deadline_ns:  # late: what a client with that timeout would see
                 sample = Sample(self.runner.probe.timeout_outcome, self.runner.timeout_detail)
@@ -102,7 +118,7 @@ class ProbeRunner:
         self.workers = [_Worker(self, i) for i in range(cfg.connections)]
         self.state = ProbeState()
         self._inflight: dict[int, _Pending] = {}
-        self._resolved: dict[int, tuple[int, bool]] = {}  # seq -> (due, up)
+        self._resolved: dict[int, tuple[int, bool | None]] = {}  # seq -> (due, up; None: late)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -182,16 +198,22 @@ class ProbeRunner:
             try:
                 worker = self.idle.get_nowait()
             except queue.Empty:
-                pending = _Pending(seq, due, due)
-                with self._lock:
-                    self._inflight[seq] = pending
-                detail = f"no free connection: all {len(self.workers)} samples still in flight"
-                self.resolve(pending, Sample(Outcome.FAIL, detail), due)
+                self._no_free_connection(seq, due)
                 continue
             pending = _Pending(seq, due, due + self.timeout_ns)
             with self._lock:
                 self._inflight[seq] = pending
             worker.inbox.put(pending)
+
+    def _no_free_connection(self, seq: int, due: int) -> None:
+        """Every connection busy: the target's failure if it holds them all, the harness's
+        lateness if any is busy only because the harness has not issued or recorded it."""
+        pending = _Pending(seq, due, due)
+        with self._lock:
+            harness = any(p.held_by_harness for p in self._inflight.values())
+            self._inflight[seq] = pending
+        detail = f"no free connection: all {len(self.workers)} samples still in flight"
+        self.resolve(pending, Sample(Outcome.FAIL, detail), due, POOL_HELD if harness else "")
 
     def _earliest_deadline(self) -> int:
         with self._lock:
@@ -203,38 +225,33 @@ class ProbeRunner:
             expired = [p for p in self._inflight.values() if p.deadline_ns <= now and not p.done]
         for pending in expired:
             sample = Sample(self.probe.timeout_outcome, self.timeout_detail)
-            self.resolve(pending, sample, pending.deadline_ns)
+            late = deadline_noticed_late(pending.deadline_ns, now)
+            if pending.issued_ns is None:
+                late = NOT_ISSUED
+            self.resolve(pending, sample, pending.deadline_ns, late)
 
     @property
     def timeout_detail(self) -> str:
         return f"timed out after {self.timeout_ns / 1e9:g}s"
 
-    def resolve(self, pending: _Pending, sample: Sample, complete_ns: int) -> None:
-        """Record a sample once: whichever of completion and deadline comes first wins."""
+    def resolve(self, pending: _Pending, sample: Sample, complete_ns: int, late: str = "") -> None:
+        """Record a sample once: whichever of completion and deadline comes first wins. A
+        sample the harness was `late` for is recorded as such and counts neither way."""
         outcome, detail = sample.outcome, sample.detail
         with pending.lock:
             if pending.done:
                 return
             pending.done = True
+        if not late and pending.issued_ns is not None:
+            late = issued_late(pending.due_ns, pending.issued_ns)
         up = outcome is Outcome.OK and complete_ns - pending.due_ns <= self.slow_ns
         with self._lock:
             self._inflight.pop(pending.seq, None)
-            self._resolved[pending.seq] = (pending.due_ns, up)
-            state = self.state
-            if outcome is Outcome.OK:
-                state.ok += 1
-                state.slow += not up
-            elif outcome is Outcome.FAIL:
-                state.fail += 1
+            self._resolved[pending.seq] = (pending.due_ns, None if late else up)
+            if not late:
+                self._count(outcome, up, detail, pending.due_ns, complete_ns)
             else:
-                state.unknown += 1
-            if not up and state.down_since_ns is None:
-                state.down_since_ns = pending.due_ns
-            elif up and state.down_since_ns is not None:
-                state.downtime_ns += max(0, complete_ns - state.down_since_ns)
-                state.down_since_ns = None
-            state.last_up = up
-            state.last_detail = detail
+                self.state.late += 1
         self.log.add_op(
             Op(
                 probe=self.name,
@@ -246,8 +263,30 @@ class ProbeRunner:
                 detail=detail,
                 values=sample.values,
                 tags=sample.tags,
+                issued_ns=pending.issued_ns,
+                late=late,
             )
         )
+
+    def _count(
+        self, outcome: Outcome, up: bool, detail: str, due_ns: int, complete_ns: int
+    ) -> None:
+        """The live counters, for the view, `wait-until` and stop conditions (under the lock)."""
+        state = self.state
+        if outcome is Outcome.OK:
+            state.ok += 1
+            state.slow += not up
+        elif outcome is Outcome.FAIL:
+            state.fail += 1
+        else:
+            state.unknown += 1
+        if not up and state.down_since_ns is None:
+            state.down_since_ns = due_ns
+        elif up and state.down_since_ns is not None:
+            state.downtime_ns += max(0, complete_ns - state.down_since_ns)
+            state.down_since_ns = None
+        state.last_up = up
+        state.last_detail = detail
 
     def up_streak_since(self, since_ns: int) -> int:
         """Consecutive up samples at the end of those due since `since_ns`, counted back from
@@ -261,8 +300,8 @@ class ProbeRunner:
             seq = newest if oldest_pending is None else oldest_pending - 1
             while seq in self._resolved:
                 due, up = self._resolved[seq]
-                if due < since_ns or not up:
+                if due < since_ns or up is False:
                     break
-                streak += 1
+                streak += up is True  # a late sample (None) neither counts nor breaks the run
                 seq -= 1
         return streak

@@ -358,6 +358,6 @@ def _first_ok_after(
     up = (
         op.complete_ns
         for op in history.ops_of(info.name)
-        if op.invoke_ns >= promoted_ns and not op.crashed and is_up(op, info)
+        if op.invoke_ns >= promoted_ns and op.counted and is_up(op, info)
     )
     return next(up, None)

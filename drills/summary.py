@@ -6,7 +6,7 @@ from tabulate import tabulate
 
 from drills.checker import Verdict
 from drills.durations import format_duration
-from drills.records.model import FailoverRecord, RunRecord, SplitBrainRecord
+from drills.records.model import FailoverRecord, HarnessRecord, RunRecord, SplitBrainRecord
 from drills.records.restore import RestoreRecord, RestoreStepRecord
 
 
@@ -30,10 +30,20 @@ def render(record: RunRecord) -> str:
     ]
     out += _findings(record)
     out.append(_probe_table(record))
+    if record.harness is not None and record.harness.lag_max_ms is not None:
+        out.append(_harness_line(record.harness))
     if record.phases_s:
         out.append("wall time: " + ", ".join(f"{k} {v:.1f}s" for k, v in record.phases_s.items()))
     out.append(f"verdict: {_verdict_line(record)}")
     return "\n\n".join(out)
+
+
+def _harness_line(h: HarnessRecord) -> str:
+    return (
+        f"harness lag: p50 {h.lag_p50_ms:.1f}ms, p99 {h.lag_p99_ms:.1f}ms, max "
+        f"{h.lag_max_ms:.1f}ms; {h.late} of {h.samples} samples late ({h.late_share:.1%}), "
+        "left out of downtime"
+    )
 
 
 def _objective_rows(record: RunRecord) -> list[list[str]]:

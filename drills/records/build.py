@@ -16,12 +16,14 @@ from drills import __version__
 from drills.checker import CheckConfig, CheckResult, Overall, ProbeSummary
 from drills.failover import Failover
 from drills.history import History
+from drills.lateness import HarnessLag
 from drills.records.model import (
     CheckRecord,
     Disruption,
     Event,
     FailoverParts,
     FailoverRecord,
+    HarnessRecord,
     Host,
     Measurements,
     ObjectivesRecord,
@@ -85,7 +87,7 @@ def _rel(history: History, ns: int | None) -> float | None:
 def _verdict(info: RunInfo, result: CheckResult) -> Overall:
     if info.aborted is not None:
         return Overall.ABORTED
-    return Overall.ERROR if info.error else result.verdict
+    return Overall.ERROR if info.error or result.harness_error else result.verdict
 
 
 def build_record(
@@ -102,7 +104,7 @@ def build_record(
         started_at=utc_iso(info.started_wall_ns),
         finished_at=utc_iso(info.finished_wall_ns),
         verdict=_verdict(info, result),
-        error=info.error,
+        error=info.error or result.harness_error,
         objectives=ObjectivesRecord(
             rto_s=config.objectives.rto_s,
             rpo_s=config.objectives.rpo_s,
@@ -126,6 +128,7 @@ def build_record(
         },
         timeline=_timeline(history),
         probes={name: _probe(history, s) for name, s in result.probes.items()},
+        harness=_harness(result.harness),
         events=[
             Event(at_s=_rel(history, e.at_ns), source=e.source, subject=e.subject, change=e.change)
             for e in history.events
@@ -327,6 +330,7 @@ def _probe(history: History, summary: ProbeSummary) -> ProbeRecord:
         samples=summary.samples,
         skipped=info.skipped,
         crashed=summary.crashed,
+        late=summary.late if _timed(history) else None,
         ok=summary.ok,
         fail=summary.fail,
         unknown=summary.unknown,
@@ -340,4 +344,22 @@ def _probe(history: History, summary: ProbeSummary) -> ProbeRecord:
         recovered_s=_rel(history, summary.recovered_ns),
         peaks=summary.peaks,
         outages=outages,
+    )
+
+
+def _timed(history: History) -> bool:
+    """Whether the history records when samples were issued (older ones do not)."""
+    return any(op.issued_ns is not None or op.late for op in history.ops)
+
+
+def _harness(lag: HarnessLag | None) -> HarnessRecord | None:
+    if lag is None or (lag.lag_max_ms is None and not lag.late):
+        return None
+    return HarnessRecord(
+        samples=lag.samples,
+        late=lag.late,
+        late_share=round(lag.late_share, 6),
+        lag_p50_ms=lag.lag_p50_ms,
+        lag_p99_ms=lag.lag_p99_ms,
+        lag_max_ms=lag.lag_max_ms,
     )

@@ -189,6 +189,7 @@ class ProbeRecord(RecordPart):
     samples: int
     skipped: int = 0
     crashed: int = 0
+    late: int | None = None  # samples the harness was late for, left out of downtime
     ok: int
     fail: int
     unknown: int
@@ -202,6 +203,10 @@ class ProbeRecord(RecordPart):
     recovered_s: Number | None = None
     peaks: dict[str, Number] = Field(default_factory=dict)
     outages: list[OutageRecord] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return _without_none(handler(self), ("late",))
 
 
 class Event(RecordPart):
@@ -236,6 +241,19 @@ class Signature(RecordPart):
     value: str
 
 
+class HarnessRecord(RecordPart):
+    """The harness's own lateness over every probe (drills.lateness): samples issued later
+    than the tolerance, or not at all for want of a thread, are `late` and left out of
+    downtime; lag is issue time - due time."""
+
+    samples: int
+    late: int
+    late_share: Number
+    lag_p50_ms: Number | None = None
+    lag_p99_ms: Number | None = None
+    lag_max_ms: Number | None = None
+
+
 class RunRecord(RecordPart):
     """One drill's record. `data()` is what is written; the file's JSON is the contract."""
 
@@ -256,6 +274,7 @@ class RunRecord(RecordPart):
     verdicts: dict[str, ObjectiveVerdict] = Field(default_factory=dict)
     timeline: list[StepRecord] = Field(default_factory=list)
     probes: dict[str, ProbeRecord] = Field(default_factory=dict)
+    harness: HarnessRecord | None = None
     events: list[Event] = Field(default_factory=list)
     phases_s: dict[str, Number] = Field(default_factory=dict)
     lab: dict[str, Any] = Field(default_factory=dict)
@@ -269,7 +288,10 @@ class RunRecord(RecordPart):
 
     @model_serializer(mode="wrap")
     def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        present_only = ("failover", "restore", "aborted", "chain", "self_sha256", "signature")
+        present_only = (
+            *("failover", "restore", "aborted", "harness"),
+            *("chain", "self_sha256", "signature"),
+        )
         return _without_none(handler(self), present_only)
 
     def data(self) -> dict[str, Any]:

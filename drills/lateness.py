@@ -1,0 +1,123 @@
+"""The harness's own lateness, kept apart from the target's downtime.
+
+A sample is due at a time (open loop); the harness issues it a little later. When it issues it
+later than a tolerance, or cannot issue it because its own threads still hold every connection,
+or notices a deadline well after it passed, the sample says nothing reliable about the target:
+it is recorded as late, with the reason, and left out of downtime and recovery (like a sample
+whose probe crashed). The record reports the lag and the share left out; above a share the run
+cannot be judged and its verdict is `error` (engineering guide, "Late samples").
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from drills.history import Op
+
+# The largest load measured faithful on a 2-core machine (docs/benchmarks.md, "Probe capacity").
+CAPACITY_SAMPLES_PER_S = 1_000
+LATE_TOLERANCE_NS = 10_000_000  # a sample issued more than 10 ms after its due time is late
+OVERLOAD_SHARE = 0.05  # more than 5% of samples late: the harness could not keep up
+
+
+def issued_late(due_ns: int, issued_ns: int, tolerance_ns: int = LATE_TOLERANCE_NS) -> str:
+    """Why a sample issued at `issued_ns` is late ("" when it is not)."""
+    lag = issued_ns - due_ns
+    return f"issued {lag / 1e6:.1f} ms after its due time" if lag > tolerance_ns else ""
+
+
+def deadline_noticed_late(
+    deadline_ns: int, now_ns: int, tolerance_ns: int = LATE_TOLERANCE_NS
+) -> str:
+    """Why a timeout noticed at `now_ns` cannot be trusted ("" when it can): the answer may have
+    come in time while the harness was busy elsewhere."""
+    lag = now_ns - deadline_ns
+    return f"its deadline was noticed {lag / 1e6:.1f} ms late" if lag > tolerance_ns else ""
+
+
+NOT_ISSUED = "never issued: the harness had no thread free before its deadline"
+POOL_HELD = "no free connection: the harness had not yet issued or recorded earlier samples"
+
+
+@dataclass(frozen=True)
+class HarnessLag:
+    """Lag = time a sample was issued - time it was due, over the samples that were issued."""
+
+    samples: int
+    late: int
+    lag_p50_ms: float | None
+    lag_p99_ms: float | None
+    lag_max_ms: float | None
+
+    @property
+    def late_share(self) -> float:
+        return self.late / self.samples if self.samples else 0.0
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def harness_lag(ops: Iterable[Op]) -> HarnessLag:
+    samples = late = 0
+    lags: list[float] = []
+    for op in ops:
+        if op.crashed:
+            continue
+        samples += 1
+        late += bool(op.late)
+        if op.issued_ns is not None:
+            lags.append((op.issued_ns - op.invoke_ns) / 1e6)
+    lags.sort()
+    return HarnessLag(
+        samples=samples,
+        late=late,
+        lag_p50_ms=round(statistics.median(lags), 3) if lags else None,
+        lag_p99_ms=round(_percentile(lags, 0.99), 3) if lags else None,
+        lag_max_ms=round(lags[-1], 3) if lags else None,
+    )
+
+
+def overload_error(lag: HarnessLag, share: float = OVERLOAD_SHARE) -> str | None:
+    """The run's error when too many samples were late to judge it; None when it can be."""
+    if lag.late_share <= share:
+        return None
+    return (
+        f"harness overloaded: {lag.late_share:.0%} of samples late ({lag.late} of "
+        f"{lag.samples}); use fewer probes or longer intervals"
+    )
+
+
+class _Sampled(Protocol):
+    interval: float
+    connections: int
+
+
+@dataclass(frozen=True)
+class ProbeLoad:
+    samples_per_s: float
+    threads: int
+
+
+def probe_load(probes: Iterable[_Sampled]) -> ProbeLoad:
+    """What a scenario's probes ask of the harness: samples per second, and threads (one
+    scheduler and one worker per connection, per probe)."""
+    listed = list(probes)
+    return ProbeLoad(
+        samples_per_s=sum(1 / p.interval for p in listed),
+        threads=sum(1 + p.connections for p in listed),
+    )
+
+
+def load_line(load: ProbeLoad, capacity: float = CAPACITY_SAMPLES_PER_S) -> str:
+    line = f"probe load: {load.samples_per_s:,.0f} samples/s on {load.threads} threads"
+    if load.samples_per_s <= capacity:
+        return line
+    return (
+        f"{line}. WARNING: above the {capacity:,.0f} samples/s measured faithful on a 2-core "
+        "machine (docs/benchmarks.md); samples the harness is late for are left out of "
+        "downtime, and too many make the verdict error: use fewer probes or longer intervals"
+    )
