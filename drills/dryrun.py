@@ -7,6 +7,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from drills.durations import format_duration
+from drills.lateness import load_line, probe_load
 from drills.locks import target_keys
 from drills.scenario import LoadedScenario
 from drills.secrets import Redactor
@@ -99,6 +100,7 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
             probes, headers=["probe", "kind", "every", "timeout", "reaches"], tablefmt="github"
         )
     )
+    out.append(load_line(probe_load(scenario.probes.values())))
     elapsed, exact, timeline, clock_started = 0.0, True, [], False
     for index, step in enumerate(scenario.steps, start=1):
         at = f"{elapsed:.1f}s" if exact else f">= {elapsed:.1f}s"
