@@ -22,7 +22,7 @@ help:
 	@echo "make test-unit                    fast tests only (no servers)"
 	@echo "make validate                     validate every scenario"
 	@echo "make lint                         ruff and mypy"
-	@echo "make bench                        measurement fidelity and Patroni settings -> docs/benchmarks.md"
+	@echo "make bench                        measurement fidelity, probe capacity, Patroni settings -> docs/benchmarks.md"
 	@echo "make report QUARTER=2026-Q4       quarterly report -> reports/2026-Q4/"
 
 setup:
@@ -63,6 +63,7 @@ report: setup
 
 bench: setup postgres
 	$(BIN)/python -m bench.fidelity
+	$(BIN)/python -m bench.capacity
 	@tools/ensure-packages --required patroni=patroni etcd=etcd-server haproxy=haproxy
 	$(BIN)/python -m bench.patroni
 

@@ -147,7 +147,7 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         *([brain_result] if brain_result is not None else []),
         *_restore_results(restore),
     ]
-    lag = harness_lag(history.ops)
+    lag = harness_lag(history.ops, sum(p.skipped for p in history.probes))
     overloaded = overload_error(lag)  # the run cannot be judged: error, never a missed objective
     return CheckResult(
         probes=summaries,

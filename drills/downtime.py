@@ -7,7 +7,7 @@ rest of the checker (`drills.checker`).
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from drills.history import History, Op, Outcome, ProbeInfo
 from drills.sites import served_by
@@ -68,6 +68,10 @@ def outages(ops: list[Op], info: ProbeInfo) -> list[Outage]:
                 found.append(Outage(first_fail.invoke_ns, start_upper, op.complete_ns, count))
                 first_fail = None
             last_ok_ns = max(last_ok_ns, op.complete_ns)
+        elif found and first_fail is None and _before_its_end(op, found[-1]):
+            # Samples in flight together finish out of due order: a failure seen before the
+            # ok that ended the previous outage belongs to it, not to a new one.
+            found[-1] = replace(found[-1], samples=found[-1].samples + 1)
         else:
             if first_fail is None:
                 first_fail, count = op, 0
@@ -77,6 +81,10 @@ def outages(ops: list[Op], info: ProbeInfo) -> list[Outage]:
             Outage(first_fail.invoke_ns, min(last_ok_ns, first_fail.invoke_ns), None, count)
         )
     return found
+
+
+def _before_its_end(op: Op, outage: Outage) -> bool:
+    return outage.end_ns is not None and op.complete_ns <= outage.end_ns
 
 
 def recovered_ns(ops: list[Op], info: ProbeInfo, stable: int) -> int | None:

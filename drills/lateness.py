@@ -38,8 +38,13 @@ def deadline_noticed_late(
     return f"its deadline was noticed {lag / 1e6:.1f} ms late" if lag > tolerance_ns else ""
 
 
+def stalled(stall_ns: int) -> str:
+    """Why a sample in flight during a stall of the harness is late ("" for no stall)."""
+    return f"the harness stalled {stall_ns / 1e6:.1f} ms while it was in flight" if stall_ns else ""
+
+
 NOT_ISSUED = "never issued: the harness had no thread free before its deadline"
-POOL_HELD = "no free connection: the harness had not yet issued or recorded earlier samples"
+POOL_HELD = "no free connection: earlier samples not yet issued, recorded, or slower than `slow`"
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,10 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def harness_lag(ops: Iterable[Op]) -> HarnessLag:
-    samples = late = 0
+def harness_lag(ops: Iterable[Op], skipped: int = 0) -> HarnessLag:
+    """Over every due sample: those recorded (crashed ones aside) and the `skipped` due times
+    the harness was too far behind to issue at all, which count as late."""
+    samples = late = skipped
     lags: list[float] = []
     for op in ops:
         if op.crashed:

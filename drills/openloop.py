@@ -19,8 +19,10 @@ from drills.lateness import (
     POOL_HELD,
     deadline_noticed_late,
     issued_late,
+    stalled,
 )
 from drills.probe import Client, Probe, Sample
+from drills.stalls import SHARED, StallWatch
 
 
 def missed_due_times(now_ns: int, next_due_ns: int, interval_ns: int) -> int:
@@ -39,11 +41,6 @@ class _Pending:
     issued_ns: int | None = None  # set by the worker as it starts the sample
     answered: bool = False  # the target answered; the harness has yet to record it
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def held_by_harness(self) -> bool:
-        """Its connection is busy because of the harness, not the target."""
-        return not self.done and (self.issued_ns is None or self.answered)
 
 
 @dataclass
@@ -72,12 +69,14 @@ class _Worker:
         self.runner = runner
         self.inbox: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
         self.client: Client | None = None
+        self.current: _Pending | None = None  # the sample its connection is busy with
         self.thread = threading.Thread(
             target=self._loop, name=f"probe-{runner.name}-{index}", daemon=True
         )
 
     def _loop(self) -> None:
         while (pending := self.inbox.get()) is not None:
+            self.current = pending
             pending.issued_ns = time.monotonic_ns()
             sample = self._sample(pending.seq)
             pending.answered = True
@@ -91,6 +90,7 @@ class _Worker:
                 self.runner.log.fail(
                     f"internal error recording a sample of {self.runner.name}: {exc!r}"
                 )
+            self.current = None
             self.runner.idle.put(self)
         if self.client is not None:
             self.client.close()
@@ -105,8 +105,12 @@ class _Worker:
 
 
 class ProbeRunner:
-    def __init__(self, probe: Probe, log: HistoryLog, clock: Clock) -> None:
+    def __init__(
+        self, probe: Probe, log: HistoryLog, clock: Clock, stalls: StallWatch | None = SHARED
+    ) -> None:
         self.probe = probe
+        self.stalls = stalls  # None: the harness's stalls are not watched (tests)
+        self._watching = False
         self.name = probe.name
         self.log = log
         self.clock = clock
@@ -130,6 +134,9 @@ class ProbeRunner:
         self._stopped = False
 
     def start(self) -> None:
+        if self.stalls is not None:
+            self.stalls.acquire()
+            self._watching = True
         for worker in self.workers:
             worker.client = self.probe.client()
             worker.client.warm_up()
@@ -143,6 +150,7 @@ class ProbeRunner:
         Safe to call twice, and on a runner that never started."""
         if self._stopped or self._thread.ident is None:
             self._stopped = True
+            self._unwatch()
             return
         self._stopped = True
         self._stop.set()
@@ -159,6 +167,7 @@ class ProbeRunner:
             worker.inbox.put(None)
         for worker in self.workers:
             worker.thread.join(timeout=0.2)  # a worker stuck on a frozen server is left behind
+        self._unwatch()
         cfg = self.probe.config
         self.log.add_probe(
             ProbeInfo(
@@ -172,6 +181,11 @@ class ProbeRunner:
                 skipped=self.skipped,
             )
         )
+
+    def _unwatch(self) -> None:
+        if self._watching and self.stalls is not None:
+            self.stalls.release()
+        self._watching = False
 
     def _schedule(self) -> None:
         try:
@@ -206,14 +220,22 @@ class ProbeRunner:
             worker.inbox.put(pending)
 
     def _no_free_connection(self, seq: int, due: int) -> None:
-        """Every connection busy: the target's failure if it holds them all, the harness's
-        lateness if any is busy only because the harness has not issued or recorded it."""
+        """Every connection busy: the target's failure when it holds one (a sample issued and
+        unanswered for longer than `slow`: down already); otherwise the harness's lateness: it
+        has not issued or recorded a sample, or its pool is too small for the latency."""
         pending = _Pending(seq, due, due)
+        now = time.monotonic_ns()
+        # The connections' own samples: one already past its deadline may still hold one.
+        busy = [p for p in (w.current for w in self.workers) if p is not None]
+        target = any(
+            p.issued_ns is not None and not p.answered and now - p.issued_ns > self.slow_ns
+            for p in busy
+        )
         with self._lock:
-            harness = any(p.held_by_harness for p in self._inflight.values())
             self._inflight[seq] = pending
+        late = issued_late(due, now) or ("" if target else POOL_HELD)
         detail = f"no free connection: all {len(self.workers)} samples still in flight"
-        self.resolve(pending, Sample(Outcome.FAIL, detail), due, POOL_HELD if harness else "")
+        self.resolve(pending, Sample(Outcome.FAIL, detail), due, late)
 
     def _earliest_deadline(self) -> int:
         with self._lock:
@@ -244,6 +266,8 @@ class ProbeRunner:
             pending.done = True
         if not late and pending.issued_ns is not None:
             late = issued_late(pending.due_ns, pending.issued_ns)
+        if not late and self.stalls is not None:
+            late = stalled(self.stalls.stalled_ns(pending.due_ns, complete_ns, time.monotonic_ns()))
         up = outcome is Outcome.OK and complete_ns - pending.due_ns <= self.slow_ns
         with self._lock:
             self._inflight.pop(pending.seq, None)

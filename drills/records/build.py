@@ -128,7 +128,7 @@ def build_record(
         },
         timeline=_timeline(history),
         probes={name: _probe(history, s) for name, s in result.probes.items()},
-        harness=_harness(result.harness),
+        harness=_harness(result.harness) if _timed(history) else None,
         events=[
             Event(at_s=_rel(history, e.at_ns), source=e.source, subject=e.subject, change=e.change)
             for e in history.events
@@ -353,7 +353,7 @@ def _timed(history: History) -> bool:
 
 
 def _harness(lag: HarnessLag | None) -> HarnessRecord | None:
-    if lag is None or (lag.lag_max_ms is None and not lag.late):
+    if lag is None:
         return None
     return HarnessRecord(
         samples=lag.samples,

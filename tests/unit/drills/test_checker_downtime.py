@@ -94,6 +94,22 @@ def test_one_outage_both_bounds() -> None:
     assert (summary.samples, summary.ok, summary.fail, summary.unknown) == (20, 15, 5, 0)
 
 
+def test_a_failure_seen_before_the_recovering_ok_belongs_to_the_same_outage() -> None:
+    # Samples 10 and 11 were in flight together as the target came back: 10 (due first)
+    # connected after it did, at +30 ms; 11 was refused at +1 ms, before that: still down.
+    ops = pattern(OUTAGE)
+    ops[10] = sample(10, Outcome.OK, latency_ms=30)
+    ops[11] = sample(11, Outcome.FAIL)
+    [outage] = outages(ops, probe_info(len(ops)))
+    assert outage.end_ns == done(ops, 10) and outage.samples == 6
+
+
+def test_a_failure_after_the_recovering_ok_is_a_new_outage() -> None:
+    ops = pattern(OUTAGE)
+    ops[12] = sample(12, Outcome.FAIL)
+    assert len(outages(ops, probe_info(len(ops)))) == 2
+
+
 def test_unknown_samples_are_down_too() -> None:
     ops = pattern("....." + "x??x" + ".....")
     [outage] = outages(ops, probe_info(len(ops)))

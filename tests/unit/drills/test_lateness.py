@@ -4,7 +4,7 @@ downtime, and too many make the run an error (issue 14)."""
 
 from __future__ import annotations
 
-import threading
+import time
 
 from drills.checker import CheckConfig, Objectives, Overall, check
 from drills.downtime import summarize_probe
@@ -103,28 +103,41 @@ def _runner() -> ProbeRunner:
     from drills.history import HistoryLog
 
     log = HistoryLog(Clock.now())
-    return ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock)
+    return ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
 
 
 def test_a_pool_held_by_the_harness_is_lateness_not_a_failure() -> None:
     runner = _runner()
-    # One sample handed to a worker that has not started it: the harness holds the connection.
-    runner._inflight[1] = _Pending(1, 0, 500 * MS)
-    runner._no_free_connection(2, INTERVAL)
+    now = time.monotonic_ns()
+    # The connection's sample was answered; the harness has yet to record it.
+    runner.workers[0].current = _Pending(1, now - INTERVAL, now + 500 * MS, answered=True)
+    runner._no_free_connection(2, now)
     [op] = runner.log.history.ops
     assert op.late == POOL_HELD and op.outcome is Outcome.FAIL
     assert runner.state.late == 1 and runner.state.fail == 0
 
 
+def test_a_pool_of_samples_not_yet_slow_is_too_small_not_a_failure() -> None:
+    runner = _runner()
+    now = time.monotonic_ns()
+    # Issued and unanswered, but for less than `slow`: the target may still answer in time.
+    runner.workers[0].current = _Pending(1, now - 40 * MS, now + 500 * MS, issued_ns=now - 40 * MS)
+    runner._no_free_connection(2, now)
+    assert runner.log.history.ops[0].late == POOL_HELD
+
+
 def test_a_pool_held_by_the_target_is_the_targets_failure() -> None:
     runner = _runner()
-    # Both samples issued on time and still waiting for the target.
-    for seq in (1, 2):
-        runner._inflight[seq] = _Pending(seq, seq * INTERVAL, 500 * MS, issued_ns=seq * INTERVAL)
-    runner._no_free_connection(3, 3 * INTERVAL)
+    now = time.monotonic_ns()
+    # Issued on time and still waiting for the target, longer than `slow` (250 ms); the
+    # other connection's sample is past its deadline but its worker is still stuck on it.
+    for seq, worker in zip((1, 2), runner.workers, strict=False):
+        due = now - (600 - seq * 10) * MS
+        worker.current = _Pending(seq, due, due + 500 * MS, issued_ns=due, done=seq == 1)
+    runner._no_free_connection(3, now)
     [op] = runner.log.history.ops
     assert op.late == "" and op.outcome is Outcome.FAIL
-    assert runner.state.fail == 1 and runner.state.down_since_ns == 3 * INTERVAL
+    assert runner.state.fail == 1 and runner.state.down_since_ns == now
 
 
 def test_a_sample_never_issued_by_its_deadline_is_late() -> None:
@@ -160,15 +173,6 @@ def test_late_samples_neither_count_nor_break_the_up_streak() -> None:
         runner._inflight[seq] = pending
         runner.resolve(pending, Sample(Outcome.OK), seq * INTERVAL + MS)
     assert runner.up_streak_since(0) == 4
-
-
-def test_pending_is_held_by_the_harness_until_issued_and_once_answered() -> None:
-    pending = _Pending(1, 0, 10, lock=threading.Lock())
-    assert pending.held_by_harness
-    pending.issued_ns = 1
-    assert not pending.held_by_harness
-    pending.answered = True
-    assert pending.held_by_harness
 
 
 def test_the_dry_run_states_the_load_and_warns_above_the_capacity() -> None:

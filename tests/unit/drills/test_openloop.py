@@ -52,7 +52,7 @@ def ok_after(seconds: float) -> Script:
 
 def drive(probe: Probe, seconds: float) -> tuple[list[Op], ProbeInfo, ProbeRunner]:
     log = HistoryLog(Clock.now())
-    runner = ProbeRunner(probe, log, log.history.clock)
+    runner = ProbeRunner(probe, log, log.history.clock, stalls=None)
     runner.start()
     try:
         time.sleep(seconds)
@@ -77,10 +77,11 @@ def test_samples_are_due_every_interval_whatever_earlier_ones_do() -> None:
 
 
 def test_a_sample_with_no_free_connection_fails_at_its_due_time() -> None:
+    # The one connection is held by samples already slower than `slow`: the target's doing.
     ops, _, runner = drive(
-        ReadProbe(ok_after(0.1), interval=0.02, timeout=0.5, connections=1), 0.35
+        ReadProbe(ok_after(0.1), interval=0.02, timeout=0.5, slow=0.05, connections=1), 0.35
     )
-    refused = [op for op in ops if op.outcome is Outcome.FAIL]
+    refused = [op for op in ops if op.outcome is Outcome.FAIL and not op.late]
     assert len(refused) >= 3
     for op in refused:
         assert op.complete_ns == op.invoke_ns
@@ -127,7 +128,7 @@ def test_a_probe_that_raises_records_a_crash_not_an_outage() -> None:
 
 def test_stop_is_safe_twice_and_before_start() -> None:
     log = HistoryLog(Clock.now())
-    runner = ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock)
+    runner = ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
     runner.stop()
     runner.stop()
     assert log.history.probes == []
@@ -147,7 +148,7 @@ def resolved(runner: ProbeRunner, seq: int, outcome: Outcome, latency_ms: int = 
 
 def test_state_counts_outages_from_the_first_failing_due_time() -> None:
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock)
+    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
     for seq, outcome in enumerate([Outcome.OK, Outcome.FAIL, Outcome.UNKNOWN], start=1):
         resolved(runner, seq, outcome)
     assert runner.state.down_since_ns == 20 * MS
@@ -160,7 +161,7 @@ def test_state_counts_outages_from_the_first_failing_due_time() -> None:
 
 def test_a_sample_is_recorded_once_whichever_of_completion_and_deadline_comes_first() -> None:
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock)
+    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
     pending = _Pending(1, 10 * MS, 20 * MS)
     runner.resolve(pending, Sample(Outcome.FAIL, "timed out"), 20 * MS)
     runner.resolve(pending, Sample(Outcome.OK), 30 * MS)
@@ -169,7 +170,7 @@ def test_a_sample_is_recorded_once_whichever_of_completion_and_deadline_comes_fi
 
 def test_the_up_streak_counts_back_from_the_newest_sample() -> None:
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock)
+    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
     for seq, outcome in enumerate([Outcome.OK, Outcome.FAIL, Outcome.OK, Outcome.OK], start=1):
         resolved(runner, seq, outcome)
     assert runner.up_streak_since(0) == 2
