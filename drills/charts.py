@@ -127,7 +127,7 @@ def record_timeline(record: RunRecord, history: History, title: str) -> bytes:
     anchor = history.clock.mono_ns
     samples = []
     for name, probe in record.probes.items():
-        ops = history.ops_of(name)
+        ops = [op for op in history.ops_of(name) if op.counted]  # as the checker judged them
         # Up as the checker counts it, at the `slow` threshold the record was judged with.
         info = ProbeInfo(name, probe.kind, probe.interval_s, probe.timeout_s, probe.slow_s, 0, 0)
         times = [(op.invoke_ns - anchor) / 1e9 for op in ops]

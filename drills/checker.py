@@ -14,11 +14,19 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from drills.dataloss import WriteClassification, classify_writes
-from drills.downtime import Outage, ProbeSummary, is_up, outages, recovered_ns, summarize_probe
+from drills.downtime import (
+    Outage,
+    ProbeSummary,
+    is_up,
+    outages,
+    recovered_ns,
+    recovery_ops,
+    summarize_probe,
+)
 from drills.failover import Failover, TwoPrimaries, cluster_probe, cluster_samples, measure
 from drills.failover import two_primaries as find_two_primaries
 from drills.history import History
-from drills.lateness import HarnessLag, harness_lag, overload_error
+from drills.lateness import HarnessLag, between, harness_lag, overload_error
 from drills.quarters import Quarter
 from drills.recovery import Restore, measure_restore
 from drills.sites import (
@@ -148,7 +156,8 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         *_restore_results(restore),
     ]
     lag = harness_lag(history.ops, sum(p.skipped for p in history.probes))
-    overloaded = overload_error(lag)  # the run cannot be judged: error, never a missed objective
+    during = between(history.ops, disruption_start, recovered)
+    overloaded = overload_error(lag, during)  # cannot be judged: error, never a missed objective
     return CheckResult(
         probes=summaries,
         writes=writes,
@@ -186,8 +195,8 @@ def _recovered(
         return service.recovered_ns
     # A later disruptive step (a failback) is a disruption of its own: the RTO is the
     # recovery from the first, if the service recovered before the next began.
-    before = [op for op in history.ops_of(service.name) if op.invoke_ns < later[0] and op.counted]
-    return recovered_ns(before, info, config.stable) or service.recovered_ns
+    before = [op for op in history.ops_of(service.name) if op.invoke_ns < later[0]]
+    return recovered_ns(recovery_ops(before, info), info, config.stable) or service.recovered_ns
 
 
 def _rto(

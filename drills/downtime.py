@@ -87,6 +87,12 @@ def _before_its_end(op: Op, outage: Outage) -> bool:
     return outage.end_ns is not None and op.complete_ns <= outage.end_ns
 
 
+def recovery_ops(ops: list[Op], info: ProbeInfo) -> list[Op]:
+    """The samples recovery is judged on: a late sample that was down still ends a run of
+    ups (recovery is never made earlier by the harness's lateness); a late up does not count."""
+    return [op for op in ops if op.counted or (op.late and not op.crashed and not is_up(op, info))]
+
+
 def recovered_ns(ops: list[Op], info: ProbeInfo, stable: int) -> int | None:
     """Completion of the first ok of the final run of ok samples, if that run is `stable` long."""
     run_start: Op | None = None
@@ -134,7 +140,7 @@ def summarize_probe(
         outages=found,
         downtime_s=sum(upper for _, upper in bounds),
         downtime_lower_s=sum(lower for lower, _ in bounds),
-        recovered_ns=recovered_ns(ops, info, stable),
+        recovered_ns=recovered_ns(recovery_ops(everything, info), info, stable),
         window_s=(info.stopped_ns - info.started_ns) / 1e9,
         peaks=_peaks(ops),
         served_by=served_by(everything, disruption_start_ns),

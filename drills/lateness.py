@@ -88,14 +88,29 @@ def harness_lag(ops: Iterable[Op], skipped: int = 0) -> HarnessLag:
     )
 
 
-def overload_error(lag: HarnessLag, share: float = OVERLOAD_SHARE) -> str | None:
-    """The run's error when too many samples were late to judge it; None when it can be."""
-    if lag.late_share <= share:
+def between(ops: Iterable[Op], start_ns: int | None, end_ns: int | None) -> HarnessLag | None:
+    """The lag over the samples due from `start_ns` to `end_ns` (None: to the end)."""
+    if start_ns is None:
         return None
-    return (
-        f"harness overloaded: {lag.late_share:.0%} of samples late ({lag.late} of "
-        f"{lag.samples}); use fewer probes or longer intervals"
-    )
+    found = [
+        op for op in ops if op.invoke_ns >= start_ns and (end_ns is None or op.invoke_ns <= end_ns)
+    ]
+    return harness_lag(found) if found else None
+
+
+def overload_error(
+    lag: HarnessLag, disruption: HarnessLag | None = None, share: float = OVERLOAD_SHARE
+) -> str | None:
+    """The run's error when too many samples were late to judge it, over the whole run or
+    over the `disruption` (first disruptive step to recovery: late samples there could hide
+    the outage itself); None when it can be judged."""
+    for found, when in ((lag, ""), (disruption, " during the disruption")):
+        if found is not None and found.late_share > share:
+            return (
+                f"harness overloaded{when}: {found.late_share:.0%} of samples late ({found.late} "
+                f"of {found.samples}); use fewer probes or longer intervals"
+            )
+    return None
 
 
 class _Sampled(Protocol):

@@ -1,7 +1,8 @@
 """Open-loop sampling: a sample is due every interval whatever earlier samples are doing.
 
 Each probe gets a scheduler thread and a small pool of worker threads, one client each. A due
-sample with no free worker is a `fail` at its due time; a sample not done by its deadline is
+sample with no free worker is a `fail` at its due time when the target holds a connection past
+`slow`, else late (drills.lateness); a sample not done by its deadline is
 recorded at the deadline with the probe's timeout outcome, and its late result is discarded.
 The scheduler enforces deadlines itself, so sub-second timeouts do not depend on libpq.
 """
@@ -40,6 +41,8 @@ class _Pending:
     done: bool = False
     issued_ns: int | None = None  # set by the worker as it starts the sample
     answered: bool = False  # the target answered; the harness has yet to record it
+    up: bool | None = None  # once done: whether it was up (None: late, it says nothing)
+    complete_ns: int = 0  # once done: when
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -122,6 +125,8 @@ class ProbeRunner:
         self.workers = [_Worker(self, i) for i in range(cfg.connections)]
         self.state = ProbeState()
         self._inflight: dict[int, _Pending] = {}
+        # Samples that found no free connection, with the samples holding the connections.
+        self._blocked: list[tuple[_Pending, list[_Pending]]] = []
         self._resolved: dict[int, tuple[int, bool | None]] = {}  # seq -> (due, up; None: late)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -163,6 +168,10 @@ class ProbeRunner:
                 if not self._inflight:
                     break
             time.sleep(0.002)
+        with self._lock:
+            unsettled, self._blocked = self._blocked, []
+        for pending, _ in unsettled:  # their holders never finished: nothing says the target
+            self.resolve(pending, self._pool_full, pending.due_ns, POOL_HELD)
         for worker in self.workers:
             worker.inbox.put(None)
         for worker in self.workers:
@@ -220,22 +229,27 @@ class ProbeRunner:
             worker.inbox.put(pending)
 
     def _no_free_connection(self, seq: int, due: int) -> None:
-        """Every connection busy: the target's failure when it holds one (a sample issued and
-        unanswered for longer than `slow`: down already); otherwise the harness's lateness: it
-        has not issued or recorded a sample, or its pool is too small for the latency."""
-        pending = _Pending(seq, due, due)
-        now = time.monotonic_ns()
-        # The connections' own samples: one already past its deadline may still hold one.
-        busy = [p for p in (w.current for w in self.workers) if p is not None]
-        target = any(
-            p.issued_ns is not None and not p.answered and now - p.issued_ns > self.slow_ns
-            for p in busy
-        )
+        """Every connection busy. Judged once the samples holding them are: the target's
+        failure if one of them was down and still in flight at this due time, else the
+        harness's lateness (samples done but not yet recorded, or a pool too small for the
+        latency). One past its deadline may still hold its connection."""
+        holders = [p for p in (w.current for w in self.workers) if p is not None]
         with self._lock:
-            self._inflight[seq] = pending
-        late = issued_late(due, now) or ("" if target else POOL_HELD)
-        detail = f"no free connection: all {len(self.workers)} samples still in flight"
-        self.resolve(pending, Sample(Outcome.FAIL, detail), due, late)
+            self._blocked.append((_Pending(seq, due, due), holders))
+        self._settle_blocked()
+
+    def _settle_blocked(self) -> None:
+        with self._lock:
+            ready = [(p, h) for p, h in self._blocked if all(x.done for x in h)]
+            self._blocked = [(p, h) for p, h in self._blocked if not all(x.done for x in h)]
+        for pending, holders in ready:
+            # Evidence only from a holder the target still kept at this sample's due time: not
+            # answered yet (timed out, its worker still stuck), or answered after it.
+            down = any(
+                h.up is False and (not h.answered or h.complete_ns > pending.due_ns)
+                for h in holders
+            )
+            self.resolve(pending, self._pool_full, pending.due_ns, "" if down else POOL_HELD)
 
     def _earliest_deadline(self) -> int:
         with self._lock:
@@ -247,10 +261,17 @@ class ProbeRunner:
             expired = [p for p in self._inflight.values() if p.deadline_ns <= now and not p.done]
         for pending in expired:
             sample = Sample(self.probe.timeout_outcome, self.timeout_detail)
-            late = deadline_noticed_late(pending.deadline_ns, now)
+            # Answered but not yet recorded: the answer may have come in time.
+            late = deadline_noticed_late(pending.deadline_ns, now) if pending.answered else ""
             if pending.issued_ns is None:
                 late = NOT_ISSUED
             self.resolve(pending, sample, pending.deadline_ns, late)
+
+    @property
+    def _pool_full(self) -> Sample:
+        return Sample(
+            Outcome.FAIL, f"no free connection: all {len(self.workers)} samples still in flight"
+        )
 
     @property
     def timeout_detail(self) -> str:
@@ -266,12 +287,14 @@ class ProbeRunner:
             pending.done = True
         if not late and pending.issued_ns is not None:
             late = issued_late(pending.due_ns, pending.issued_ns)
-        if not late and self.stalls is not None:
-            late = stalled(self.stalls.stalled_ns(pending.due_ns, complete_ns, time.monotonic_ns()))
         up = outcome is Outcome.OK and complete_ns - pending.due_ns <= self.slow_ns
+        if not late and not up:
+            late = self._stalled(pending, sample, complete_ns)
         with self._lock:
             self._inflight.pop(pending.seq, None)
-            self._resolved[pending.seq] = (pending.due_ns, None if late else up)
+            # A late sample that was down still ends a run of ups: recovery is never earlier.
+            self._resolved[pending.seq] = (pending.due_ns, None if late and up else up)
+            pending.up, pending.complete_ns = (None if late else up), complete_ns
             if not late:
                 self._count(outcome, up, detail, pending.due_ns, complete_ns)
             else:
@@ -291,6 +314,17 @@ class ProbeRunner:
                 late=late,
             )
         )
+        if self._blocked:
+            self._settle_blocked()
+
+    def _stalled(self, pending: _Pending, sample: Sample, complete_ns: int) -> str:
+        """Late when the harness stalled while a sample that was slow or timed out was in
+        flight, long enough to explain it; never for an answer the target gave (a refusal)."""
+        timed_out = sample.detail == self.timeout_detail
+        if self.stalls is None or not (timed_out or sample.outcome is Outcome.OK):
+            return ""
+        stall = self.stalls.stalled_ns(pending.due_ns, complete_ns, time.monotonic_ns())
+        return stalled(stall) if stall > complete_ns - pending.due_ns - self.slow_ns else ""
 
     def _count(
         self, outcome: Outcome, up: bool, detail: str, due_ns: int, complete_ns: int

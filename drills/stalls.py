@@ -35,9 +35,11 @@ class StallWatch:
         with self._lock:
             self._users += 1
             if self._thread is None:
-                self._stop.clear()
+                self._stop = threading.Event()  # its own: an old thread may still be leaving
                 self._beat_ns = time.monotonic_ns()
-                self._thread = threading.Thread(target=self._loop, name="stalls", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._loop, args=(self._stop,), name="stalls", daemon=True
+                )
                 self._thread.start()
 
     def release(self) -> None:
@@ -50,8 +52,8 @@ class StallWatch:
         if thread is not None:
             thread.join(timeout=1)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
+    def _loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
             expected = time.monotonic_ns() + self.period_ns
             time.sleep(self.period_ns / 1e9)
             self.note(expected, time.monotonic_ns())

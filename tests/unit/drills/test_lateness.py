@@ -106,38 +106,39 @@ def _runner() -> ProbeRunner:
     return ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
 
 
-def test_a_pool_held_by_the_harness_is_lateness_not_a_failure() -> None:
+def test_a_pool_whose_holders_were_up_is_lateness_not_a_failure() -> None:
     runner = _runner()
     now = time.monotonic_ns()
-    # The connection's sample was answered; the harness has yet to record it.
-    runner.workers[0].current = _Pending(1, now - INTERVAL, now + 500 * MS, answered=True)
+    holder = _Pending(1, now - INTERVAL, now + 500 * MS, issued_ns=now - INTERVAL)
+    runner.workers[0].current = holder
     runner._no_free_connection(2, now)
-    [op] = runner.log.history.ops
-    assert op.late == POOL_HELD and op.outcome is Outcome.FAIL
+    assert runner.log.history.ops == []  # judged once the holder is
+    runner.resolve(holder, Sample(Outcome.OK), now + MS)
+    _, blocked = runner.log.history.ops
+    assert blocked.seq == 2 and blocked.late == POOL_HELD and blocked.outcome is Outcome.FAIL
     assert runner.state.late == 1 and runner.state.fail == 0
 
 
-def test_a_pool_of_samples_not_yet_slow_is_too_small_not_a_failure() -> None:
+def test_a_pool_held_by_a_sample_that_was_down_is_the_targets_failure() -> None:
     runner = _runner()
     now = time.monotonic_ns()
-    # Issued and unanswered, but for less than `slow`: the target may still answer in time.
-    runner.workers[0].current = _Pending(1, now - 40 * MS, now + 500 * MS, issued_ns=now - 40 * MS)
+    holder = _Pending(1, now - INTERVAL, now + 500 * MS, issued_ns=now - INTERVAL)
+    runner.workers[0].current = holder
     runner._no_free_connection(2, now)
-    assert runner.log.history.ops[0].late == POOL_HELD
+    runner.resolve(holder, Sample(Outcome.FAIL, runner.timeout_detail), now + 490 * MS)
+    _, blocked = runner.log.history.ops
+    assert blocked.late == "" and blocked.complete_ns == blocked.invoke_ns == now
+    assert runner.state.fail == 2 and runner.state.down_since_ns == now - INTERVAL
 
 
-def test_a_pool_held_by_the_target_is_the_targets_failure() -> None:
+def test_a_pool_held_past_its_deadline_is_judged_at_once() -> None:
     runner = _runner()
     now = time.monotonic_ns()
-    # Issued on time and still waiting for the target, longer than `slow` (250 ms); the
-    # other connection's sample is past its deadline but its worker is still stuck on it.
-    for seq, worker in zip((1, 2), runner.workers, strict=False):
-        due = now - (600 - seq * 10) * MS
-        worker.current = _Pending(seq, due, due + 500 * MS, issued_ns=due, done=seq == 1)
-    runner._no_free_connection(3, now)
-    [op] = runner.log.history.ops
-    assert op.late == "" and op.outcome is Outcome.FAIL
-    assert runner.state.fail == 1 and runner.state.down_since_ns == now
+    stuck = _Pending(1, now - 600 * MS, now - 100 * MS, issued_ns=now - 600 * MS)
+    runner.resolve(stuck, Sample(Outcome.FAIL, runner.timeout_detail), now - 100 * MS)
+    runner.workers[0].current = stuck  # its worker is still blocked on the frozen target
+    runner._no_free_connection(2, now)
+    assert runner.log.history.ops[-1].late == "" and runner.state.fail == 2
 
 
 def test_a_sample_never_issued_by_its_deadline_is_late() -> None:
@@ -150,10 +151,12 @@ def test_a_sample_never_issued_by_its_deadline_is_late() -> None:
 
 def test_a_deadline_noticed_late_is_not_trusted() -> None:
     runner = _runner()
-    runner._inflight[1] = _Pending(1, 0, 100 * MS, issued_ns=1 * MS)
+    runner._inflight[1] = _Pending(1, 0, 100 * MS, issued_ns=1 * MS, answered=True)
+    runner._inflight[2] = _Pending(2, 10 * MS, 110 * MS, issued_ns=11 * MS)  # no answer yet
     runner._expire(400 * MS)
-    [op] = runner.log.history.ops
-    assert op.late == "its deadline was noticed 300.0 ms late"
+    answered, silent = runner.log.history.ops
+    assert answered.late == "its deadline was noticed 300.0 ms late"
+    assert silent.late == "" and runner.state.fail == 1  # the target never answered it
 
 
 def test_a_sample_issued_late_is_recorded_late_whatever_its_outcome() -> None:
@@ -185,3 +188,26 @@ def test_the_dry_run_states_the_load_and_warns_above_the_capacity() -> None:
     line = load_line(heavy, capacity=1000)
     assert line.startswith("probe load: 3,000 samples/s on 150 threads. WARNING: above the 1,000")
     assert "use fewer probes or longer intervals" in line
+
+
+def test_an_outage_hidden_by_late_samples_makes_the_run_an_error() -> None:
+    # 400 samples, 15 late and down during the fault: 3.75% of the run, all of the outage.
+    ops = [_op(seq, Outcome.OK) for seq in range(1, 401)]
+    for seq in range(100, 115):
+        ops[seq - 1] = _op(seq, Outcome.FAIL, "issued 50.0 ms after its due time", 50.0)
+    history = _history(ops)
+    history.steps.append(StepEvent(1, "kill", "kill a", 99 * INTERVAL, 99 * INTERVAL, True, True))
+    config = CheckConfig(Objectives(rto_s=30, rpo_s=1, availability=0.9999), "reads", None)
+    result = check(history, config)
+    assert result.harness is not None and result.harness.late_share < 0.05
+    assert result.verdict is Overall.ERROR
+    assert result.harness_error is not None
+    assert result.harness_error.startswith("harness overloaded during the disruption: ")
+
+
+def test_a_late_sample_that_was_down_still_delays_recovery() -> None:
+    ops = _schedule(down=range(50, 60), late=range(0))
+    ops[61] = _op(62, Outcome.FAIL, "issued 50.0 ms after its due time", 50.0)
+    history = _history(ops)
+    summary = summarize_probe(history, history.probes[0], stable=3)
+    assert summary.recovered_ns == 63 * INTERVAL + 2 * MS  # not sample 60's

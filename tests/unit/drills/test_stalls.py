@@ -50,9 +50,22 @@ def test_a_sample_in_flight_during_a_stall_is_late() -> None:
     watch = StallWatch(tolerance_ns=10 * MS)
     log = HistoryLog(Clock.now())
     runner = ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=watch)
-    watch.note(20 * MS, 150 * MS)
+    watch.note(20 * MS, 300 * MS)
+    slow = _Pending(1, 10 * MS, 510 * MS, issued_ns=11 * MS)
+    runner.resolve(slow, Sample(Outcome.OK), 310 * MS)  # 300 ms: slower than `slow` (250)
+    refused = _Pending(2, 20 * MS, 520 * MS, issued_ns=21 * MS)
+    runner.resolve(refused, Sample(Outcome.FAIL, "refused"), 305 * MS)
+    late, answered = log.history.ops
+    assert late.late == "the harness stalled 280.0 ms while it was in flight"
+    assert answered.late == ""  # the target's own answer: a stall cannot have made it
+    assert runner.state.fail == 1 and runner.state.late == 1
+
+
+def test_a_stall_too_short_to_explain_a_timeout_leaves_it_the_targets() -> None:
+    watch = StallWatch(tolerance_ns=10 * MS)
+    log = HistoryLog(Clock.now())
+    runner = ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=watch)
+    watch.note(100 * MS, 120 * MS)  # 20 ms: the sample took 500 ms, 250 more than `slow`
     pending = _Pending(1, 10 * MS, 510 * MS, issued_ns=11 * MS)
-    runner.resolve(pending, Sample(Outcome.FAIL, "refused"), 160 * MS)
-    [op] = log.history.ops
-    assert op.late == "the harness stalled 130.0 ms while it was in flight"
-    assert runner.state.fail == 0 and runner.state.late == 1
+    runner.resolve(pending, Sample(Outcome.FAIL, runner.timeout_detail), 510 * MS)
+    assert log.history.ops[0].late == "" and runner.state.fail == 1
