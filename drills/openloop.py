@@ -25,6 +25,9 @@ from drills.lateness import (
 from drills.probe import Client, Probe, Sample
 from drills.stalls import SHARED, StallWatch
 
+# Resolved samples kept for `up_streak_since`: a streak is counted up to this many.
+STREAK_KEPT = 1_000
+
 
 def missed_due_times(now_ns: int, next_due_ns: int, interval_ns: int) -> int:
     """Due times to skip: when the harness was descheduled for more than two intervals, the
@@ -127,7 +130,9 @@ class ProbeRunner:
         self._inflight: dict[int, _Pending] = {}
         # Samples that found no free connection, with the samples holding the connections.
         self._blocked: list[tuple[_Pending, list[_Pending]]] = []
-        self._resolved: dict[int, tuple[int, bool | None]] = {}  # seq -> (due, up; None: late)
+        # seq -> (due, up; None: late), the newest STREAK_KEPT only: memory stays flat
+        self._resolved: dict[int, tuple[int, bool | None]] = {}
+        self._newest = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -294,6 +299,8 @@ class ProbeRunner:
             self._inflight.pop(pending.seq, None)
             # A late sample that was down still ends a run of ups: recovery is never earlier.
             self._resolved[pending.seq] = (pending.due_ns, None if late and up else up)
+            self._resolved.pop(pending.seq - STREAK_KEPT, None)
+            self._newest = max(self._newest, pending.seq)
             pending.up, pending.complete_ns = (None if late else up), complete_ns
             if not late:
                 self._count(outcome, up, detail, pending.due_ns, complete_ns)
@@ -350,7 +357,7 @@ class ProbeRunner:
         """Consecutive up samples at the end of those due since `since_ns`, counted back from
         the newest; samples still in flight are skipped at the end and break the run before."""
         with self._lock:
-            newest = max(self._resolved, default=0)
+            newest = self._newest
             oldest_pending = min(
                 (p.seq for p in self._inflight.values() if p.due_ns >= since_ns), default=None
             )
