@@ -248,6 +248,7 @@ def main() -> int:
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args()
+    loads = _loads(args.only)  # a bad --only is refused before a lab is started
     lab = PostgresPairLab(
         # 100 probes x 4 connections, and each reconnects after the freeze.
         PostgresPairConfig.model_validate(
@@ -267,7 +268,7 @@ def main() -> int:
                 print(found.text())
                 return 0
             rows = []
-            for count, interval, connections in _loads(args.only):
+            for count, interval, connections in loads:
                 load = f"{count} probes every {interval} ms, {connections} connections each"
                 print(load, file=sys.stderr)
                 rows.append(trial(dsn, postmaster, count, interval, connections))
@@ -288,6 +289,8 @@ def _loads(only: str | None) -> list[tuple[int, int, int]]:
     if len(parts) not in (2, 3) or not all(part.isdigit() for part in parts):
         raise SystemExit(f"--only {only}: expected PROBES:MS[:CONNECTIONS], for example 30:10:1")
     numbers = [int(part) for part in parts]
+    if 0 in numbers:
+        raise SystemExit(f"--only {only}: probes, interval and connections must be above 0")
     return [(numbers[0], numbers[1], numbers[2] if len(parts) == 3 else CONNECTIONS)]
 
 

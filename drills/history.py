@@ -12,7 +12,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -147,9 +147,9 @@ class HistoryLog:
     """Thread-safe collector that also streams each entry to a JSON Lines file as it happens.
 
     The file is created new, never through a symlink (`open_new_nofollow`), and written a line
-    at a time. With `keep_ops=False` (a drill's own history) samples go to the file only, so a
-    long run's memory does not grow with its samples; `read()` loads them back once it is
-    closed. When a write fails (a full disk) the file is cut back to its last whole line and
+    at a time. With `keep_ops=False` (a drill's own history) samples go to the file only, so
+    memory does not grow while a long run samples; `read()` loads them back, once, after
+    `close`. When a write fails (a full disk) the file is cut back to its last whole line and
     nothing more is recorded, in memory either: the history in memory is the file's. The
     failure is kept in `failure` and `on_failure` is told once; past it the drill cannot be
     judged, and no sample it could not record turns into a failure of the service.
@@ -172,8 +172,11 @@ class HistoryLog:
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._size = 0  # bytes of whole lines written
+        self._identity = (0, 0)  # device and inode of the file created
         if path is not None:
             self._fd = _create(path)
+            status = os.fstat(self._fd)
+            self._identity = (status.st_dev, status.st_ino)
             self._record({"type": "clock", **asdict(clock)}, lambda: None)
             if self.failure is not None:
                 raise RecordError(self.failure)
@@ -260,7 +263,9 @@ class HistoryLog:
             return self.history
         if self._fd is not None:
             raise RecordError(f"{self.path}: read before the history was closed")
-        return load_history(self.path)
+        from drills.history_file import read_back  # it builds on this module
+
+        return read_back(self.path, self._identity)
 
     def close(self) -> None:
         """Flush the file to disk (fsync, and its directory entry): a record pins its hash."""
@@ -339,52 +344,3 @@ def _redacted(value: Any, redact: Callable[[str], str]) -> Any:
     if isinstance(value, list):
         return [_redacted(item, redact) for item in value]
     return value
-
-
-def _entries(lines: Iterable[str], source: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{source}:{number}: not JSON: {exc.msg}") from exc
-        if not isinstance(entry, dict) or "type" not in entry:
-            raise RecordError(f"{source}:{number}: an entry needs a 'type'")
-        yield number, entry
-
-
-def load_history(path: Path) -> History:
-    """Read a history written by `HistoryLog`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecordError(f"{path}: cannot read history: {exc.strerror}") from exc
-    history: History | None = None
-    for number, entry in _entries(text.splitlines(), str(path)):
-        kind = entry.pop("type")
-        try:
-            if kind == "clock":
-                history = History(clock=Clock(**entry))
-                continue
-            if history is None:
-                raise RecordError(f"{path}:{number}: history does not start with its clock")
-            if kind == "op":
-                entry["outcome"] = Outcome(entry["outcome"])
-                history.ops.append(Op(**entry))
-            elif kind == "step":
-                history.steps.append(StepEvent(**entry))
-            elif kind == "final-read":
-                entry["counts"] = {int(k): int(v) for k, v in entry["counts"].items()}
-                history.final_reads.append(FinalRead(**entry))
-            elif kind == "probe":
-                history.probes.append(ProbeInfo(**entry))
-            elif kind == "event":
-                history.events.append(Event(**entry))
-            else:
-                raise RecordError(f"{path}:{number}: unknown entry type {kind!r}")
-        except (TypeError, ValueError, KeyError) as exc:
-            raise RecordError(f"{path}:{number}: malformed {kind} entry: {exc}") from exc
-    if history is None:
-        raise RecordError(f"{path}: empty history")
-    return history

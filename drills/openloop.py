@@ -25,8 +25,10 @@ from drills.lateness import (
 from drills.probe import Client, Probe, Sample
 from drills.stalls import SHARED, StallWatch
 
-# Resolved samples kept for `up_streak_since`: a streak is counted up to this many.
-STREAK_KEPT = 1_000
+# The longest `stable` run a scenario may ask for, and the resolved samples kept per probe
+# for `up_streak_since`: twice as many, so late samples inside a run leave room for it.
+MAX_STABLE = 1_000
+STREAK_KEPT = 2 * MAX_STABLE
 
 
 def missed_due_times(now_ns: int, next_due_ns: int, interval_ns: int) -> int:
@@ -298,9 +300,7 @@ class ProbeRunner:
         with self._lock:
             self._inflight.pop(pending.seq, None)
             # A late sample that was down still ends a run of ups: recovery is never earlier.
-            self._resolved[pending.seq] = (pending.due_ns, None if late and up else up)
-            self._resolved.pop(pending.seq - STREAK_KEPT, None)
-            self._newest = max(self._newest, pending.seq)
+            self._keep_resolved(pending.seq, pending.due_ns, None if late and up else up)
             pending.up, pending.complete_ns = (None if late else up), complete_ns
             if not late:
                 self._count(outcome, up, detail, pending.due_ns, complete_ns)
@@ -323,6 +323,16 @@ class ProbeRunner:
         )
         if self._blocked:
             self._settle_blocked()
+
+    def _keep_resolved(self, seq: int, due_ns: int, up: bool | None) -> None:
+        """Under the lock: keep the newest STREAK_KEPT, evicting the first kept; a straggler
+        older than those is not kept at all."""
+        self._newest = max(self._newest, seq)
+        if seq <= self._newest - STREAK_KEPT:
+            return
+        self._resolved[seq] = (due_ns, up)
+        while len(self._resolved) > STREAK_KEPT:
+            del self._resolved[next(iter(self._resolved))]
 
     def _stalled(self, pending: _Pending, sample: Sample, complete_ns: int) -> str:
         """Late when the harness stalled while a sample that was slow or timed out was in

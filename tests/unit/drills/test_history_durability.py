@@ -13,7 +13,8 @@ import pytest
 
 from drills import history
 from drills.errors import PathError, RecordError
-from drills.history import Clock, HistoryLog, Op, Outcome, load_history, open_history
+from drills.history import Clock, HistoryLog, Op, Outcome, open_history
+from drills.history_file import load_history
 
 VICTIM = "precious\n"
 
@@ -120,3 +121,20 @@ def test_a_history_without_a_file_keeps_its_samples_in_memory() -> None:
     log = HistoryLog(Clock.now(), keep_ops=False)
     log.add_op(op(1))
     assert log.read().ops == [op(1)]
+
+
+def test_a_history_replaced_during_the_run_is_not_read_back(tmp_path: Path) -> None:
+    """The verdict is computed from the file the drill wrote, not one put in its place."""
+    _, log = open_history(tmp_path, "20261203T070000Z-y", Clock.now())
+    log.add_op(op(1))
+    log.close()
+    assert log.path is not None
+    forged = tmp_path / "forged.jsonl"
+    forged.write_bytes(log.path.read_bytes())
+    os.replace(forged, log.path)
+    with pytest.raises(RecordError, match="not the history this drill wrote"):
+        log.read()
+    log.path.unlink()
+    log.path.symlink_to(forged)
+    with pytest.raises(RecordError, match="cannot read history"):
+        log.read()

@@ -186,9 +186,22 @@ def test_a_long_run_keeps_a_bounded_window_for_the_up_streak() -> None:
     for seq in range(1, 3 * STREAK_KEPT):
         resolved(runner, seq, Outcome.OK)
     assert len(runner._resolved) == STREAK_KEPT
-    assert runner.up_streak_since(0) == STREAK_KEPT  # saturates: `stable` is at most this
+    assert runner.up_streak_since(0) == STREAK_KEPT  # saturates: `stable` is at most half
     resolved(runner, 3 * STREAK_KEPT, Outcome.FAIL)
     assert runner.up_streak_since(0) == 0
+    resolved(runner, 5, Outcome.OK)  # a straggler far older than the window is not kept
+    assert len(runner._resolved) == STREAK_KEPT and 5 not in runner._resolved
+
+
+def test_stragglers_resolved_out_of_order_do_not_grow_the_window() -> None:
+    log = HistoryLog(Clock(0, 0))
+    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    for seq in range(1, 4 * STREAK_KEPT):
+        if seq % 7:
+            resolved(runner, seq, Outcome.OK)
+        if seq > STREAK_KEPT // 2 and (seq - STREAK_KEPT // 2) % 7 == 0:
+            resolved(runner, seq - STREAK_KEPT // 2, Outcome.FAIL)  # timed out later
+    assert len(runner._resolved) <= STREAK_KEPT
 
 
 class BrokenLog(HistoryLog):
