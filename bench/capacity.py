@@ -295,11 +295,11 @@ def _loads(only: str | None) -> list[tuple[int, int, int]]:
 
 
 def _write(path: Path, rows: list[Row]) -> None:
-    faithful = [r for r in rows if r.faithful]
+    faithful = [r for r in rows if r.faithful and r.connections == CONNECTIONS]
     best = max(faithful, key=lambda r: r.samples_per_s, default=None)
     largest = "none"
     if best is not None:
-        load = f"{best.probes} probes every {best.interval_ms} ms, {best.connections} connections"
+        load = f"{best.probes} probes every {best.interval_ms} ms"
         largest = f"{best.samples_per_s:,.0f} samples/s ({load})"
     text = "\n".join(
         [
@@ -319,7 +319,9 @@ def _write(path: Path, rows: list[Row]) -> None:
             "",
             table(rows),
             "",
-            f"Largest faithful load: {largest}.",
+            f"Largest faithful load with the default {CONNECTIONS} connections per probe: "
+            f"{largest} (`drills run --dry-run` warns above the figure in",
+            "drills/lateness.py, `CAPACITY_SAMPLES_PER_S`, set from this line).",
         ]
     )
     replace_section(path, "capacity", text)
