@@ -25,6 +25,11 @@ from drills.lateness import (
 from drills.probe import Client, Probe, Sample
 from drills.stalls import SHARED, StallWatch
 
+# The longest `stable` run a scenario may ask for, and the resolved samples kept per probe
+# for `up_streak_since`: twice as many, so late samples inside a run leave room for it.
+MAX_STABLE = 1_000
+STREAK_KEPT = 2 * MAX_STABLE
+
 
 def missed_due_times(now_ns: int, next_due_ns: int, interval_ns: int) -> int:
     """Due times to skip: when the harness was descheduled for more than two intervals, the
@@ -127,7 +132,9 @@ class ProbeRunner:
         self._inflight: dict[int, _Pending] = {}
         # Samples that found no free connection, with the samples holding the connections.
         self._blocked: list[tuple[_Pending, list[_Pending]]] = []
-        self._resolved: dict[int, tuple[int, bool | None]] = {}  # seq -> (due, up; None: late)
+        # seq -> (due, up; None: late), the newest STREAK_KEPT only: memory stays flat
+        self._resolved: dict[int, tuple[int, bool | None]] = {}
+        self._newest = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -293,7 +300,7 @@ class ProbeRunner:
         with self._lock:
             self._inflight.pop(pending.seq, None)
             # A late sample that was down still ends a run of ups: recovery is never earlier.
-            self._resolved[pending.seq] = (pending.due_ns, None if late and up else up)
+            self._keep_resolved(pending.seq, pending.due_ns, None if late and up else up)
             pending.up, pending.complete_ns = (None if late else up), complete_ns
             if not late:
                 self._count(outcome, up, detail, pending.due_ns, complete_ns)
@@ -316,6 +323,16 @@ class ProbeRunner:
         )
         if self._blocked:
             self._settle_blocked()
+
+    def _keep_resolved(self, seq: int, due_ns: int, up: bool | None) -> None:
+        """Under the lock: keep the newest STREAK_KEPT, evicting the first kept; a straggler
+        older than those is not kept at all."""
+        self._newest = max(self._newest, seq)
+        if seq <= self._newest - STREAK_KEPT:
+            return
+        self._resolved[seq] = (due_ns, up)
+        while len(self._resolved) > STREAK_KEPT:
+            del self._resolved[next(iter(self._resolved))]
 
     def _stalled(self, pending: _Pending, sample: Sample, complete_ns: int) -> str:
         """Late when the harness stalled while a sample that was slow or timed out was in
@@ -350,7 +367,7 @@ class ProbeRunner:
         """Consecutive up samples at the end of those due since `since_ns`, counted back from
         the newest; samples still in flight are skipped at the end and break the run before."""
         with self._lock:
-            newest = max(self._resolved, default=0)
+            newest = self._newest
             oldest_pending = min(
                 (p.seq for p in self._inflight.values() if p.due_ns >= since_ns), default=None
             )

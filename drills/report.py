@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader
 from drills import charts
 from drills.checker import Overall, Verdict, error_budget_s
 from drills.errors import DrillsError, RecordError
-from drills.history import load_history
+from drills.history_file import load_history
 from drills.quarters import Quarter
 from drills.records import KeyFrom, Run, SigningKey, in_quarter, load_runs, write_atomically
 from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict

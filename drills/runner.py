@@ -20,9 +20,9 @@ from drills.config import config_path, load_config
 from drills.containers.engine import EngineSpec, resolved_engine
 from drills.containers.resolve import container_targets
 from drills.containers.target import ContainerTarget
-from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, StepError
+from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, RecordError, StepError
 from drills.files import os_error_text, private_dir
-from drills.history import Clock, FinalRead, HistoryLog, StepEvent, open_history
+from drills.history import Clock, FinalRead, History, HistoryLog, StepEvent, open_history
 from drills.journal import Journal, refuse_if_orphaned, state_dir
 from drills.labs import LABS, Lab
 from drills.live import LiveView
@@ -173,6 +173,10 @@ class Drill:
         aborted: str | None,
         interrupted: str | None,
     ) -> RunResult:
+        try:  # read back while the journal still stands: a drill killed here gets a record
+            history = log.read()
+        except RecordError as exc:  # no sample can be trusted: no figure is reported
+            history, error = History(clock=clock), "; ".join(filter(None, [error, str(exc)]))
         if self.notes:
             self.notes.append(f"crash journal kept for `drills recover`: {self.journal.path}")
         elif self.options.keep_lab:
@@ -182,7 +186,7 @@ class Drill:
         config = check_config(self.scenario)
         if self.notes:
             error = "; ".join([error, *self.notes] if error else self.notes)
-        result = check(log.history, config)
+        result = check(history, config)
         info = RunInfo(
             run_id=self.run_id,
             scenario_name=self.scenario.name,
@@ -198,7 +202,7 @@ class Drill:
             aborted=aborted,
         )
         history_path = self.options.reports_dir / f"{self.run_id}.history.jsonl"
-        record = build_record(info, log.history, config, result, history_path.name)
+        record = build_record(info, history, config, result, history_path.name)
         record_path = self.options.reports_dir / f"{self.run_id}.json"
         unwritten = None
         try:

@@ -26,6 +26,7 @@ from drills.errors import Problem, ScenarioError
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
+from drills.openloop import MAX_STABLE
 from drills.patroni.cluster import ClusterTarget, Role
 from drills.patroni.spec import PatroniSpec, keep_password_sources
 from drills.probe import PROBES, ProbeConfig
@@ -246,7 +247,9 @@ class Scenario(StrictModel):
     probes: dict[str, ProbeSpec] = Field(min_length=1)
     service_probe: str
     write_probe: str | None = None
-    stable: int = Field(3, ge=1, description="ok samples in a row that count as recovered")
+    stable: int = Field(
+        3, ge=1, le=MAX_STABLE, description="ok samples in a row that count as recovered"
+    )
     settle: Duration = Field(1.0, description="pause before the final read of writes")
     abort_if: list[AbortIf] = Field(default_factory=list, description="stop conditions")
     steps: list[StepSpec] = Field(min_length=1)

@@ -180,7 +180,7 @@ def _check(args: argparse.Namespace) -> int:
     import json
 
     from drills.checker import check
-    from drills.history import load_history
+    from drills.history_file import load_history
     from drills.records import build_record, load_record
     from drills.summary import render
 

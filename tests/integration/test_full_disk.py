@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from drills.history import Outcome, load_history
+from drills.history import Outcome
+from drills.history_file import load_history
 from tests.conftest import run_drills
 
 pytestmark = pytest.mark.postgres

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,9 @@ from drills.history import (
     Outcome,
     ProbeInfo,
     StepEvent,
-    load_history,
+    _op_entry,
 )
+from drills.history_file import load_history
 from drills.records import (
     SCHEMA_VERSION,
     RunInfo,
@@ -451,3 +453,10 @@ def test_check_record_missing_keys_exits_2_with_one_line(tmp_path: Path) -> None
     done = drills_check(str(path))
     assert done.returncode == 2
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_an_op_line_holds_every_field_of_the_op() -> None:
+    """The line is built by hand for speed; a field added to `Op` must not be left out."""
+    op = Op("svc", 7, 10, 20, Outcome.UNKNOWN, 30, "d", {"lag": 1.5}, {"site": "a"}, 12, "late")
+    assert _op_entry(op) == {"type": "op", **asdict(op)}
+    assert list(_op_entry(op))[1:] == [f.name for f in fields(Op)]

@@ -13,7 +13,8 @@ import pytest
 
 from drills import history
 from drills.errors import PathError
-from drills.history import Clock, HistoryLog, Op, Outcome, load_history, open_history
+from drills.history import Clock, HistoryLog, Op, Outcome, open_history
+from drills.history_file import load_history
 
 VICTIM = "precious\n"
 

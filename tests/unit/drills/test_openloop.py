@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
-from drills.openloop import ProbeRunner, _Pending, missed_due_times
+from drills.openloop import STREAK_KEPT, ProbeRunner, _Pending, missed_due_times
 from drills.probe import Client, Probe, ProbeConfig, Sample, WriteProbe
 
 MS = 1_000_000
@@ -177,6 +177,31 @@ def test_the_up_streak_counts_back_from_the_newest_sample() -> None:
     assert runner.up_streak_since(40 * MS) == 1  # samples due before are not counted
     resolved(runner, 5, Outcome.OK, latency_ms=500)  # slower than `slow`: not up
     assert runner.up_streak_since(0) == 0
+
+
+def test_a_long_run_keeps_a_bounded_window_for_the_up_streak() -> None:
+    """Before: every resolved sample was kept for `wait-until`, 150 bytes each for ever."""
+    log = HistoryLog(Clock(0, 0))
+    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    for seq in range(1, 3 * STREAK_KEPT):
+        resolved(runner, seq, Outcome.OK)
+    assert len(runner._resolved) == STREAK_KEPT
+    assert runner.up_streak_since(0) == STREAK_KEPT  # saturates: `stable` is at most half
+    resolved(runner, 3 * STREAK_KEPT, Outcome.FAIL)
+    assert runner.up_streak_since(0) == 0
+    resolved(runner, 5, Outcome.OK)  # a straggler far older than the window is not kept
+    assert len(runner._resolved) == STREAK_KEPT and 5 not in runner._resolved
+
+
+def test_stragglers_resolved_out_of_order_do_not_grow_the_window() -> None:
+    log = HistoryLog(Clock(0, 0))
+    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    for seq in range(1, 4 * STREAK_KEPT):
+        if seq % 7:
+            resolved(runner, seq, Outcome.OK)
+        if seq > STREAK_KEPT // 2 and (seq - STREAK_KEPT // 2) % 7 == 0:
+            resolved(runner, seq - STREAK_KEPT // 2, Outcome.FAIL)  # timed out later
+    assert len(runner._resolved) <= STREAK_KEPT
 
 
 class BrokenLog(HistoryLog):

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from drills import cli, history, runner
+from drills import cli, history, history_file, runner
 from drills.checker import Overall
-from drills.errors import PathError
+from drills.errors import PathError, RecordError
 from drills.records import load_record
 from drills.runner import RunOptions, RunResult, run_drill
 
@@ -159,6 +159,23 @@ def test_a_record_that_cannot_be_written_still_prints_the_verdict_and_exits_2(
     assert "verdict" in out.lower() and "record:" not in out
     assert f"drills: run record not written: cannot write {drill.tmp / 'runs'}" in err
     assert ENOSPC in err
+
+
+def test_a_history_that_cannot_be_read_back_is_an_error_not_a_verdict(
+    drill: Drill, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The samples of a drill are judged from its file (issue 14, item 5)."""
+
+    def unreadable(path: Path, identity: tuple[int, int]) -> Any:
+        raise RecordError(f"{path}: cannot read history: Input/output error")
+
+    monkeypatch.setattr(history_file, "read_back", unreadable)
+    result = run_drill(drill.scenario("  - wait: 100ms"), drill.options())
+    assert result.record.verdict is Overall.ERROR
+    assert result.record.error is not None
+    assert "cannot read history: Input/output error" in result.record.error
+    assert result.record.probes == {}  # no figure from samples that could not be read
+    assert result.record.measurements.downtime_s is None
 
 
 def _mode(path: Path) -> int:

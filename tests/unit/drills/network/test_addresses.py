@@ -104,8 +104,10 @@ def test_a_name_that_resolves_to_metadata_later_is_refused_at_connect(
     far = int(upstream.getsockname()[1])
     with Proxy(policy=AddressPolicy().declaring([("rebind.example", far)])) as proxy:
         port = proxy.add_link("db", ("rebind.example", far))
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            upstream.settimeout(5.0)  # a busy machine may take a while to forward it
             accepted, _ = upstream.accept()  # forwarded while the name pointed at loopback
+            upstream.settimeout(1.0)
             accepted.close()
         answers[:] = [ip("169.254.169.254")]  # now the name points at the metadata service
         with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:

@@ -17,7 +17,7 @@ import pytest
 from drills import cli
 from drills.checker import Overall, Verdict, check
 from drills.errors import RecordError
-from drills.history import load_history
+from drills.history_file import load_history
 from drills.records import (
     RunInfo,
     RunRecord,

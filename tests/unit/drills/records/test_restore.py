@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from drills.checker import check
-from drills.history import History, HistoryLog, load_history
+from drills.history import History, HistoryLog
+from drills.history_file import load_history
 from drills.records import RunInfo, RunRecord, build_record, record_text
 from drills.summary import render
 from tests.unit.drills.restore_history import CONFIG, restore_facts, restore_history
