@@ -78,6 +78,15 @@ def _freeze(pid: int, sig: signal.Signals) -> None:
 
 
 def trial(dsn: str, postmaster: int, count: int, interval_ms: int, connections: int) -> Row:
+    log, truth, cpu = sample_through_a_freeze(dsn, postmaster, count, interval_ms, connections)
+    return _row(log, (count, interval_ms, connections), truth, cpu)
+
+
+def sample_through_a_freeze(
+    dsn: str, postmaster: int, count: int, interval_ms: int, connections: int
+) -> tuple[HistoryLog, float, float]:
+    """`count` postgres-read probes through a freeze of the server made here, outside drills:
+    the history, the freeze's true length and the harness's CPU once sampling (seconds)."""
     log = HistoryLog(Clock.now())
     config = {"kind": "postgres-read", "dsn": dsn, "interval": f"{interval_ms}ms"}
     config |= {"timeout": "500ms", "slow": "50ms", "connections": connections}
@@ -101,8 +110,7 @@ def trial(dsn: str, postmaster: int, count: int, interval_ms: int, connections: 
         _freeze(postmaster, signal.SIGCONT)
         for runner in runners:
             runner.stop()
-    truth = (thawed - frozen) / 1e9
-    return _row(log, (count, interval_ms, connections), truth, time.process_time() - cpu)
+    return log, (thawed - frozen) / 1e9, time.process_time() - cpu
 
 
 def _row(log: HistoryLog, load: tuple[int, int, int], truth: float, cpu: float) -> Row:

@@ -3,33 +3,27 @@ postgres-read probes every 10 ms, one connection each, see one outage each, as l
 freeze within the bound this machine was measured at.
 
 The truth is taken by the test, outside drills: SIGSTOP to the postmaster and every process
-under it, SIGCONT a second later, the length between the two calls. Before issue 14 every probe
+under it, SIGCONT a second later, the length between the two calls (bench/capacity.py's
+`sample_through_a_freeze`, which `make bench` uses as well). Before issue 14 every probe
 reported 37-52 outages at this load and the lower bound was 1.5-1.8 s off.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import time
 from collections.abc import Iterator
 
 import pytest
 
+from bench.capacity import sample_through_a_freeze
 from drills.checker import summarize_probe
-from drills.history import Clock, HistoryLog
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.lateness import harness_lag, overload_error
-from drills.openloop import ProbeRunner
-from drills.proctree import descendants
-from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
 
 pytestmark = pytest.mark.postgres
 
 PROBES = 30
-INTERVAL_S = 0.010
-FREEZE_S = 1.0
+INTERVAL_MS = 10
+INTERVAL_S = INTERVAL_MS / 1000
 # The issue asks for one interval + 10 ms. Measured at this load: 13.9-29.5 ms on a quiet
 # machine (this test and bench/capacity.py), 50-54 ms beside a 3,000 samples/s soak in another
 # process; this bound catches a regression (1.5 s before issue 14) without failing on a busy one.
@@ -49,43 +43,10 @@ def server() -> Iterator[tuple[str, int]]:
         lab.stop()
 
 
-def _signal_tree(pid: int, sig: signal.Signals) -> None:
-    for target in [pid, *descendants(pid)]:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(target, sig)
-
-
-def _sample_through_a_freeze(dsn: str, postmaster: int) -> tuple[HistoryLog, float]:
-    log = HistoryLog(Clock.now())
-    config = PostgresReadConfig.model_validate(
-        {"kind": "postgres-read", "dsn": dsn, "interval": "10ms", "timeout": "500ms"}
-        | {"slow": "50ms", "connections": 1}
-    )
-    runners = [
-        ProbeRunner(PostgresReadProbe(f"r{i}", config, "frozen"), log, log.history.clock)
-        for i in range(PROBES)
-    ]
-    for runner in runners:
-        runner.start()
-    try:
-        time.sleep(1.5)
-        _signal_tree(postmaster, signal.SIGSTOP)
-        frozen = time.monotonic_ns()
-        time.sleep(FREEZE_S)
-        thawed = time.monotonic_ns()
-        _signal_tree(postmaster, signal.SIGCONT)
-        time.sleep(1.5)
-    finally:
-        _signal_tree(postmaster, signal.SIGCONT)
-        for runner in runners:
-            runner.stop()
-    return log, (thawed - frozen) / 1e9
-
-
 def test_thirty_probes_at_10ms_see_one_outage_each_as_long_as_the_freeze(
     server: tuple[str, int],
 ) -> None:
-    log, truth = _sample_through_a_freeze(*server)
+    log, truth, _ = sample_through_a_freeze(*server, PROBES, INTERVAL_MS, connections=1)
     history = log.history
     assert len(history.probes) == PROBES
     summaries = [summarize_probe(history, info, stable=3) for info in history.probes]
