@@ -31,10 +31,10 @@ from tabulate import tabulate
 
 from bench.sections import replace_section
 from drills.checker import summarize_probe
+from drills.engines import probe_runner
 from drills.history import Clock, HistoryLog, open_history
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.lateness import harness_lag, overload_error
-from drills.openloop import ProbeRunner
 from drills.proctree import descendants
 from drills.signals import interruptible
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
@@ -94,7 +94,9 @@ def sample_through_a_freeze(
         PostgresReadProbe(f"r{i}", PostgresReadConfig.model_validate(config), "capacity")
         for i in range(count)
     ]
-    runners = [ProbeRunner(p, log, log.history.clock) for p in probes]
+    runners = [probe_runner(p, log, log.history.clock) for p in probes]
+    for runner in runners:
+        runner.warm_up()
     for runner in runners:
         runner.start()
     cpu = time.process_time()
@@ -201,9 +203,11 @@ def _soak(log: HistoryLog, dsn: str, seconds: float) -> float:
         {"kind": "postgres-read", "dsn": dsn, "interval": "10ms"}
     )
     runners = [
-        ProbeRunner(PostgresReadProbe(f"r{i}", config, "soak"), log, log.history.clock)
+        probe_runner(PostgresReadProbe(f"r{i}", config, "soak"), log, log.history.clock)
         for i in range(30)
     ]
+    for runner in runners:
+        runner.warm_up()
     for runner in runners:
         runner.start()
     time.sleep(_warm(seconds))  # warm: pools, caches, the allocator's first growth

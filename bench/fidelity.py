@@ -29,11 +29,11 @@ from tabulate import tabulate
 
 from bench.sections import replace_section
 from drills.checker import summarize_probe
+from drills.engines import probe_runner
 from drills.history import Clock, HistoryLog
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.network.proxy import Proxy
 from drills.network.toxics import STREAMS, Toxic
-from drills.openloop import ProbeRunner
 from drills.signals import interruptible
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
 from probes.postgres_write import PostgresWriteConfig, PostgresWriteProbe
@@ -86,7 +86,7 @@ def outage_trial(proxy: Proxy, changes: ChangeTimes, dsn: str, outage_s: float) 
             kind="postgres-read", dsn=dsn, interval=f"{interval}ms", timeout="1s", slow=SLOW
         )
         runners.append(
-            ProbeRunner(
+            probe_runner(
                 PostgresReadProbe(f"read-{interval}ms", config, "bench"), log, log.history.clock
             )
         )
@@ -149,7 +149,7 @@ def cpu_per_probe_second(dsn: str, host: str, port: int, seconds: float) -> floa
     ]
     for probe in probes:
         probe.prepare()
-    runners = [ProbeRunner(p, log, log.history.clock) for p in probes]
+    runners = [probe_runner(p, log, log.history.clock) for p in probes]
     before = time.process_time()
     for runner in runners:
         runner.start()

@@ -20,6 +20,7 @@ from drills.config import config_path, load_config
 from drills.containers.engine import EngineSpec, resolved_engine
 from drills.containers.resolve import container_targets
 from drills.containers.target import ContainerTarget
+from drills.engines import probe_runner
 from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, RecordError, StepError
 from drills.files import os_error_text, private_dir
 from drills.history import Clock, FinalRead, History, HistoryLog, StepEvent, open_history
@@ -254,7 +255,9 @@ class Drill:
 
     def _drill(self, scenario: Scenario, log: HistoryLog) -> None:
         clock = log.history.clock
-        self.runners = [ProbeRunner(p, log, clock) for p in self.probes]
+        self.runners = [probe_runner(p, log, clock) for p in self.probes]
+        for runner in self.runners:
+            runner.warm_up()
         for runner in self.runners:
             runner.start()
         self.view.watch(self.runners)

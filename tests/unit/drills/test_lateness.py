@@ -22,6 +22,7 @@ from drills.lateness import (
 )
 from drills.openloop import ProbeRunner, _Pending
 from drills.probe import Sample
+from drills.threaded_runner import ThreadedRunner
 from tests.unit.drills.test_openloop import ReadProbe, ok_after
 
 MS = 1_000_000
@@ -103,7 +104,7 @@ def _runner() -> ProbeRunner:
     from drills.history import HistoryLog
 
     log = HistoryLog(Clock.now())
-    return ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
+    return ThreadedRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
 
 
 def test_a_pool_whose_holders_were_up_is_lateness_not_a_failure() -> None:

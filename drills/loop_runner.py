@@ -1,0 +1,225 @@
+"""The event-loop engine: every probe with a non-blocking client (drills.probe.LoopClient) is
+scheduled and sampled on one thread (drills.reactor), with one client per connection.
+
+A sample is issued on its due-time timer: a free connection's client starts its exchange, which
+yields each time it waits on its socket. Its deadline is a timer too; a sample past it is
+recorded as timed out, and its connection stays held until the target answers, as a blocking
+client's would. Lateness is judged as in the threaded engine: `issued_ns` is when the exchange
+really started.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Callable
+
+from drills.history import CRASHED, Clock, HistoryLog, Outcome
+from drills.openloop import ProbeRunner, _Pending, missed_due_times
+from drills.probe import READ, Exchange, LoopClient, Probe, Sample
+from drills.reactor import SHARED as SHARED_REACTOR
+from drills.reactor import EventLoop, Reactor
+from drills.stalls import SHARED, StallWatch
+
+ANSWER_LOOP_S = 5.0  # how long stop() waits for the loop thread to run its request
+
+
+class _Slot:
+    """One connection: its client and the sample it is busy with."""
+
+    __slots__ = ("client", "current", "events", "exchange", "fd")
+
+    def __init__(self, client: LoopClient) -> None:
+        self.client = client
+        self.current: _Pending | None = None
+        self.exchange: Exchange | None = None
+        self.fd: int | None = None  # watched for the exchange
+        self.events = 0
+
+
+class LoopRunner(ProbeRunner):
+    def __init__(
+        self,
+        probe: Probe,
+        log: HistoryLog,
+        clock: Clock,
+        clients: list[LoopClient],
+        stalls: StallWatch | None = SHARED,
+        reactor: Reactor = SHARED_REACTOR,
+    ) -> None:
+        super().__init__(probe, log, clock, stalls)
+        self.reactor = reactor
+        self.slots = [_Slot(client) for client in clients]
+        self._idle: list[_Slot] = []
+        self._loop: EventLoop | None = None
+        self._issuing = False
+        self._next_due = 0
+        self._seq = 0
+
+    def warm_up(self) -> None:
+        if self._warm:
+            return
+        self._warm = True
+        for slot in self.slots:
+            slot.client.warm_up()
+
+    def start(self) -> None:
+        self.warm_up()
+        self._watch()
+        self._idle = list(self.slots)
+        self._loop = self.reactor.acquire()
+        self.started_ns = self._next_due = time.monotonic_ns()
+        self._issuing = True
+        self._loop.call_soon_threadsafe(self._tick)
+
+    def stop(self) -> None:
+        if self._stopped or self._loop is None:
+            self._stopped = True
+            self._unwatch()
+            return
+        self._stopped = True
+        self._on_loop(self._stop_issuing)
+        self._await_inflight()
+        self._on_loop(self._close_all)
+        self._loop = None
+        self.reactor.release()
+        self._finish()
+
+    def _on_loop(self, action: Callable[[], None]) -> None:
+        """Run `action` on the loop thread and wait for it."""
+        assert self._loop is not None
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                action()
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(run)
+        if not done.wait(ANSWER_LOOP_S):
+            self.log.fail(f"internal error stopping {self.name}: the probe loop did not answer")
+
+    def _await_inflight(self) -> None:
+        """In-flight samples end by their deadline timers; a loop that died cannot end them,
+        and they are then recorded as the harness's lateness."""
+        give_up = time.monotonic_ns() + self.timeout_ns + round(ANSWER_LOOP_S * 1e9)
+        while True:
+            with self._lock:
+                left = list(self._inflight.values())
+            if not left:
+                return
+            now = time.monotonic_ns()
+            if now > give_up:
+                self.log.fail(f"internal error stopping {self.name}: samples left in flight")
+                for pending in left:
+                    self._timed_out(pending, now, answered=True)
+                return
+            time.sleep(0.002)
+
+    def _stop_issuing(self) -> None:
+        self._issuing = False
+        self.stopped_ns = time.monotonic_ns()
+
+    def _close_all(self) -> None:
+        assert self._loop is not None
+        for slot in self.slots:
+            if slot.fd is not None:
+                self._loop.forget(slot.fd)
+            if slot.exchange is not None:
+                slot.exchange.close()
+            slot.client.close()
+
+    def _holders(self) -> list[_Pending]:
+        return [slot.current for slot in self.slots if slot.current is not None]
+
+    def _tick(self) -> None:
+        if not self._issuing:
+            return
+        assert self._loop is not None
+        try:
+            self._issue(time.monotonic_ns())
+        except Exception as exc:  # a harness bug: the samples stop, which must not pass unseen
+            self.log.fail(f"internal error scheduling samples of {self.name}: {exc!r}")
+            return
+        self._loop.call_at(self._next_due, self._tick)
+
+    def _issue(self, now: int) -> None:
+        assert self._loop is not None
+        missed = missed_due_times(now, self._next_due, self.interval_ns)
+        self.skipped += missed
+        self._next_due += missed * self.interval_ns
+        self._seq += 1
+        due = self._next_due
+        self._next_due += self.interval_ns
+        if not self._idle:
+            self._no_free_connection(self._seq, due)
+            return
+        slot = self._idle.pop()
+        pending = _Pending(self._seq, due, due + self.timeout_ns)
+        with self._lock:
+            self._inflight[pending.seq] = pending
+        self._loop.call_at(pending.deadline_ns, lambda: self._deadline(slot, pending))
+        slot.current = pending
+        pending.issued_ns = time.monotonic_ns()
+        try:
+            slot.exchange = slot.client.exchange(pending.seq)
+        except Exception as exc:  # a probe bug must not look like an outage
+            self._complete(slot, _crashed(exc), broken=True)
+            return
+        self._step(slot, timed_out=False)
+
+    def _step(self, slot: _Slot, timed_out: bool) -> None:
+        """Run the exchange to its next wait, or to its end."""
+        assert self._loop is not None and slot.exchange is not None
+        slot.fd = None
+        try:
+            if timed_out:
+                wait = slot.exchange.throw(TimeoutError("timed out"))
+            else:
+                wait = slot.exchange.send(None)
+            self._loop.wait(wait.fd, wait.events, lambda t: self._step(slot, t), wait.until_ns)
+            slot.fd, slot.events = wait.fd, wait.events
+        except StopIteration as end:
+            self._complete(slot, end.value)
+        except Exception as exc:  # a probe bug must not look like an outage
+            self._complete(slot, _crashed(exc), broken=True)
+
+    def _complete(self, slot: _Slot, sample: Sample, broken: bool = False) -> None:
+        pending = slot.current
+        assert pending is not None
+        slot.current, slot.exchange, slot.fd = None, None, None
+        if broken:
+            slot.client.close()
+        pending.answered = True
+        done = time.monotonic_ns()
+        if done > pending.deadline_ns:  # late: what a client with that timeout would see
+            sample = Sample(self.probe.timeout_outcome, self.timeout_detail)
+            done = pending.deadline_ns
+        try:
+            self.resolve(pending, sample, done)
+        except Exception as exc:  # a harness bug: the loop must live on regardless
+            self.log.fail(f"internal error recording a sample of {self.name}: {exc!r}")
+        self._idle.append(slot)
+
+    def _deadline(self, slot: _Slot, pending: _Pending) -> None:
+        if pending.done:
+            return
+        # An answer already on the socket may have come in time: a deadline noticed late is
+        # then the harness's lateness, not the target's.
+        answered = slot.current is pending and slot.fd is not None and _ready(slot)
+        self._timed_out(pending, time.monotonic_ns(), answered)
+
+
+def _ready(slot: _Slot) -> bool:
+    assert slot.fd is not None
+    watch = [slot.fd]
+    reads, writes, _ = select.select(
+        watch if slot.events & READ else [], [] if slot.events & READ else watch, [], 0
+    )
+    return bool(reads or writes)
+
+
+def _crashed(exc: Exception) -> Sample:
+    return Sample(Outcome.UNKNOWN, f"{CRASHED}{exc!r}"[:200])
