@@ -35,6 +35,7 @@ from drills.engines import probe_runner
 from drills.history import Clock, HistoryLog, open_history
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.lateness import harness_lag, overload_error
+from drills.openloop import stop_all
 from drills.proctree import descendants
 from drills.signals import interruptible
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
@@ -72,7 +73,22 @@ class Row:
 
 
 def _freeze(pid: int, sig: signal.Signals) -> None:
-    for target in [pid, *descendants(pid)]:
+    _signal_all([pid, *descendants(pid)], sig)
+
+
+def _stop_server(postmaster: int) -> list[int]:
+    """Freeze the server: the postmaster first (it forks no backend once stopped), then every
+    process under it; the processes stopped, for `_signal_all` to wake. Walking /proc takes
+    milliseconds, so the thaw reuses this list instead of walking again after its timestamp."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(postmaster, signal.SIGSTOP)
+    stopped = [postmaster, *descendants(postmaster)]
+    _signal_all(stopped[1:], signal.SIGSTOP)
+    return stopped
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for target in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(target, sig)
 
@@ -102,16 +118,15 @@ def sample_through_a_freeze(
     cpu = time.process_time()
     try:
         time.sleep(BEFORE_S)
-        _freeze(postmaster, signal.SIGSTOP)
+        stopped = _stop_server(postmaster)
         frozen = time.monotonic_ns()
         time.sleep(FREEZE_S)
         thawed = time.monotonic_ns()
-        _freeze(postmaster, signal.SIGCONT)
+        _signal_all(stopped, signal.SIGCONT)
         time.sleep(AFTER_S)
     finally:
         _freeze(postmaster, signal.SIGCONT)
-        for runner in runners:
-            runner.stop()
+        stop_all(runners)
     return log, (thawed - frozen) / 1e9, time.process_time() - cpu
 
 
@@ -214,8 +229,7 @@ def _soak(log: HistoryLog, dsn: str, seconds: float) -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     time.sleep(seconds)
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss
-    for runner in runners:
-        runner.stop()
+    stop_all(runners)
     return grown
 
 

@@ -34,6 +34,7 @@ from drills.history import Clock, HistoryLog
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.network.proxy import Proxy
 from drills.network.toxics import STREAMS, Toxic
+from drills.openloop import stop_all
 from drills.signals import interruptible
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
 from probes.postgres_write import PostgresWriteConfig, PostgresWriteProbe
@@ -99,8 +100,7 @@ def outage_trial(proxy: Proxy, changes: ChangeTimes, dsn: str, outage_s: float) 
     time.sleep(outage_s)
     proxy.heal("clients-a")
     time.sleep(1.5)
-    for runner in runners:
-        runner.stop()
+    stop_all(runners)
     start, end = changes.last("+timeout"), changes.last("-hole")
     truth = (end - start) / 1e9
     trials = []
@@ -154,8 +154,7 @@ def cpu_per_probe_second(dsn: str, host: str, port: int, seconds: float) -> floa
     for runner in runners:
         runner.start()
     time.sleep(seconds)
-    for runner in runners:
-        runner.stop()
+    stop_all(runners)
     return (time.process_time() - before) / (len(runners) * seconds)
 
 

@@ -73,13 +73,17 @@ class LoopRunner(ProbeRunner):
         self._issuing = True
         self._loop.call_soon_threadsafe(self._tick)
 
+    def halt(self) -> None:
+        if self._loop is not None and self._issuing:
+            self._on_loop(self._stop_issuing)
+
     def stop(self) -> None:
         if self._stopped or self._loop is None:
             self._stopped = True
             self._unwatch()
             return
         self._stopped = True
-        self._on_loop(self._stop_issuing)
+        self.halt()
         self._await_inflight()
         self._on_loop(self._close_all)
         self._loop = None

@@ -71,6 +71,16 @@ class ProbeState:
         return self.downtime_ns + self.down_for_ns(now_ns)
 
 
+def stop_all(runners: list[ProbeRunner]) -> None:
+    """Halt every runner before stopping any: closing one probe's connections makes work for
+    a target that other probes are still sampling (hundreds of backends exiting at once
+    answer the other probes' queries late), which would show as an outage at the very end."""
+    for runner in runners:
+        runner.halt()
+    for runner in runners:
+        runner.stop()
+
+
 class ProbeRunner(ABC):
     """One probe's samples: started before the drill, stopped after it."""
 
@@ -111,9 +121,13 @@ class ProbeRunner(ABC):
         """Start issuing samples (warming up first if that was not done)."""
 
     @abstractmethod
+    def halt(self) -> None:
+        """Stop issuing samples (those in flight go on). Safe to call twice."""
+
+    @abstractmethod
     def stop(self) -> None:
-        """Stop issuing, give in-flight samples until their deadline, record the rest.
-        Safe to call twice, and on a runner that never started."""
+        """Halt, give in-flight samples until their deadline, record the rest, close the
+        connections. Safe to call twice, and on a runner that never started."""
 
     @abstractmethod
     def _holders(self) -> list[_Pending]:

@@ -30,7 +30,7 @@ from drills.live import LiveView
 from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
-from drills.openloop import ProbeRunner
+from drills.openloop import ProbeRunner, stop_all
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
 from drills.records.crashed import record_on_crash
@@ -336,8 +336,7 @@ class Drill:
         if self.monitor is not None:
             self.monitor.stop()  # no stop condition may fire once the drill is over
         self.view.close()
-        for runner in self.runners:
-            runner.stop()
+        stop_all(self.runners)
         self.runners = []
 
     def _revert(self) -> None:

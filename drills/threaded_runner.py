@@ -82,17 +82,20 @@ class ThreadedRunner(ProbeRunner):
         self.started_ns = time.monotonic_ns()
         self._thread.start()
 
+    def halt(self) -> None:
+        if self._thread.ident is None or self._stop.is_set():
+            return
+        self._stop.set()
+        self._thread.join()
+        self.stopped_ns = time.monotonic_ns()
+
     def stop(self) -> None:
-        """Stop issuing, give in-flight samples until their deadline, record the rest.
-        Safe to call twice, and on a runner that never started."""
         if self._stopped or self._thread.ident is None:
             self._stopped = True
             self._unwatch()
             return
         self._stopped = True
-        self._stop.set()
-        self._thread.join()
-        self.stopped_ns = time.monotonic_ns()
+        self.halt()
         while True:
             now = time.monotonic_ns()
             self._expire(now)
