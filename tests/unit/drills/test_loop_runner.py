@@ -17,7 +17,7 @@ from drills.loop_runner import LoopRunner
 from drills.probe import READ, Exchange, LoopClient, Sample, Wait
 from drills.threaded_runner import ThreadedRunner
 from probes.tcp import TcpConfig, TcpProbe
-from tests.unit.drills.test_openloop import ReadProbe, ok_after
+from tests.unit.drills.test_openloop import BrokenLog, ReadProbe, ok_after
 
 MS = 1_000_000
 
@@ -144,3 +144,18 @@ def test_the_engine_is_the_loop_for_addresses_and_threads_for_names() -> None:
     assert isinstance(probe_runner(TcpProbe("a", address, "r"), log, clock), LoopRunner)
     assert isinstance(probe_runner(TcpProbe("n", name, "r"), log, clock), ThreadedRunner)
     assert isinstance(probe_runner(ReadProbe(ok_after(0)), log, clock), ThreadedRunner)
+
+
+def test_an_error_recording_a_sample_does_not_stop_the_loop(idle: Idle) -> None:
+    """As on threads: the failure is the history's, and the probe keeps sampling."""
+    log = BrokenLog(Clock.now())
+    probe = ReadProbe(ok_after(0), interval=0.02, connections=1)
+    runner = LoopRunner(probe, log, log.history.clock, [LatencyClient(idle, 0.001)])
+    runner.start()
+    try:
+        time.sleep(0.4)
+    finally:
+        runner.stop()
+    assert log.failure is not None and "internal error recording a sample of fake" in log.failure
+    assert runner.state.fail == 0, runner.state.last_detail
+    assert runner.state.ok > 10
