@@ -10,14 +10,15 @@ really started.
 
 from __future__ import annotations
 
-import select
+import contextlib
 import threading
 import time
 from collections.abc import Callable
 
 from drills.history import CRASHED, Clock, HistoryLog, Outcome
+from drills.lateness import deadline_noticed_late
 from drills.openloop import ProbeRunner, _Pending, missed_due_times
-from drills.probe import READ, Exchange, LoopClient, Probe, Sample
+from drills.probe import Exchange, LoopClient, Probe, Sample
 from drills.reactor import SHARED as SHARED_REACTOR
 from drills.reactor import EventLoop, Reactor
 from drills.stalls import SHARED, StallWatch
@@ -28,14 +29,13 @@ ANSWER_LOOP_S = 5.0  # how long stop() waits for the loop thread to run its requ
 class _Slot:
     """One connection: its client and the sample it is busy with."""
 
-    __slots__ = ("client", "current", "events", "exchange", "fd")
+    __slots__ = ("client", "current", "exchange", "fd")
 
     def __init__(self, client: LoopClient) -> None:
         self.client = client
         self.current: _Pending | None = None
         self.exchange: Exchange | None = None
         self.fd: int | None = None  # watched for the exchange
-        self.events = 0
 
 
 class LoopRunner(ProbeRunner):
@@ -74,40 +74,14 @@ class LoopRunner(ProbeRunner):
         self._loop.call_soon_threadsafe(self._tick)
 
     def halt(self) -> None:
-        if self._loop is not None and self._issuing:
-            self._on_loop(self._stop_issuing)
+        if self._loop is not None and self._issuing and not self._on_loop(self._stop_issuing):
+            self._issuing, self.stopped_ns = False, time.monotonic_ns()
 
-    def stop(self) -> None:
-        if self._stopped or self._loop is None:
-            self._stopped = True
-            self._unwatch()
+    def settle(self) -> None:
+        """Wait for the samples in flight: their deadline timers end them. A loop that died
+        cannot; they are then recorded as the harness's lateness."""
+        if self._loop is None:
             return
-        self._stopped = True
-        self.halt()
-        self._await_inflight()
-        self._on_loop(self._close_all)
-        self._loop = None
-        self.reactor.release()
-        self._finish()
-
-    def _on_loop(self, action: Callable[[], None]) -> None:
-        """Run `action` on the loop thread and wait for it."""
-        assert self._loop is not None
-        done = threading.Event()
-
-        def run() -> None:
-            try:
-                action()
-            finally:
-                done.set()
-
-        self._loop.call_soon_threadsafe(run)
-        if not done.wait(ANSWER_LOOP_S):
-            self.log.fail(f"internal error stopping {self.name}: the probe loop did not answer")
-
-    def _await_inflight(self) -> None:
-        """In-flight samples end by their deadline timers; a loop that died cannot end them,
-        and they are then recorded as the harness's lateness."""
         give_up = time.monotonic_ns() + self.timeout_ns + round(ANSWER_LOOP_S * 1e9)
         while True:
             with self._lock:
@@ -122,6 +96,38 @@ class LoopRunner(ProbeRunner):
                 return
             time.sleep(0.002)
 
+    def stop(self) -> None:
+        if self._stopped or self._loop is None:
+            self._stopped = True
+            for slot in self.slots:  # warmed up, never started
+                _close(slot)
+            self._unwatch()
+            return
+        self._stopped = True
+        self.halt()
+        self.settle()
+        self._on_loop(self._close_all)
+        self._loop = None
+        self.reactor.release()
+        self._finish()
+
+    def _on_loop(self, action: Callable[[], None]) -> bool:
+        """Run `action` on the loop thread and wait for it; False if the loop did not."""
+        assert self._loop is not None
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                action()
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(run)
+        if done.wait(ANSWER_LOOP_S):
+            return True
+        self.log.fail(f"internal error stopping {self.name}: the probe loop did not answer")
+        return False
+
     def _stop_issuing(self) -> None:
         self._issuing = False
         self.stopped_ns = time.monotonic_ns()
@@ -131,9 +137,7 @@ class LoopRunner(ProbeRunner):
         for slot in self.slots:
             if slot.fd is not None:
                 self._loop.forget(slot.fd)
-            if slot.exchange is not None:
-                slot.exchange.close()
-            slot.client.close()
+            _close(slot)
 
     def _holders(self) -> list[_Pending]:
         return [slot.current for slot in self.slots if slot.current is not None]
@@ -174,8 +178,9 @@ class LoopRunner(ProbeRunner):
             return
         self._step(slot, timed_out=False)
 
-    def _step(self, slot: _Slot, timed_out: bool) -> None:
-        """Run the exchange to its next wait, or to its end."""
+    def _step(self, slot: _Slot, timed_out: bool, ready: bool = False) -> None:
+        """Run the exchange to its next wait, or to its end. `ready`: resumed because its
+        socket was ready, so what it read was there when the loop last woke."""
         assert self._loop is not None and slot.exchange is not None
         slot.fd = None
         try:
@@ -183,26 +188,34 @@ class LoopRunner(ProbeRunner):
                 wait = slot.exchange.throw(TimeoutError("timed out"))
             else:
                 wait = slot.exchange.send(None)
-            self._loop.wait(wait.fd, wait.events, lambda t: self._step(slot, t), wait.until_ns)
-            slot.fd, slot.events = wait.fd, wait.events
+            self._loop.wait(
+                wait.fd, wait.events, lambda t: self._step(slot, t, ready=True), wait.until_ns
+            )
+            slot.fd = wait.fd
         except StopIteration as end:
-            self._complete(slot, end.value)
+            self._complete(slot, end.value, ready_ns=self._loop.woke_ns if ready else None)
         except Exception as exc:  # a probe bug must not look like an outage
             self._complete(slot, _crashed(exc), broken=True)
 
-    def _complete(self, slot: _Slot, sample: Sample, broken: bool = False) -> None:
+    def _complete(
+        self, slot: _Slot, sample: Sample, broken: bool = False, ready_ns: int | None = None
+    ) -> None:
+        assert self._loop is not None
         pending = slot.current
         assert pending is not None
         slot.current, slot.exchange, slot.fd = None, None, None
         if broken:
             slot.client.close()
         pending.answered = True
-        done = time.monotonic_ns()
+        # Read after the loop woke: the answer was there by then, however busy the loop was.
+        done = ready_ns if ready_ns is not None else time.monotonic_ns()
+        late = ""
         if done > pending.deadline_ns:  # late: what a client with that timeout would see
             sample = Sample(self.probe.timeout_outcome, self.timeout_detail)
             done = pending.deadline_ns
+            late = self._busy_at(pending.deadline_ns)
         try:
-            self.resolve(pending, sample, done)
+            self.resolve(pending, sample, done, late)
         except Exception as exc:  # a harness bug: the loop must live on regardless
             self.log.fail(f"internal error recording a sample of {self.name}: {exc!r}")
         self._idle.append(slot)
@@ -210,19 +223,34 @@ class LoopRunner(ProbeRunner):
     def _deadline(self, slot: _Slot, pending: _Pending) -> None:
         if pending.done:
             return
-        # An answer already on the socket may have come in time: a deadline noticed late is
-        # then the harness's lateness, not the target's.
-        answered = slot.current is pending and slot.fd is not None and _ready(slot)
-        self._timed_out(pending, time.monotonic_ns(), answered)
+        assert self._loop is not None
+        # Sockets found ready when the loop last woke were read before its timers ran, so an
+        # answer can be waiting unread only if that was before the deadline: then look.
+        waiting = (
+            self._loop.woke_ns < pending.deadline_ns
+            and slot.fd is not None
+            and self._loop.ready_now(slot.fd)
+        )
+        self._timed_out(pending, time.monotonic_ns(), answered=waiting)
+
+    def _busy_at(self, deadline_ns: int) -> str:
+        """Why a sample read after its deadline is late ("" when it is a timeout): the loop was
+        busy elsewhere at the deadline, so its answer may have been waiting before it."""
+        assert self._loop is not None
+        if self._loop.listening_since_ns <= deadline_ns:
+            return ""  # listening at the deadline, and its socket was not ready until after
+        return deadline_noticed_late(deadline_ns, time.monotonic_ns())
 
 
-def _ready(slot: _Slot) -> bool:
-    assert slot.fd is not None
-    watch = [slot.fd]
-    reads, writes, _ = select.select(
-        watch if slot.events & READ else [], [] if slot.events & READ else watch, [], 0
-    )
-    return bool(reads or writes)
+def _close(slot: _Slot) -> None:
+    """Close a slot's exchange and client. Errors closing are ignored: they say nothing about
+    the target, and one must not leave the other slots open."""
+    with contextlib.suppress(Exception):
+        if slot.exchange is not None:
+            slot.exchange.close()
+    slot.exchange = None
+    with contextlib.suppress(Exception):
+        slot.client.close()
 
 
 def _crashed(exc: Exception) -> Sample:

@@ -72,11 +72,14 @@ class ProbeState:
 
 
 def stop_all(runners: list[ProbeRunner]) -> None:
-    """Halt every runner before stopping any: closing one probe's connections makes work for
-    a target that other probes are still sampling (hundreds of backends exiting at once
-    answer the other probes' queries late), which would show as an outage at the very end."""
+    """Halt every runner, then let every sample in flight end, then close the connections:
+    closing one probe's connections makes work for a target other probes are still sampling
+    (hundreds of backends exiting at once answer the others' queries late), which would show
+    as an outage at the very end."""
     for runner in runners:
         runner.halt()
+    for runner in runners:
+        runner.settle()
     for runner in runners:
         runner.stop()
 
@@ -123,6 +126,10 @@ class ProbeRunner(ABC):
     @abstractmethod
     def halt(self) -> None:
         """Stop issuing samples (those in flight go on). Safe to call twice."""
+
+    @abstractmethod
+    def settle(self) -> None:
+        """After halt: wait until every sample in flight is recorded (by its deadline)."""
 
     @abstractmethod
     def stop(self) -> None:

@@ -16,6 +16,7 @@ import contextlib
 import functools
 import heapq
 import itertools
+import select
 import selectors
 import socket
 import sys
@@ -25,6 +26,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from drills.stalls import SHARED as STALLS
+from drills.stalls import StallWatch
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 Callback = Callable[[], None]
 Ready = Callable[[bool], None]  # called with True when the wait timed out
 
@@ -32,16 +37,17 @@ Ready = Callable[[bool], None]  # called with True when the wait timed out
 class Reactor:
     """Hands out the running EventLoop: started by the first user, stopped by the last."""
 
-    def __init__(self) -> None:
+    def __init__(self, stalls: StallWatch = STALLS) -> None:
         self._lock = threading.Lock()
         self._users = 0
         self._loop: EventLoop | None = None
+        self._stalls = stalls
 
     def acquire(self) -> EventLoop:
         with self._lock:
             self._users += 1
             if self._loop is None:
-                self._loop = EventLoop()
+                self._loop = EventLoop(self._stalls)
             return self._loop
 
     def release(self) -> None:
@@ -55,7 +61,12 @@ class Reactor:
 
 
 class EventLoop:
-    def __init__(self) -> None:
+    def __init__(self, stalls: StallWatch) -> None:
+        self._stalls = stalls
+        # When the loop last began to wait in select() and when that wait ended: an answer
+        # that came while it was busy in between is read only at the next wait.
+        self.listening_since_ns = time.monotonic_ns()
+        self.woke_ns = self.listening_since_ns
         self._lock = threading.Lock()
         self._calls: list[Callback] = []
         self._timers: list[tuple[int, int, Callback]] = []
@@ -107,6 +118,19 @@ class EventLoop:
         if self._waiting.pop(fd, None) is not None:
             self._selector.unregister(fd)
 
+    def ready_now(self, fd: int) -> bool:
+        """Whether a watched `fd` is ready at this moment (its callback not yet run)."""
+        key = self._selector.get_map().get(fd)
+        if key is None:
+            return False
+        poll = select.poll()  # no limit on fd numbers, unlike select()
+        poll.register(
+            fd,
+            (select.POLLIN if key.events & READ else 0)
+            | (select.POLLOUT if key.events & WRITE else 0),
+        )
+        return bool(poll.poll(0))
+
     def _expired(self, fd: int, token: object) -> None:
         entry = self._waiting.get(fd)
         if entry is not None and entry[0] is token:
@@ -118,7 +142,10 @@ class EventLoop:
 
     def _run(self) -> None:
         while not self._stop:
-            for key, _ in self._selector.select(self._timeout()):
+            self._listen()
+            ready = self._selector.select(self._timeout())
+            self.woke_ns = time.monotonic_ns()
+            for key, _ in ready:
                 if key.fileobj is self._wake_r:
                     self._drain_wake()
                     continue
@@ -133,6 +160,15 @@ class EventLoop:
             now = time.monotonic_ns()
             while self._timers and self._timers[0][0] <= now:
                 self._run_one(heapq.heappop(self._timers)[2])
+
+    def _listen(self) -> None:
+        """Note the start of a wait. Busy longer than the tolerance since the last one, the
+        loop could not see answers arrive: that is a stall of the harness (drills.stalls), and
+        a sample slow or timed out across it says nothing about its target."""
+        now = time.monotonic_ns()
+        if now - self.woke_ns > self._stalls.tolerance_ns:
+            self._stalls.add(self.woke_ns, now)
+        self.listening_since_ns = now
 
     def _timeout(self) -> float | None:
         if self._calls:

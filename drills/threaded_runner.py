@@ -89,20 +89,28 @@ class ThreadedRunner(ProbeRunner):
         self._thread.join()
         self.stopped_ns = time.monotonic_ns()
 
-    def stop(self) -> None:
-        if self._stopped or self._thread.ident is None:
-            self._stopped = True
-            self._unwatch()
+    def settle(self) -> None:
+        if self._thread.ident is None:
             return
-        self._stopped = True
-        self.halt()
         while True:
             now = time.monotonic_ns()
             self._expire(now)
             with self._lock:
                 if not self._inflight:
-                    break
+                    return
             time.sleep(0.002)
+
+    def stop(self) -> None:
+        if self._stopped or self._thread.ident is None:
+            self._stopped = True
+            for worker in self.workers:  # warmed up, never started
+                if worker.client is not None:
+                    worker.client.close()
+            self._unwatch()
+            return
+        self._stopped = True
+        self.halt()
+        self.settle()
         for worker in self.workers:
             worker.inbox.put(None)
         for worker in self.workers:

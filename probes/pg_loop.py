@@ -14,28 +14,32 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import random
 import time
 from collections.abc import Generator, Sequence
 
 import psycopg
 from psycopg import pq
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_attempts, conninfo_to_dict, make_conninfo
 
 from drills.probe import READ, WRITE, Wait, run_to_end
 from probes.pg import connect_timeout_s
 
+COPY = (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_BOTH)
 Steps = Generator[Wait, None, "pq.abc.PGresult | None"]
 
 
 def without_lookups(dsn: str) -> bool:
-    """Whether connecting with `dsn` never waits on a name lookup."""
+    """Whether connecting with `dsn` never waits on a name lookup (a service file may name
+    its hosts by name, so a service goes on threads too)."""
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.Error:
         return False  # the threaded client reports the bad DSN, sample by sample
-    if params.get("hostaddr"):
-        return True
+    if params.get("service") or os.environ.get("PGSERVICE"):
+        return False
+    hostaddr = str(params.get("hostaddr") or os.environ.get("PGHOSTADDR", ""))
+    if hostaddr:
+        return all(hostaddr.split(","))
     hosts = str(params.get("host") or os.environ.get("PGHOST", "")).split(",")
     return all(not host or host.startswith("/") or _is_address(host) for host in hosts)
 
@@ -49,28 +53,10 @@ def _is_address(host: str) -> bool:
 
 
 def attempts(dsn: str) -> list[str]:
-    """One conninfo per host of `dsn`, in order, as psycopg tries them (each with its own
-    timeout, since libpq's non-blocking connect keeps none): a multi-host DSN follows a
-    failover. `prefer-standby` tries every host as a standby first, then any."""
-    params = conninfo_to_dict(dsn)
-    lists = {
-        key: str(params[key]).split(",") for key in ("host", "hostaddr", "port") if key in params
-    }
-    count = max((len(values) for values in lists.values()), default=1)
-    if count == 1:
-        single = [params]
-    else:
-        lists = {k: v * count if len(v) == 1 else v for k, v in lists.items()}
-        if any(len(values) != count for values in lists.values()):
-            return [dsn]  # libpq reports the mismatch
-        single = [params | {k: v[i] for k, v in lists.items()} for i in range(count)]
-    if params.get("load_balance_hosts") == "random":
-        random.shuffle(single)
-    if params.get("target_session_attrs") == "prefer-standby":
-        single = [p | {"target_session_attrs": "standby"} for p in single] + [
-            {k: v for k, v in p.items() if k != "target_session_attrs"} for p in single
-        ]
-    return [make_conninfo("", **attempt) for attempt in single]
+    """One conninfo per host of `dsn` (environment variables included), in the order psycopg
+    tries them, each with its own timeout: libpq's non-blocking connect keeps none, and a
+    multi-host DSN follows a failover. Raises psycopg's error for a DSN it refuses."""
+    return [make_conninfo("", **attempt) for attempt in conninfo_attempts(conninfo_to_dict(dsn))]
 
 
 def connect_blocking(dsn: str, timeout_s: float) -> pq.abc.PGconn | None:
@@ -84,7 +70,7 @@ def connect_blocking(dsn: str, timeout_s: float) -> pq.abc.PGconn | None:
 def connect(dsn: str, timeout_s: float) -> Generator[Wait, None, pq.abc.PGconn]:
     """Open a connection to the first host of `dsn` that takes it; the last host's error."""
     failure: psycopg.Error = psycopg.OperationalError("no host to connect to")
-    for conninfo in attempts(dsn):
+    for conninfo in attempts(dsn):  # a DSN psycopg refuses raises here, as it does there
         give_up = time.monotonic_ns() + connect_timeout_s(timeout_s) * 1_000_000_000
         try:
             return (yield from _connect_one(conninfo, give_up))
@@ -108,7 +94,7 @@ def _connect_one(conninfo: str, give_up_ns: int) -> Generator[Wait, None, pq.abc
             try:
                 yield Wait(conn.socket, events, give_up_ns)
             except TimeoutError:
-                raise psycopg.OperationalError("connection timeout expired") from None
+                raise psycopg.errors.ConnectionTimeout("connection timeout expired") from None
     except BaseException:
         conn.finish()
         raise
@@ -135,6 +121,11 @@ def execute(conn: pq.abc.PGconn, query: bytes, params: Sequence[bytes] | None = 
             break  # the error already received says why (psycopg does the same)
         if result is None:
             break
+        if result.status in COPY:  # libpq would hand back the same result for ever
+            conn.finish()
+            raise psycopg.ProgrammingError(
+                "COPY cannot be used with this method; use copy() instead"
+            )
         if result.status == pq.ExecStatus.FATAL_ERROR:
             failed = failed or result
         last = result

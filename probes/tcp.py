@@ -57,7 +57,7 @@ class TcpLoopClient(LoopClient):
         try:
             sock.setblocking(False)
             code = sock.connect_ex((self.config.host, self.config.port))
-            if code in (errno.EINPROGRESS, errno.EAGAIN):
+            if code in (errno.EINPROGRESS, errno.EINTR):  # EAGAIN: no local port, a failure
                 give_up = time.monotonic_ns() + round(self.config.timeout * 1e9)
                 try:
                     yield Wait(sock.fileno(), WRITE, give_up)

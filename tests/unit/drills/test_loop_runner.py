@@ -3,6 +3,7 @@ deadlines, pool exhaustion, crashed probes), with non-blocking clients on one th
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
 from collections.abc import Iterator
@@ -159,3 +160,73 @@ def test_an_error_recording_a_sample_does_not_stop_the_loop(idle: Idle) -> None:
     assert log.failure is not None and "internal error recording a sample of fake" in log.failure
     assert runner.state.fail == 0, runner.state.last_detail
     assert runner.state.ok > 10
+
+
+class AnswerClient(LoopClient):
+    """Ok once the test writes to its socket."""
+
+    def __init__(self, idle: Idle) -> None:
+        self.idle = idle
+
+    def exchange(self, seq: int) -> Exchange:
+        yield Wait(self.idle.ours.fileno(), READ)
+        self.idle.ours.recv(16)
+        return Sample(Outcome.OK)
+
+
+def one_sample(
+    idle: Idle, busy: tuple[float, float] | None, answer_at: float | None, in_timer: bool = False
+) -> Op:
+    """One sample (timeout 50 ms): the loop kept busy over `busy` (from, to, seconds after the
+    sample was due; by a call, or by a timer when `in_timer`) and the answer written at
+    `answer_at`."""
+    probe = ReadProbe(ok_after(0), interval=1.0, timeout=0.05, connections=1)
+    log = HistoryLog(Clock.now())
+    runner = LoopRunner(probe, log, log.history.clock, [AnswerClient(idle)], stalls=None)
+    runner.start()
+    assert runner._loop is not None
+    events = [(busy[0], "busy")] if busy else []
+    events += [(answer_at, "answer")] if answer_at is not None else []
+    for at, what in sorted(events):
+        time.sleep(max(0.0, runner.started_ns / 1e9 + at - time.monotonic()))
+        if what == "busy":
+            assert busy is not None
+            loop, nap = runner._loop, functools.partial(time.sleep, busy[1] - busy[0])
+            if in_timer:  # the deadline, due during a timer, fires only in the next pass
+                loop.call_soon_threadsafe(functools.partial(loop.call_at, time.monotonic_ns(), nap))
+            else:
+                loop.call_soon_threadsafe(nap)
+        else:
+            idle.theirs.send(b"x")
+    time.sleep(max(0.0, runner.started_ns / 1e9 + 0.15 - time.monotonic()))
+    runner.stop()
+    return log.history.ops_of("fake")[0]
+
+
+def test_an_answer_that_came_while_the_loop_was_busy_is_not_a_timeout(idle: Idle) -> None:
+    """Before: read after the deadline, it was recorded as the target's timeout."""
+    op = one_sample(idle, busy=(0.01, 0.09), answer_at=0.03)
+    assert op.late.startswith("its deadline was noticed"), op
+    assert op.outcome is Outcome.FAIL  # what the timeout says, left out of downtime as late
+
+
+def test_an_answer_read_after_a_busy_deadline_is_not_a_timeout(idle: Idle) -> None:
+    op = one_sample(idle, busy=(0.01, 0.09), answer_at=0.03, in_timer=True)
+    assert op.late.startswith("its deadline was noticed"), op
+
+
+def test_a_timeout_while_the_loop_listened_stays_the_targets(idle: Idle) -> None:
+    op = one_sample(idle, busy=None, answer_at=0.08)
+    assert (op.outcome, op.detail, op.late) == (Outcome.FAIL, "timed out after 0.05s", "")
+
+
+def test_no_answer_across_a_busy_deadline_is_still_a_timeout(idle: Idle) -> None:
+    """The loop looked at the socket after the deadline and found nothing: nothing came."""
+    op = one_sample(idle, busy=(0.01, 0.09), answer_at=None)
+    assert (op.outcome, op.late) == (Outcome.FAIL, "")
+
+
+def test_an_answer_read_late_counts_from_when_the_loop_woke(idle: Idle) -> None:
+    op = one_sample(idle, busy=None, answer_at=0.02)
+    assert op.outcome is Outcome.OK and not op.late
+    assert 15 * MS <= op.complete_ns - op.invoke_ns < 45 * MS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
@@ -19,6 +20,8 @@ from probes import pg_loop
         ("host=localhost", False),
         ("host=127.0.0.1,db-b port=5432,5433", False),
         ("host='unclosed", False),
+        ("service=prod", False),
+        ("hostaddr=10.0.0.1,", False),
     ],
 )
 def test_only_a_dsn_without_name_lookups_goes_on_the_loop(dsn: str, on_loop: bool) -> None:
@@ -48,6 +51,20 @@ def test_prefer_standby_tries_every_host_as_a_standby_first() -> None:
     ]
 
 
-def test_mismatched_lists_are_left_to_libpq_to_refuse() -> None:
-    dsn = "host=10.0.0.1,10.0.0.2,10.0.0.3 port=1,2"
-    assert pg_loop.attempts(dsn) == [dsn]
+def test_mismatched_lists_are_refused_as_psycopg_refuses_them() -> None:
+    with pytest.raises(psycopg.OperationalError, match="could not match 2 port numbers to 3"):
+        pg_loop.attempts("host=10.0.0.1,10.0.0.2,10.0.0.3 port=1,2")
+
+
+def test_hosts_from_the_environment_count_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGHOST", "10.0.0.1,10.0.0.2")
+    assert pg_loop.without_lookups("user=u") is True
+    assert [conninfo_to_dict(a)["host"] for a in pg_loop.attempts("user=u")] == [
+        "10.0.0.1",
+        "10.0.0.2",
+    ]
+    monkeypatch.setenv("PGHOST", "db.example")
+    assert pg_loop.without_lookups("user=u") is False
+    monkeypatch.delenv("PGHOST")
+    monkeypatch.setenv("PGSERVICE", "prod")
+    assert pg_loop.without_lookups("host=10.0.0.1") is False
