@@ -24,6 +24,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,8 @@ from drills.engines import probe_runner
 from drills.history import Clock, HistoryLog, open_history
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.lateness import harness_lag, overload_error
-from drills.openloop import stop_all
+from drills.openloop import start_all, stop_all
+from drills.probe import Probe
 from drills.proctree import descendants
 from drills.signals import interruptible
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
@@ -103,31 +105,43 @@ def sample_through_a_freeze(
 ) -> tuple[HistoryLog, float, float]:
     """`count` postgres-read probes through a freeze of the server made here, outside drills:
     the history, the freeze's true length and the harness's CPU once sampling (seconds)."""
-    log = HistoryLog(Clock.now())
     config = {"kind": "postgres-read", "dsn": dsn, "interval": f"{interval_ms}ms"}
     config |= {"timeout": "500ms", "slow": "50ms", "connections": connections}
-    probes = [
+    probes: list[Probe] = [
         PostgresReadProbe(f"r{i}", PostgresReadConfig.model_validate(config), "capacity")
         for i in range(count)
     ]
+
+    def freeze() -> float:
+        try:
+            stopped = _stop_server(postmaster)
+            frozen = time.monotonic_ns()
+            time.sleep(FREEZE_S)
+            thawed = time.monotonic_ns()
+            _signal_all(stopped, signal.SIGCONT)
+        finally:
+            _freeze(postmaster, signal.SIGCONT)
+        return (thawed - frozen) / 1e9
+
+    return sample_through(probes, freeze)
+
+
+def sample_through(
+    probes: list[Probe], outage: Callable[[], float]
+) -> tuple[HistoryLog, float, float]:
+    """Sample `probes` through the outage `outage()` makes and measures (its true length, s):
+    the history, that length and the harness's CPU once sampling (seconds)."""
+    log = HistoryLog(Clock.now())
     runners = [probe_runner(p, log, log.history.clock) for p in probes]
-    for runner in runners:
-        runner.warm_up()
-    for runner in runners:
-        runner.start()
+    start_all(runners)
     cpu = time.process_time()
     try:
         time.sleep(BEFORE_S)
-        stopped = _stop_server(postmaster)
-        frozen = time.monotonic_ns()
-        time.sleep(FREEZE_S)
-        thawed = time.monotonic_ns()
-        _signal_all(stopped, signal.SIGCONT)
+        truth = outage()
         time.sleep(AFTER_S)
     finally:
-        _freeze(postmaster, signal.SIGCONT)
         stop_all(runners)
-    return log, (thawed - frozen) / 1e9, time.process_time() - cpu
+    return log, truth, time.process_time() - cpu
 
 
 def _row(log: HistoryLog, load: tuple[int, int, int], truth: float, cpu: float) -> Row:
@@ -221,10 +235,7 @@ def _soak(log: HistoryLog, dsn: str, seconds: float) -> float:
         probe_runner(PostgresReadProbe(f"r{i}", config, "soak"), log, log.history.clock)
         for i in range(30)
     ]
-    for runner in runners:
-        runner.warm_up()
-    for runner in runners:
-        runner.start()
+    start_all(runners)
     time.sleep(_warm(seconds))  # warm: pools, caches, the allocator's first growth
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     time.sleep(seconds)

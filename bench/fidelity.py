@@ -34,7 +34,7 @@ from drills.history import Clock, HistoryLog
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.network.proxy import Proxy
 from drills.network.toxics import STREAMS, Toxic
-from drills.openloop import stop_all
+from drills.openloop import start_all, stop_all
 from drills.probe import run_to_end
 from drills.signals import interruptible
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
@@ -92,8 +92,7 @@ def outage_trial(proxy: Proxy, changes: ChangeTimes, dsn: str, outage_s: float) 
                 PostgresReadProbe(f"read-{interval}ms", config, "bench"), log, log.history.clock
             )
         )
-    for runner in runners:
-        runner.start()
+    start_all(runners)
     # A random phase between the probes' schedules and the fault, as a real outage has.
     time.sleep(1.0 + random.uniform(0, max(INTERVALS_MS) / 1000))
     for stream in STREAMS:
@@ -154,8 +153,7 @@ def cpu_per_probe_second(dsn: str, host: str, port: int, seconds: float) -> floa
         probe.prepare()
     runners = [probe_runner(p, log, log.history.clock) for p in probes]
     before = time.process_time()
-    for runner in runners:
-        runner.start()
+    start_all(runners)
     time.sleep(seconds)
     stop_all(runners)
     return (time.process_time() - before) / (len(runners) * seconds)

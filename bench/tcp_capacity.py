@@ -17,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench.capacity import AFTER_S, BEFORE_S, ROOT, Row, _row, table
+from bench.capacity import ROOT, Row, _row, sample_through, table
 from bench.sections import replace_section
-from drills.engines import probe_runner
-from drills.history import Clock, HistoryLog
-from drills.openloop import stop_all
+from drills.history import HistoryLog
+from drills.probe import Probe
 from probes.tcp import TcpConfig, TcpProbe
 
 LOADS = ((30, 10, 4), (100, 10, 4), (200, 10, 4))
@@ -53,29 +52,18 @@ def _sample(
     listener: subprocess.Popen[str], port: int, load: tuple[int, int, int]
 ) -> tuple[HistoryLog, float, float]:
     count, interval_ms, connections = load
-    log = HistoryLog(Clock.now())
     config = TcpConfig.model_validate(
         {"kind": "tcp", "port": port, "interval": f"{interval_ms}ms", "timeout": "500ms"}
         | {"slow": "50ms", "connections": connections}
     )
-    runners = [
-        probe_runner(TcpProbe(f"t{i}", config, "capacity"), log, log.history.clock)
-        for i in range(count)
-    ]
-    for runner in runners:
-        runner.warm_up()
-    for runner in runners:
-        runner.start()
-    cpu = time.process_time()
-    try:
-        time.sleep(BEFORE_S)
+    probes: list[Probe] = [TcpProbe(f"t{i}", config, "capacity") for i in range(count)]
+
+    def refuse() -> float:
         closed = _command(listener, "close")
         time.sleep(OUTAGE_S)
-        opened = _command(listener, "open")
-        time.sleep(AFTER_S)
-    finally:
-        stop_all(runners)
-    return log, (opened - closed) / 1e9, time.process_time() - cpu
+        return (_command(listener, "open") - closed) / 1e9
+
+    return sample_through(probes, refuse)
 
 
 def _command(listener: subprocess.Popen[str], command: str) -> int:

@@ -71,6 +71,15 @@ class ProbeState:
         return self.downtime_ns + self.down_for_ns(now_ns)
 
 
+def start_all(runners: list[ProbeRunner]) -> None:
+    """Warm every runner up before any samples: opening connections is work for the targets
+    that would slow the probes already sampling them."""
+    for runner in runners:
+        runner.warm_up()
+    for runner in runners:
+        runner.start()
+
+
 def stop_all(runners: list[ProbeRunner]) -> None:
     """Halt every runner, then let every sample in flight end, then close the connections:
     closing one probe's connections makes work for a target other probes are still sampling

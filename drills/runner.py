@@ -30,7 +30,7 @@ from drills.live import LiveView
 from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
-from drills.openloop import ProbeRunner, stop_all
+from drills.openloop import ProbeRunner, start_all, stop_all
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
 from drills.records.crashed import record_on_crash
@@ -256,10 +256,7 @@ class Drill:
     def _drill(self, scenario: Scenario, log: HistoryLog) -> None:
         clock = log.history.clock
         self.runners = [probe_runner(p, log, clock) for p in self.probes]
-        for runner in self.runners:
-            runner.warm_up()
-        for runner in self.runners:
-            runner.start()
+        start_all(self.runners)
         self.view.watch(self.runners)
         self._watch_stop_conditions(scenario)
         ctx = StepContext(
