@@ -180,7 +180,7 @@ class LoopRunner(ProbeRunner):
 
     def _step(self, slot: _Slot, timed_out: bool, ready: bool = False) -> None:
         """Run the exchange to its next wait, or to its end. `ready`: resumed because its
-        socket was ready, so what it read was there when the loop last woke."""
+        socket was ready (not timed out), so what it read was there when the loop last woke."""
         assert self._loop is not None and slot.exchange is not None
         slot.fd = None
         try:
@@ -189,7 +189,7 @@ class LoopRunner(ProbeRunner):
             else:
                 wait = slot.exchange.send(None)
             self._loop.wait(
-                wait.fd, wait.events, lambda t: self._step(slot, t, ready=True), wait.until_ns
+                wait.fd, wait.events, lambda t: self._step(slot, t, ready=not t), wait.until_ns
             )
             slot.fd = wait.fd
         except StopIteration as end:
