@@ -18,7 +18,7 @@ from typing import Protocol
 from drills.history import Op
 
 # The largest load measured faithful on a 2-core machine (docs/benchmarks.md, "Probe capacity").
-CAPACITY_SAMPLES_PER_S = 1_500
+CAPACITY_SAMPLES_PER_S = 3_000
 LATE_TOLERANCE_NS = 10_000_000  # a sample issued more than 10 ms after its due time is late
 OVERLOAD_SHARE = 0.05  # more than 5% of samples late: the harness could not keep up
 
