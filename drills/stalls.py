@@ -68,6 +68,13 @@ class StallWatch:
             while self._stalls and self._stalls[0][1] < woke_ns - KEPT_NS:
                 self._stalls.popleft()
 
+    def add(self, start_ns: int, end_ns: int) -> None:
+        """A stall another part of the harness saw (the probe loop, busy for that long)."""
+        with self._lock:
+            self._stalls.append((start_ns, end_ns))
+            while self._stalls and self._stalls[0][1] < end_ns - KEPT_NS:
+                self._stalls.popleft()
+
     def stalled_ns(self, start_ns: int, end_ns: int, now_ns: int) -> int:
         """The longest stall overlapping [start_ns, end_ns], one still going on included
         (the watch has not woken for longer than the tolerance); 0 when there was none."""

@@ -13,9 +13,13 @@ from drills.history import Outcome
 MIN_LIBPQ_CONNECT_TIMEOUT_S = 2
 
 
+def connect_timeout_s(timeout_s: float) -> int:
+    """How long one connection attempt may take (libpq's connect_timeout)."""
+    return max(MIN_LIBPQ_CONNECT_TIMEOUT_S, math.ceil(timeout_s))
+
+
 def connect(dsn: str, timeout_s: float) -> psycopg.Connection[tuple[object, ...]]:
-    timeout = max(MIN_LIBPQ_CONNECT_TIMEOUT_S, math.ceil(timeout_s))
-    return psycopg.connect(dsn, autocommit=True, connect_timeout=timeout)
+    return psycopg.connect(dsn, autocommit=True, connect_timeout=connect_timeout_s(timeout_s))
 
 
 def outcome_of_error(exc: psycopg.Error, *, sent: bool, mutating: bool) -> Outcome:

@@ -6,10 +6,12 @@ import contextlib
 from typing import Literal
 
 import psycopg
+from psycopg import pq
 from pydantic import Field
 
 from drills.history import Outcome
-from drills.probe import PROBES, Client, Probe, ProbeConfig, Sample
+from drills.probe import PROBES, Client, Exchange, LoopClient, Probe, ProbeConfig, Sample
+from probes import pg_loop
 from probes.pg import connect, short
 
 
@@ -44,6 +46,33 @@ class PostgresReadClient(Client):
             self.conn = None
 
 
+class PostgresReadLoopClient(LoopClient):
+    def __init__(self, config: PostgresReadConfig) -> None:
+        self.config = config
+        self.query = config.query.encode()
+        self.conn: pq.abc.PGconn | None = None
+
+    def exchange(self, seq: int) -> Exchange:
+        try:
+            if not pg_loop.usable(self.conn):
+                self.close()
+                self.conn = yield from pg_loop.connect(self.config.dsn, self.config.timeout)
+            assert self.conn is not None
+            yield from pg_loop.execute(self.conn, self.query)
+            return Sample(Outcome.OK, "")
+        except psycopg.Error as exc:
+            self.close()
+            return Sample(Outcome.FAIL, short(exc))
+
+    def warm_up(self) -> None:
+        self.conn = pg_loop.connect_blocking(self.config.dsn, self.config.timeout)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.finish()
+            self.conn = None
+
+
 @PROBES.register("postgres-read")
 class PostgresReadProbe(Probe):
     Config = PostgresReadConfig
@@ -51,3 +80,9 @@ class PostgresReadProbe(Probe):
     def client(self) -> Client:
         assert isinstance(self.config, PostgresReadConfig)
         return PostgresReadClient(self.config)
+
+    def loop_client(self) -> LoopClient | None:
+        assert isinstance(self.config, PostgresReadConfig)
+        if not pg_loop.without_lookups(self.config.dsn):
+            return None
+        return PostgresReadLoopClient(self.config)

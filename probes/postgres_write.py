@@ -17,15 +17,26 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Generator
 from typing import Literal
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from pydantic import Field, field_validator
 
 from drills.errors import ProbeError
 from drills.history import Outcome
-from drills.probe import PROBES, Client, ProbeConfig, Sample, WriteProbe
+from drills.probe import (
+    PROBES,
+    Client,
+    Exchange,
+    LoopClient,
+    ProbeConfig,
+    Sample,
+    Wait,
+    WriteProbe,
+)
+from probes import pg_loop
 from probes.pg import connect, outcome_of_error, short
 
 # The timeline as Patroni reads it: the current WAL file's first eight hex digits.
@@ -71,16 +82,20 @@ def _table_arrives(conn: psycopg.Connection[tuple[object, ...]], table: str) -> 
         time.sleep(0.05)
 
 
+def _lineage_of(row: tuple[object, ...] | None) -> dict[str, str] | None:
+    if row is None or len(row) != 4 or any(part is None for part in row):
+        return None
+    system_id, host, port, timeline = row
+    return {"db": f"{system_id}@{host}:{port}", "timeline": str(timeline)}
+
+
 def read_lineage(conn: psycopg.Connection[tuple[object, ...]]) -> dict[str, str] | None:
     """`{"db": SYSTEM_ID@ADDRESS:PORT, "timeline": N}` of a primary; None when unreadable."""
     try:
         row = conn.execute(LINEAGE).fetchone()
     except psycopg.Error:
         return None  # a broken connection fails the next write; a refusal leaves writes untagged
-    if row is None or len(row) != 4 or any(part is None for part in row):
-        return None
-    system_id, host, port, timeline = row
-    return {"db": f"{system_id}@{host}:{port}", "timeline": str(timeline)}
+    return _lineage_of(row)
 
 
 class PostgresWriteClient(Client):
@@ -124,6 +139,59 @@ class PostgresWriteClient(Client):
             self.conn = None
 
 
+class PostgresWriteLoopClient(LoopClient):
+    """The same writes as PostgresWriteClient, on the event loop (probes.pg_loop)."""
+
+    def __init__(self, probe: PostgresWriteProbe) -> None:
+        self.probe = probe
+        self.conn: pq.abc.PGconn | None = None
+        self.lineage: dict[str, str] | None = None
+        self.lineage_read = False  # for the current connection
+        table = ".".join(f'"{part}"' for part in probe.cfg.table.split("."))
+        self.insert = f"INSERT INTO {table} (run_id, probe, id) VALUES ($1, $2, $3)".encode()
+        self.fixed = [probe.run_id.encode(), probe.name.encode()]
+
+    def exchange(self, seq: int) -> Exchange:
+        try:
+            if not pg_loop.usable(self.conn):
+                self.close()
+                self.conn = yield from pg_loop.connect(self.probe.cfg.dsn, self.probe.cfg.timeout)
+                self.lineage, self.lineage_read = None, False
+        except psycopg.Error as exc:
+            self.close()
+            return Sample(Outcome.FAIL, short(exc))
+        assert self.conn is not None
+        try:
+            yield from pg_loop.execute(self.conn, self.insert, [*self.fixed, str(seq).encode()])
+        except psycopg.Error as exc:
+            self.close()
+            return Sample(outcome_of_error(exc, sent=True, mutating=True), short(exc))
+        if not self.lineage_read:
+            self.lineage = yield from self._read_lineage(self.conn)
+            self.lineage_read = True
+        return Sample(Outcome.OK, "", tags=self.lineage)
+
+    @staticmethod
+    def _read_lineage(conn: pq.abc.PGconn) -> Generator[Wait, None, dict[str, str] | None]:
+        try:
+            result = yield from pg_loop.execute(conn, LINEAGE.encode())
+        except psycopg.Error:
+            return None  # a broken connection fails the next write; a refusal leaves it untagged
+        if result is None or result.ntuples != 1 or result.nfields != 4:
+            return None
+        values = [result.get_value(0, column) for column in range(4)]
+        return _lineage_of(tuple(None if v is None else v.decode() for v in values))
+
+    def warm_up(self) -> None:
+        self.conn = pg_loop.connect_blocking(self.probe.cfg.dsn, self.probe.cfg.timeout)
+        self.lineage, self.lineage_read = None, False
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.finish()
+            self.conn = None
+
+
 @PROBES.register("postgres-write")
 class PostgresWriteProbe(WriteProbe):
     Config = PostgresWriteConfig
@@ -149,6 +217,9 @@ class PostgresWriteProbe(WriteProbe):
 
     def client(self) -> Client:
         return PostgresWriteClient(self)
+
+    def loop_client(self) -> LoopClient | None:
+        return PostgresWriteLoopClient(self) if pg_loop.without_lookups(self.cfg.dsn) else None
 
     def final_read(self) -> dict[int, int]:
         query = sql.SQL(
