@@ -29,7 +29,6 @@ from typing import Any
 from drills.stalls import SHARED as STALLS
 from drills.stalls import StallWatch
 
-SWITCH_S = 0.001
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 Callback = Callable[[], None]
 Ready = Callable[[bool], None]  # called with True when the wait timed out
@@ -79,17 +78,12 @@ class EventLoop:
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._stop = False
-        # Every probe waits on this one thread: while another thread computes, the loop must get
-        # the GIL back within 1 ms, not after the default 5 ms, or its samples are issued late.
-        self._switch_s = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_s, SWITCH_S))
         self._thread = threading.Thread(target=self._run, name="probe-loop", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
         self.call_soon_threadsafe(self._halt)
         self._thread.join(timeout=5)
-        sys.setswitchinterval(self._switch_s)
         if not self._thread.is_alive():
             self._selector.close()
             self._wake_r.close()
