@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +10,14 @@ from typing import Any
 import pytest
 
 from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
-from drills.openloop import STREAK_KEPT, ProbeRunner, _Pending, missed_due_times
+from drills.openloop import (
+    STREAK_KEPT,
+    ProbeRunner,
+    _Pending,
+    missed_due_times,
+    start_all,
+    stop_all,
+)
 from drills.probe import Client, Probe, ProbeConfig, Sample, WriteProbe
 from drills.threaded_runner import ThreadedRunner
 
@@ -133,6 +141,18 @@ def test_stop_is_safe_twice_and_before_start() -> None:
     runner.stop()
     runner.stop()
     assert log.history.probes == []
+
+
+def test_the_heap_before_the_samples_is_left_out_of_full_collections_while_they_run() -> None:
+    log = HistoryLog(Clock.now())
+    runner = ThreadedRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
+    start_all([runner])
+    try:
+        frozen = gc.get_freeze_count()
+    finally:
+        stop_all([runner])
+    assert frozen > 1_000  # at least the modules imported so far
+    assert gc.get_freeze_count() == 0
 
 
 def test_due_times_missed_by_a_descheduled_harness_are_skipped() -> None:
