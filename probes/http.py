@@ -13,7 +13,7 @@ import requests
 from pydantic import BeforeValidator, Field, field_validator
 
 from drills.history import Outcome
-from drills.probe import PROBES, Client, Probe, ProbeConfig, Sample
+from drills.probe import PROBES, Client, LoopClient, Probe, ProbeConfig, Sample
 
 
 def http_url(value: str) -> str:
@@ -98,3 +98,9 @@ class HttpProbe(Probe):
     def client(self) -> Client:
         assert isinstance(self.config, HttpConfig)
         return HttpClient(self.config)
+
+    def loop_client(self) -> LoopClient | None:
+        from probes.http_loop import http_loop_client  # it builds on this module's config
+
+        assert isinstance(self.config, HttpConfig)
+        return http_loop_client(self.config)

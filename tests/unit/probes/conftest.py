@@ -44,13 +44,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def http_server() -> Iterator[Callable[[Routes], tuple[str, list[tuple[str, str, str]]]]]:
-    """Start a server with the given routes; returns its base URL and the requests it saw."""
+def http_server() -> Iterator[Callable[..., tuple[str, list[tuple[str, str, str]]]]]:
+    """Start a server with the given routes (HTTP/1.0, or HTTP/1.1 keeping connections alive);
+    returns its base URL and the requests it saw."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(routes: Routes) -> tuple[str, list[tuple[str, str, str]]]:
+    def start(routes: Routes, keep_alive: bool = False) -> tuple[str, list[tuple[str, str, str]]]:
         seen: list[tuple[str, str, str]] = []
-        handler = type("Handler", (_Handler,), {"routes": routes, "seen": seen})
+        version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+        attributes = {"routes": routes, "seen": seen, "protocol_version": version}
+        handler = type("Handler", (_Handler,), attributes)
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
