@@ -1,0 +1,151 @@
+"""Probe capacity for `http` probes: how many requests a second drills measures faithfully.
+
+30, 100 and 200 http probes at 10 ms (3,000, 10,000 and 20,000 samples/s) against HAProxy
+answering every request itself (`http-request return`), in a process of its own. The bench
+makes the outage: for 1 s HAProxy answers 503, from a map entry the bench adds and then deletes
+over HAProxy's admin socket; the true length is between the two commands' answers. Same
+columns as the postgres-read table.
+
+Writes its section of docs/benchmarks.md. Run with `make bench` (or `python -m bench.http_capacity`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.capacity import ROOT, Row, _row, sample_through, table
+from bench.sections import replace_section
+from drills.history import HistoryLog
+from drills.labs.dual_active import find_haproxy
+from drills.probe import Probe
+from probes.http import HttpConfig, HttpProbe
+
+LOADS = ((30, 10, 4), (100, 10, 4), (200, 10, 4))
+OUTAGE_S = 1.0
+CONFIG = """global
+    maxconn 4000
+    stats socket {admin} mode 600 level admin
+defaults
+    mode http
+    timeout client 10s
+    timeout connect 1s
+    timeout server 1s
+    timeout http-keep-alive 10s
+frontend web
+    bind 127.0.0.1:{port}
+    http-request return status 503 content-type text/plain string down if {{ str(down),map({map}) -m found }}
+    http-request return status 200 content-type text/plain string ok
+"""
+
+
+class Server:
+    """HAProxy in the foreground, in a directory of its own."""
+
+    def __init__(self, directory: Path) -> None:
+        self.admin = directory / "admin.sock"
+        self.map = directory / "down.map"
+        self.map.write_text("")
+        self.port = _free_port()
+        config = directory / "haproxy.cfg"
+        config.write_text(CONFIG.format(admin=self.admin, port=self.port, map=self.map))
+        self.process = subprocess.Popen([find_haproxy(None), "-db", "-f", str(config)])
+        give_up = time.monotonic() + 10
+        while not self.admin.exists() or not _answers(self.port):
+            if time.monotonic() > give_up or self.process.poll() is not None:
+                raise RuntimeError("HAProxy did not start")
+            time.sleep(0.05)
+
+    def command(self, line: str) -> int:
+        """Run an admin command; the CLOCK_MONOTONIC time (ns) its answer came back."""
+        with socket.socket(socket.AF_UNIX) as admin:
+            admin.connect(str(self.admin))
+            admin.sendall(line.encode() + b"\n")
+            while admin.recv(4096):
+                pass
+        return time.monotonic_ns()
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def sample_through_503s(
+    count: int, interval_ms: int, connections: int
+) -> tuple[HistoryLog, float, float]:
+    """`count` http probes through an outage HAProxy makes: the history, the outage's true
+    length and the harness's CPU once sampling (seconds)."""
+    with tempfile.TemporaryDirectory(prefix="drills-http-bench-") as directory:
+        server = Server(Path(directory))
+        try:
+            config = HttpConfig.model_validate(
+                {"kind": "http", "url": f"http://127.0.0.1:{server.port}/"}
+                | {"interval": f"{interval_ms}ms", "timeout": "500ms", "slow": "50ms"}
+                | {"connections": connections}
+            )
+            probes: list[Probe] = [HttpProbe(f"h{i}", config, "capacity") for i in range(count)]
+
+            def answer_503() -> float:
+                down = server.command(f"add map {server.map} down 1")
+                time.sleep(OUTAGE_S)
+                return (server.command(f"del map {server.map} down") - down) / 1e9
+
+            return sample_through(probes, answer_503)
+        finally:
+            server.stop()
+
+
+def trial(count: int, interval_ms: int, connections: int) -> Row:
+    log, truth, cpu = sample_through_503s(count, interval_ms, connections)
+    return _row(log, (count, interval_ms, connections), truth, cpu)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    rows = []
+    for count, interval, connections in LOADS:
+        print(f"{count} http probes every {interval} ms", file=sys.stderr)
+        rows.append(trial(count, interval, connections))
+    text = "\n".join(
+        [
+            "## Probe capacity: http",
+            "",
+            "Generated by bench/http_capacity.py. http probes (plain http:// to 127.0.0.1, on",
+            "the event loop; timeout 500 ms, `slow` 50 ms, 4 connections kept alive) against",
+            "HAProxy answering every request itself, which answers 503 for",
+            f"{OUTAGE_S:g} s; the true length is taken between the bench's two commands to",
+            "HAProxy's admin socket. Columns and verdict as in the tables above.",
+            "",
+            table(rows),
+        ]
+    )
+    replace_section(args.output, "http-capacity", text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
