@@ -50,6 +50,9 @@ CONNECTIONS = 4  # the probes' default
 # server, so a shorter drain after it thaws.
 FEWER_CONNECTIONS = ((30, 10, 1), (30, 10, 2))
 FREEZE_S = 1.0
+# tcp and http (bench/tcp_capacity.py, bench/http_capacity.py): 3,000, 10,000 and 20,000 samples/s
+SIMPLE_LOADS = ((30, 10, 4), (100, 10, 4), (200, 10, 4))
+Trial = Callable[[int, int, int], "Row"]
 BEFORE_S, AFTER_S = 1.5, 2.0
 
 
@@ -271,6 +274,24 @@ def table(rows: list[Row]) -> str:
     headers += ["worst lower error ms"]
     headers += ["false outages", "late", "verdict"]
     return tabulate(body, headers=headers, tablefmt="github")
+
+
+def table_main(doc: str | None, section: str, kind: str, trial: Trial, text: list[str]) -> int:
+    """The main of a bench that measures LOADS of `kind` probes with `trial` and writes `text`
+    and their table as `section` of docs/benchmarks.md."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    rows = []
+    for count, interval, connections in SIMPLE_LOADS:
+        print(f"{count} {kind} probes every {interval} ms", file=sys.stderr)
+        rows.append(trial(count, interval, connections))
+    written = "\n".join([*text, "", table(rows)])
+    replace_section(args.output, section, written)
+    print(written)
+    return 0
 
 
 def main() -> int:

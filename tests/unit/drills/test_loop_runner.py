@@ -18,7 +18,7 @@ from drills.loop_runner import LoopRunner
 from drills.probe import READ, Exchange, LoopClient, Sample, Wait
 from drills.threaded_runner import ThreadedRunner
 from probes.tcp import TcpConfig, TcpProbe
-from tests.unit.drills.test_openloop import BrokenLog, ReadProbe, ok_after
+from tests.unit.drills.test_openloop import BrokenLog, ReadProbe, ok_after, sampled_for
 
 MS = 1_000_000
 
@@ -70,13 +70,7 @@ def drive(
     probe = ReadProbe(ok_after(0), connections=len(clients), **config)
     log = HistoryLog(Clock.now())
     runner = LoopRunner(probe, log, log.history.clock, clients, stalls=None)
-    runner.start()
-    try:
-        time.sleep(seconds)
-    finally:
-        runner.stop()
-    [info] = log.history.probes
-    return log.history.ops_of(probe.name), info, runner
+    return (*sampled_for(runner, log, seconds), runner)
 
 
 def test_samples_are_due_on_the_grid_and_issued_on_time(idle: Idle) -> None:

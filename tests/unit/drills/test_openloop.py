@@ -62,13 +62,18 @@ def ok_after(seconds: float) -> Script:
 def drive(probe: Probe, seconds: float) -> tuple[list[Op], ProbeInfo, ProbeRunner]:
     log = HistoryLog(Clock.now())
     runner = ThreadedRunner(probe, log, log.history.clock, stalls=None)
+    return (*sampled_for(runner, log, seconds), runner)
+
+
+def sampled_for(runner: ProbeRunner, log: HistoryLog, seconds: float) -> tuple[list[Op], ProbeInfo]:
+    """Start `runner`, let it sample for `seconds`, stop it: its samples and its counters."""
     runner.start()
     try:
         time.sleep(seconds)
     finally:
         runner.stop()
     [info] = log.history.probes
-    return log.history.ops_of(probe.name), info, runner
+    return log.history.ops_of(runner.name), info
 
 
 def test_samples_are_due_every_interval_whatever_earlier_ones_do() -> None:
