@@ -100,7 +100,7 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
 
 def trial(dsn: str, postmaster: int, count: int, interval_ms: int, connections: int) -> Row:
     log, truth, cpu = sample_through_a_freeze(dsn, postmaster, count, interval_ms, connections)
-    return _row(log, (count, interval_ms, connections), truth, cpu)
+    return row(log, (count, interval_ms, connections), truth, cpu)
 
 
 def sample_through_a_freeze(
@@ -136,9 +136,9 @@ def sample_through(
     the history, that length and the harness's CPU once sampling (seconds)."""
     log = HistoryLog(Clock.now())
     runners = [probe_runner(p, log, log.history.clock) for p in probes]
-    start_all(runners)
-    cpu = time.process_time()
     try:
+        start_all(runners)
+        cpu = time.process_time()
         time.sleep(BEFORE_S)
         truth = outage()
         time.sleep(AFTER_S)
@@ -147,7 +147,7 @@ def sample_through(
     return log, truth, time.process_time() - cpu
 
 
-def _row(log: HistoryLog, load: tuple[int, int, int], truth: float, cpu: float) -> Row:
+def row(log: HistoryLog, load: tuple[int, int, int], truth: float, cpu: float) -> Row:
     count, interval_ms, connections = load
     history = log.history
     errors: list[float | None] = []

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.capacity import Row, _row, sample_through, table_main
+from bench.capacity import Row, row, sample_through, table_main
+from drills.engines import engine_of
 from drills.history import HistoryLog
 from drills.labs.dual_active import find_haproxy
 from drills.probe import Probe
@@ -57,6 +58,7 @@ class Server:
         give_up = time.monotonic() + 10
         while not self.admin.exists() or not _answers(self.port):
             if time.monotonic() > give_up or self.process.poll() is not None:
+                self.stop()
                 raise RuntimeError("HAProxy did not start")
             time.sleep(0.05)
 
@@ -102,6 +104,8 @@ def sample_through_503s(
                 | {"connections": connections}
             )
             probes: list[Probe] = [HttpProbe(f"h{i}", config, "capacity") for i in range(count)]
+            if engine_of(probes[0]) != "loop":  # what the section says it measures
+                raise RuntimeError("the http probes would run on threads (proxy variables?)")
 
             def answer_503() -> float:
                 down = server.command(f"add map {server.map} down 1")
@@ -115,7 +119,7 @@ def sample_through_503s(
 
 def trial(count: int, interval_ms: int, connections: int) -> Row:
     log, truth, cpu = sample_through_503s(count, interval_ms, connections)
-    return _row(log, (count, interval_ms, connections), truth, cpu)
+    return row(log, (count, interval_ms, connections), truth, cpu)
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from bench.capacity import ROOT, Row, _row, sample_through, table_main
+from bench.capacity import ROOT, Row, row, sample_through, table_main
 from drills.history import HistoryLog
 from drills.probe import Probe
 from probes.tcp import TcpConfig, TcpProbe
@@ -71,7 +71,7 @@ def _command(listener: subprocess.Popen[str], command: str) -> int:
 
 def trial(count: int, interval_ms: int, connections: int) -> Row:
     log, truth, cpu = sample_through_a_refusal(count, interval_ms, connections)
-    return _row(log, (count, interval_ms, connections), truth, cpu)
+    return row(log, (count, interval_ms, connections), truth, cpu)
 
 
 def main() -> int:

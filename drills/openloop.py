@@ -100,10 +100,10 @@ def stop_all(runners: list[ProbeRunner]) -> None:
 
 def freeze_heap() -> None:
     """Leave every object that exists before the samples start out of the garbage collector's
-    full passes until they stop. A full pass holds the GIL over the whole heap: 11-20 ms after
-    importing drills, 20-30 ms in a long test session, during which no probe issues or reads a
-    sample (docs/benchmarks.md, "Probe capacity"). What the drill allocates later is collected
-    as usual."""
+    full passes until they stop (`stop_all` unfreezes, whoever else froze what). A full pass
+    holds the GIL over the whole heap, and no probe issues or reads a sample meanwhile: 11-20 ms
+    after importing drills, 20-40 ms late in a test session (timed with gc.callbacks). What the
+    drill allocates later is collected as usual."""
     gc.collect()
     gc.freeze()
 

@@ -16,7 +16,6 @@ import contextlib
 import functools
 import heapq
 import itertools
-import os
 import select
 import selectors
 import socket
@@ -27,14 +26,11 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from drills.priority import raise_thread_priority
 from drills.stalls import SHARED as STALLS
 from drills.stalls import StallWatch
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-# How much nicer than the rest of drills the loop thread asks to be scheduled. At 3,000 samples/s
-# the server under test keeps both cores busy, and at the default priority the loop's wait
-# often ended 10-25 ms after its timer (docs/benchmarks.md, "Probe soak").
-LOOP_PRIORITY_BOOST = 10
 Callback = Callable[[], None]
 Ready = Callable[[bool], None]  # called with True when the wait timed out
 
@@ -146,7 +142,7 @@ class EventLoop:
         self._stop = True
 
     def _run(self) -> None:
-        _raise_priority()
+        raise_thread_priority()
         while not self._stop:
             self._listen()
             ready = self._selector.select(self._timeout())
@@ -195,15 +191,6 @@ class EventLoop:
         except Exception:  # a runner's own handlers log; this is the last resort, never silent
             print("drills: internal error in the probe loop:", file=sys.stderr)
             traceback.print_exc()
-
-
-def _raise_priority() -> None:
-    """Give this thread (only) a higher scheduling priority, as far as the system allows: root
-    may, others keep the default."""
-    thread = threading.get_native_id()
-    with contextlib.suppress(OSError):
-        wanted = max(-20, os.getpriority(os.PRIO_PROCESS, thread) - LOOP_PRIORITY_BOOST)
-        os.setpriority(os.PRIO_PROCESS, thread, wanted)
 
 
 SHARED = Reactor()

@@ -330,11 +330,13 @@ class Drill:
             self.view.message(f"  {detail}")
 
     def _stop_probes(self) -> None:
-        if self.monitor is not None:
-            self.monitor.stop()  # no stop condition may fire once the drill is over
-        self.view.close()
-        stop_all(self.runners)
-        self.runners = []
+        try:
+            if self.monitor is not None:
+                self.monitor.stop()  # no stop condition may fire once the drill is over
+            self.view.close()
+        finally:
+            stop_all(self.runners)
+            self.runners = []
 
     def _revert(self) -> None:
         for problem in self.reverts.revert_all(self.view.message):

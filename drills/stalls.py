@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 from drills.lateness import LATE_TOLERANCE_NS
+from drills.priority import raise_thread_priority
 
 PERIOD_NS = 2_000_000
 KEPT_NS = 120 * 10**9  # stalls older than this cannot overlap a sample still in flight
@@ -53,6 +54,7 @@ class StallWatch:
             thread.join(timeout=1)
 
     def _loop(self, stop: threading.Event) -> None:
+        raise_thread_priority()  # as the probe loop's: one starved alone would mislead
         while not stop.is_set():
             expected = time.monotonic_ns() + self.period_ns
             time.sleep(self.period_ns / 1e9)

@@ -3,16 +3,13 @@ exactly as long as someone uses it."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 
-import pytest
-
 from drills.probe import READ
-from drills.reactor import LOOP_PRIORITY_BOOST, EventLoop, Reactor
+from drills.reactor import EventLoop, Reactor
 
 MS = 1_000_000
 
@@ -130,18 +127,3 @@ def test_a_callback_that_raises_is_reported_and_the_loop_lives_on(capsys: object
         reactor.release()
     err = capsys.readouterr().err  # type: ignore[attr-defined]
     assert "internal error in the probe loop" in err and "boom" in err
-
-
-def test_the_loop_thread_alone_is_scheduled_ahead_of_the_rest_when_the_system_allows() -> None:
-    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    reactor = Reactor()
-    loop = reactor.acquire()
-    seen: list[int] = []
-    try:
-        on_loop(loop, lambda: seen.append(os.getpriority(os.PRIO_PROCESS, 0)))
-    finally:
-        reactor.release()
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
-    if os.geteuid() != 0:
-        pytest.skip("only root may raise a thread's priority; the loop keeps the default")
-    assert seen == [max(-20, mine - LOOP_PRIORITY_BOOST)]
