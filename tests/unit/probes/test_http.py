@@ -116,15 +116,21 @@ def test_the_loop_client_keeps_its_connection_alive_and_replaces_a_broken_one(
 def test_the_loop_takes_plain_http_to_an_address_and_threads_the_rest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def engine(url: str) -> bool:
-        return HttpProbe("web", config(url), "run").loop_client() is not None
+    def engine(url: str, **extra: Any) -> bool:
+        return HttpProbe("web", config(url, **extra), "run").loop_client() is not None
 
-    monkeypatch.delenv("http_proxy", raising=False)
-    monkeypatch.delenv("HTTP_PROXY", raising=False)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
     assert engine("http://127.0.0.1:8080/health")
     assert engine("http://[::1]:8080/")
     assert not engine("https://127.0.0.1:8443/")  # certificates are checked as requests does
     assert not engine("http://localhost:8080/")  # a name is looked up on a thread
+    assert not engine("http://user:pw@127.0.0.1:8080/")  # requests turns them into a header
+    assert not engine("http://127.0.0.1:8080/", headers={"Accept-Encoding": "br"})
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert engine("http://127.0.0.1:8080/")  # a proxy for https only
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
-    monkeypatch.setenv("NO_PROXY", "")
     assert not engine("http://127.0.0.1:8080/")  # requests would go through the proxy
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert engine("http://127.0.0.1:8080/")
