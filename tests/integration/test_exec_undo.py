@@ -6,13 +6,12 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, drills_env, sigkill_drill_at, signal_drill_at
+from tests.conftest import drills_cli, drills_env, sigkill_drill_at, signal_drill_at
 
 
 @pytest.fixture
@@ -44,18 +43,6 @@ steps:
     return path
 
 
-def drills(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "drills", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_ctrl_c_runs_the_undo_and_the_lock_holds_meanwhile(
     sandbox: Path, tmp_path: Path, listener: int
 ) -> None:
@@ -65,7 +52,7 @@ def test_ctrl_c_runs_the_undo_and_the_lock_holds_meanwhile(
     refused: list[subprocess.CompletedProcess[str]] = []
 
     def second_drill() -> None:  # another drill whose exec touches the same thing
-        refused.append(drills(["run", str(scenario(other, listener))], drills_env(sandbox)))
+        refused.append(drills_cli(["run", str(scenario(other, listener))], drills_env(sandbox)))
 
     status, _, err = signal_drill_at(
         path, sandbox, tmp_path / "runs", "step 2/2", signal.SIGINT, second_drill
@@ -84,8 +71,8 @@ def test_sigkill_then_recover_runs_the_undo(sandbox: Path, tmp_path: Path, liste
     env = drills_env(sandbox) | {"DRILLS_STATE_DIR": str(tmp_path / "state")}
     sigkill_drill_at(path, env, tmp_path / "runs", "step 2/2")
     assert (tmp_path / "cut").exists() and not (tmp_path / "undone").exists()
-    recovered = drills(["recover"], env)
+    recovered = drills_cli(["recover"], env)
     assert recovered.returncode == 0, recovered.stderr
     assert f"ran the undo of an exec step: rm {tmp_path}/cut" in recovered.stdout
     assert not (tmp_path / "cut").exists() and (tmp_path / "undone").exists()
-    assert drills(["recover"], env).stdout == "nothing to recover\n"
+    assert drills_cli(["recover"], env).stdout == "nothing to recover\n"

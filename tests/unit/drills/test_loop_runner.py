@@ -18,7 +18,7 @@ from drills.loop_runner import LoopRunner
 from drills.probe import READ, Exchange, LoopClient, Sample, Wait
 from drills.threaded_runner import ThreadedRunner
 from probes.tcp import TcpConfig, TcpProbe
-from tests.unit.drills.test_openloop import BrokenLog, ReadProbe, ok_after, sampled_for
+from tests.unit.drills.test_openloop import BrokenLog, ReadProbe, ok_after, run_for, sampled_for
 
 MS = 1_000_000
 
@@ -146,11 +146,7 @@ def test_an_error_recording_a_sample_does_not_stop_the_loop(idle: Idle) -> None:
     log = BrokenLog(Clock.now())
     probe = ReadProbe(ok_after(0), interval=0.02, connections=1)
     runner = LoopRunner(probe, log, log.history.clock, [LatencyClient(idle, 0.001)])
-    runner.start()
-    try:
-        time.sleep(0.4)
-    finally:
-        runner.stop()
+    run_for(runner, 0.4)
     assert log.failure is not None and "internal error recording a sample of fake" in log.failure
     assert runner.state.fail == 0, runner.state.last_detail
     assert runner.state.ok > 10

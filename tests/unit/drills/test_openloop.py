@@ -65,13 +65,17 @@ def drive(probe: Probe, seconds: float) -> tuple[list[Op], ProbeInfo, ProbeRunne
     return (*sampled_for(runner, log, seconds), runner)
 
 
-def sampled_for(runner: ProbeRunner, log: HistoryLog, seconds: float) -> tuple[list[Op], ProbeInfo]:
-    """Start `runner`, let it sample for `seconds`, stop it: its samples and its counters."""
+def run_for(runner: ProbeRunner, seconds: float) -> None:
     runner.start()
     try:
         time.sleep(seconds)
     finally:
         runner.stop()
+
+
+def sampled_for(runner: ProbeRunner, log: HistoryLog, seconds: float) -> tuple[list[Op], ProbeInfo]:
+    """Start `runner`, let it sample for `seconds`, stop it: its samples and its counters."""
+    run_for(runner, seconds)
     [info] = log.history.probes
     return log.history.ops_of(runner.name), info
 
@@ -256,11 +260,7 @@ def test_an_error_recording_a_sample_does_not_kill_the_worker() -> None:
     runner = ThreadedRunner(
         ReadProbe(ok_after(0.0), interval=0.02, connections=1), log, log.history.clock
     )
-    runner.start()
-    try:
-        time.sleep(0.4)
-    finally:
-        runner.stop()
+    run_for(runner, 0.4)
     assert log.failure is not None and "internal error recording a sample of fake" in log.failure
     assert "No space left on device" in log.failure
     assert runner.state.fail == 0, runner.state.last_detail
