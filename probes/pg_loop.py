@@ -71,7 +71,7 @@ def connect(dsn: str, timeout_s: float) -> Generator[Wait, None, pq.abc.PGconn]:
     """Open a connection to the first host of `dsn` that takes it; the last host's error."""
     failure: psycopg.Error = psycopg.OperationalError("no host to connect to")
     for conninfo in attempts(dsn):  # a DSN psycopg refuses raises here, as it does there
-        give_up = time.monotonic_ns() + connect_timeout_s(timeout_s) * 1_000_000_000
+        give_up = time.monotonic_ns() + connect_timeout_s(timeout_s, dsn) * 1_000_000_000
         try:
             return (yield from _connect_one(conninfo, give_up))
         except psycopg.Error as exc:

@@ -12,13 +12,14 @@ from pydantic import Field
 from drills.history import Outcome
 from drills.probe import PROBES, Client, Exchange, LoopClient, Probe, ProbeConfig, Sample
 from probes import pg_loop
-from probes.pg import connect, short
+from probes.pg import PREPARE_HELP, connect, short
 
 
 class PostgresReadConfig(ProbeConfig):
     kind: Literal["postgres-read"]
     dsn: str = Field(description="libpq connection string; a multi-host DSN follows a failover")
     query: str = "SELECT 1"
+    prepare: bool = Field(True, description=PREPARE_HELP)
 
 
 class PostgresReadClient(Client):
@@ -29,7 +30,7 @@ class PostgresReadClient(Client):
     def sample(self, seq: int) -> Sample:
         try:
             if self.conn is None or self.conn.closed:
-                self.conn = connect(self.config.dsn, self.config.timeout)
+                self.conn = connect(self.config.dsn, self.config.timeout, self.config.prepare)
             self.conn.execute(self.config.query).fetchall()
             return Sample(Outcome.OK, "")
         except psycopg.Error as exc:
@@ -38,7 +39,7 @@ class PostgresReadClient(Client):
 
     def warm_up(self) -> None:
         with contextlib.suppress(psycopg.Error):
-            self.conn = connect(self.config.dsn, self.config.timeout)
+            self.conn = connect(self.config.dsn, self.config.timeout, self.config.prepare)
 
     def close(self) -> None:
         if self.conn is not None:

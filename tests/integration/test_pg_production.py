@@ -1,0 +1,91 @@
+"""`postgres-write` as production allows it (issue 18 item 4), against a real server: a role
+with only INSERT and SELECT on a table of the application's own writes and reads back through
+`insert` and `read` on both engines; without CREATE, the default table must exist; with
+`prepare: false` no statement is ever prepared (what PgBouncer in transaction mode needs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from drills.errors import ProbeError
+from drills.history import Outcome
+from drills.probe import run_to_end
+from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
+from probes.postgres_write import PostgresWriteConfig, PostgresWriteProbe
+from tests.conftest import postgres_missing
+from tests.postgres_server import Server, postgres_server
+
+pytestmark = pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
+
+INSERT = "INSERT INTO shop.orders (ref, note) VALUES (:id, :run_id || '/' || :probe)"
+READ = "SELECT ref, count(*) FROM shop.orders WHERE note = :run_id || '/' || :probe GROUP BY ref"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with postgres_server() as running:
+        with psycopg.connect(running.dsn, autocommit=True) as conn:
+            conn.execute("CREATE ROLE clerk LOGIN")
+            conn.execute("CREATE SCHEMA shop")
+            conn.execute("CREATE TABLE shop.orders (ref bigint, note text, at timestamptz)")
+            conn.execute("GRANT USAGE ON SCHEMA shop TO clerk")
+            conn.execute("GRANT INSERT, SELECT ON shop.orders TO clerk")
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        yield running
+
+
+def clerk(server: Server) -> str:
+    return server.dsn.replace("user=postgres", "user=clerk")
+
+
+def writer(dsn: str, **extra: object) -> PostgresWriteProbe:
+    spec = {"kind": "postgres-write", "dsn": dsn, "timeout": "1s", **extra}
+    return PostgresWriteProbe("orders", PostgresWriteConfig.model_validate(spec), "run-1")
+
+
+def test_a_least_privileged_role_writes_and_reads_back_through_its_own_table(
+    server: Server,
+) -> None:
+    probe = writer(clerk(server), insert=INSERT, read=READ)
+    probe.prepare()  # no DDL: only `read`, which finds nothing yet
+    threaded, loop = probe.client(), probe.loop_client()
+    assert loop is not None
+    for seq in range(1, 51):
+        assert threaded.sample(seq).outcome is Outcome.OK
+        assert run_to_end(loop.exchange(seq + 100)).outcome is Outcome.OK
+    threaded.close()
+    loop.close()
+    written = probe.final_read()
+    assert written == {seq: 1 for seq in [*range(1, 51), *range(101, 151)]}
+
+
+def test_without_create_the_default_table_must_exist(server: Server) -> None:
+    with pytest.raises(ProbeError, match="cannot create drills_writes: InsufficientPrivilege"):
+        writer(clerk(server)).prepare()
+    with pytest.raises(ProbeError, match=r"table drills_writes does not exist \(create: false\)"):
+        writer(clerk(server), create=False).prepare()
+    with pytest.raises(ProbeError, match="its `read` fails: UndefinedTable"):
+        writer(
+            clerk(server), insert=INSERT, read=READ.replace("shop.orders", "shop.gone")
+        ).prepare()
+
+
+def prepared_statements(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    row = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_prepare_false_never_prepares_a_statement(server: Server, prepare: bool) -> None:
+    spec = {"kind": "postgres-read", "dsn": server.dsn, "prepare": prepare}
+    probe = PostgresReadProbe("reads", PostgresReadConfig.model_validate(spec), "run-1")
+    client = probe.client()
+    for seq in range(10):  # psycopg prepares a statement from its fifth run
+        assert client.sample(seq).outcome is Outcome.OK
+    conn = client.conn  # type: ignore[attr-defined]
+    assert (prepared_statements(conn) > 0) is prepare
+    client.close()
