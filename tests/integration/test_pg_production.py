@@ -1,7 +1,8 @@
 """`postgres-write` as production allows it (issue 18 item 4), against a real server: a role
 with only INSERT and SELECT on a table of the application's own writes and reads back through
 `insert` and `read` on both engines; without CREATE, the default table must exist; with
-`prepare: false` no statement is ever prepared (what PgBouncer in transaction mode needs)."""
+`prepare: false` no statement is ever prepared, and 1,000 samples through PgBouncer in
+transaction mode (two server connections for eight clients) all succeed."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 
 from drills.errors import ProbeError
 from drills.history import Outcome
-from drills.probe import run_to_end
+from drills.probe import Client, LoopClient, Sample, run_to_end
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
 from probes.postgres_write import PostgresWriteConfig, PostgresWriteProbe
 from tests.conftest import postgres_missing
+from tests.pgbouncer import pgbouncer, pgbouncer_missing
 from tests.postgres_server import Server, postgres_server
 
 pytestmark = pytest.mark.skipif(postgres_missing() is not None, reason=str(postgres_missing()))
@@ -89,3 +91,53 @@ def test_prepare_false_never_prepares_a_statement(server: Server, prepare: bool)
     conn = client.conn  # type: ignore[attr-defined]
     assert (prepared_statements(conn) > 0) is prepare
     client.close()
+
+
+@pytest.fixture(scope="module")
+def bouncer(server: Server) -> Iterator[str]:
+    missing = pgbouncer_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    with pgbouncer(server, ["postgres", "clerk"]) as dsn:
+        yield dsn
+
+
+def through(bouncer: str, prepare: bool) -> list[Client | LoopClient]:
+    """Four threaded and four loop clients of a read and a write probe through PgBouncer."""
+    reads = PostgresReadProbe(
+        "reads",
+        PostgresReadConfig.model_validate(
+            {"kind": "postgres-read", "dsn": bouncer, "query": "SELECT 1", "prepare": prepare}
+        ),
+        "run-2",
+    )
+    clerk_dsn = bouncer.replace("user=postgres", "user=clerk")
+    writes = writer(clerk_dsn, insert=INSERT, read=READ, prepare=prepare)
+    clients: list[Client | LoopClient] = []
+    for probe in (reads, writes):
+        for _ in range(2):
+            clients.append(probe.client())
+            loop = probe.loop_client()
+            assert loop is not None
+            clients.append(loop)
+    return clients
+
+
+def sample(client: Client | LoopClient, seq: int) -> Sample:
+    if isinstance(client, LoopClient):
+        return run_to_end(client.exchange(seq))
+    return client.sample(seq)
+
+
+def test_through_pgbouncer_in_transaction_mode_no_sample_fails(bouncer: str) -> None:
+    clients = through(bouncer, prepare=False)
+    failed = [
+        found.detail
+        for seq in range(1, 251)
+        for client in clients
+        if (found := sample(client, seq)).outcome is not Outcome.OK
+    ]
+    for client in clients:
+        client.close()
+    assert failed == [], failed[:3]
+    assert len(clients) * 250 >= 1_000
