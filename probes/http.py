@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from drills.history import Outcome
 from drills.probe import PROBES, Client, LoopClient, Probe, ProbeConfig, Sample
+from probes.http_settings import HttpSettings, session_for
 
 
 def http_url(value: str) -> str:
@@ -26,7 +27,7 @@ def _codes(value: Any) -> Any:
     return [value] if isinstance(value, int) else value
 
 
-class HttpConfig(ProbeConfig):
+class HttpConfig(HttpSettings, ProbeConfig):
     kind: Literal["http"]
     url: str = Field(description="http:// or https:// URL")
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE"] = "GET"
@@ -67,18 +68,22 @@ def describe_error(exc: requests.RequestException) -> str:
 class HttpClient(Client):
     def __init__(self, config: HttpConfig) -> None:
         self.config = config
-        self.session = requests.Session()
+        self.session = session_for(config)
         self.pattern = re.compile(config.body) if config.body else None
 
     def sample(self, seq: int) -> Sample:
         cfg = self.config
         try:
             answer = self.session.request(
-                cfg.method, cfg.url, headers=cfg.headers, timeout=cfg.timeout
+                cfg.method,
+                cfg.url,
+                headers=cfg.headers,
+                timeout=cfg.timeout,
+                allow_redirects=cfg.follow_redirects,
             )
         except requests.RequestException as exc:
             self.session.close()
-            self.session = requests.Session()
+            self.session = session_for(cfg)
             return Sample(Outcome.FAIL, describe_error(exc))
         tags = site_tags(answer, cfg.site_header)
         if answer.status_code not in cfg.expect:

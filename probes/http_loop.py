@@ -29,6 +29,7 @@ from drills.history import Outcome
 from drills.probe import READ, WRITE, Exchange, LoopClient, Sample, Wait, run_to_end
 from probes import http_answer as answer
 from probes.http import HttpConfig
+from probes.http_settings import session_for
 
 CONNECT_TIMEOUT = "ConnectTimeout: timed out"
 READ_TIMEOUT = "ReadTimeout: Read timed out"
@@ -71,7 +72,7 @@ class HttpLoopClient(LoopClient):
         except (OSError, h11.ProtocolError) as exc:
             detail = f"ConnectionError: ('Connection aborted.', {exc!r})"
         self.close()
-        self.session.cookies.clear()  # as the threaded client starts a new session
+        self.session = session_for(self.config)  # as the threaded client does
         self.base = self._prepare(self.config.method, self.config.url)
         return Sample(Outcome.FAIL, detail[:140])
 
@@ -83,7 +84,7 @@ class HttpLoopClient(LoopClient):
             if answer.keep_cookies(self.session, request, fields):
                 self.base = self._prepare(self.config.method, self.config.url)
             hop = answer.next_hop(status, headers, url, method)
-            if hop is None:
+            if hop is None or not self.config.follow_redirects:
                 return self._judge(status, headers, answer.decoded(headers, body))
             url, method = hop
             if urlsplit(url)[:2] != urlsplit(self.config.url)[:2]:
@@ -209,11 +210,12 @@ def http_loop_client(config: HttpConfig) -> HttpLoopClient | None:
         return None
     try:
         address = ipaddress.ip_address(url.hostname)
-        proxies = requests.utils.get_environ_proxies(config.url)
-        if requests.utils.select_proxy(config.url, proxies):
+        session = session_for(config)
+        from_env = session.trust_env and requests.utils.get_environ_proxies(config.url)
+        if session.proxies or (from_env and requests.utils.select_proxy(config.url, from_env)):
             return None  # requests would go through the proxy; so must the sample
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-        client = HttpLoopClient(config, family, requests.Session())
+        client = HttpLoopClient(config, family, session)
         if not answer.only_decodable(client.base):
             return None
         h11.Request(method=config.method, target=client.base.path_url, headers=[("Host", "x")])

@@ -26,10 +26,11 @@ from drills.errors import ProbeError
 from drills.history import Outcome
 from drills.probe import PROBES, Client, ProbeConfig, Sample, WriteProbe
 from probes.http import describe_error, http_url
+from probes.http_settings import HttpSettings, session_for
 from probes.pg import connect, short
 
 
-class HttpWriteConfig(ProbeConfig):
+class HttpWriteConfig(HttpSettings, ProbeConfig):
     kind: Literal["http-write"]
     url: str = Field(description="where orders are POSTed, e.g. ${lab.url}/orders")
     verify_dsn: str | None = Field(
@@ -67,17 +68,19 @@ def _certainly_not_done(answer: requests.Response) -> bool:
 class HttpWriteClient(Client):
     def __init__(self, probe: HttpWriteProbe) -> None:
         self.probe = probe
-        self.session = requests.Session()
+        self.session = session_for(probe.cfg)
 
     def sample(self, seq: int) -> Sample:
         cfg = self.probe.cfg
         self.probe.issued(seq)
         body = {"id": seq, "run": self.probe.run_id, "probe": self.probe.name}
         try:
-            answer = self.session.post(cfg.url, json=body, timeout=cfg.timeout)
+            answer = self.session.post(
+                cfg.url, json=body, timeout=cfg.timeout, allow_redirects=cfg.follow_redirects
+            )
         except requests.RequestException as exc:
             self.session.close()
-            self.session = requests.Session()
+            self.session = session_for(cfg)
             refused = isinstance(exc, requests.ConnectTimeout) or (
                 isinstance(exc, requests.ConnectionError) and "NewConnectionError" in str(exc)
             )
@@ -144,7 +147,7 @@ class HttpWriteProbe(WriteProbe):
         found: dict[int, int] = {}
         with self._lock:
             issued = sorted(self._issued)
-        with requests.Session() as session:
+        with session_for(self.cfg) as session:
             for seq in issued:
                 if self._look_up(session, f"{base.rstrip('/')}/{seq}"):
                     found[seq] = 1
@@ -159,7 +162,12 @@ class HttpWriteProbe(WriteProbe):
             if attempt:
                 time.sleep(0.2 * attempt)
             try:
-                answer = session.get(url, params=params, timeout=max(self.cfg.timeout, 5.0))
+                answer = session.get(
+                    url,
+                    params=params,
+                    timeout=max(self.cfg.timeout, 5.0),
+                    allow_redirects=self.cfg.follow_redirects,
+                )
             except requests.RequestException as exc:
                 problem = describe_error(exc)
                 continue

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 import pytest
 
+from tests.unit.probes.raw_http import RawServer, Script
+
 # path -> (status, headers, body); a `delay` header in seconds holds the answer back.
 Answer = tuple[int, dict[str, str], str]
 Routes = dict[str, Answer]
@@ -72,3 +74,16 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Script], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(script: Script) -> RawServer:
+        servers.append(RawServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

@@ -128,9 +128,13 @@ def test_the_loop_takes_plain_http_to_an_address_and_threads_the_rest(
     assert not engine("http://localhost:8080/")  # a name is looked up on a thread
     assert not engine("http://user:pw@127.0.0.1:8080/")  # requests turns them into a header
     assert not engine("http://127.0.0.1:8080/", headers={"Accept-Encoding": "br"})
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    assert engine("http://127.0.0.1:8080/")  # a proxy for https only
+    assert not engine("http://127.0.0.1:8080/", proxy="http://127.0.0.1:3128")
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
-    assert not engine("http://127.0.0.1:8080/")  # requests would go through the proxy
+    assert engine("http://127.0.0.1:8080/")  # proxy variables are ignored unless asked
+    assert not engine("http://127.0.0.1:8080/", proxy="env")  # requests would use the proxy
+    monkeypatch.delenv("HTTP_PROXY")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert engine("http://127.0.0.1:8080/", proxy="env")  # a proxy for https only
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    assert engine("http://127.0.0.1:8080/")
+    assert engine("http://127.0.0.1:8080/", proxy="env")
