@@ -54,7 +54,14 @@ class Secrets:
         """The secret variables `command` refers to, with the reference each stands for
         (`env:NAME`, `file:PATH`): what `drills recover` resolves again, never the values."""
         used = self.used_by(command)
-        return {name: ref for ref, name in self.names.items() if name in used}
+        return {name: _anchored(ref) for ref, name in self.names.items() if name in used}
+
+
+def _anchored(ref: str) -> str:
+    """`file:PATH` with PATH absolute: recovery may run from another directory."""
+    if not ref.startswith("file:"):
+        return ref
+    return f"file:{Path(ref[5:]).expanduser().resolve()}"
 
 
 def secret_value(ref: str) -> tuple[str, str | None]:

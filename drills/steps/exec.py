@@ -16,7 +16,7 @@ from pydantic import Field, PrivateAttr
 from drills.childenv import child_environ
 from drills.durations import Duration
 from drills.steps.base import STEPS, Revert, StepConfig, StepContext
-from drills.steps.exec_undo import ExecUndo
+from drills.steps.exec_undo import ExecUndo, ExecUndone
 from drills.steps.shell import run_shell
 
 LOCK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$"
@@ -73,13 +73,18 @@ class Exec(StepConfig):
         """Undo first, journal second, act last: whatever interrupts it, the command never
         runs without its undo in place."""
         assert self.undo is not None
+        serial = ctx.serial()
         undo = ExecUndo(
+            serial=serial,
             command=self.undo,
             timeout=self.undo_timeout,
-            lab_env={k: v for k, v in lab_environment(ctx.variables).items() if k in self.undo},
+            lab_env=lab_environment(ctx.variables),
             secret_refs=self._undo_refs,
         )
-        ctx.reverts.push(
-            Revert(("exec", str(ctx.serial())), f"undo: {self.undo}", lambda: undo.run_with(env))
-        )
+
+        def run() -> None:
+            undo.run_with(env)
+            ctx.journal(ExecUndone(serial=serial))  # not again by `drills recover`
+
+        ctx.reverts.push(Revert(("exec", str(serial)), f"undo: {self.undo}", run))
         ctx.journal(undo)

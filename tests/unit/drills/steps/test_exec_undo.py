@@ -14,7 +14,7 @@ from drills.locks import target_keys
 from drills.scenario import load_scenario
 from drills.steps.base import RevertStack, StepContext
 from drills.steps.exec import Exec
-from drills.steps.exec_undo import ExecUndo
+from drills.steps.exec_undo import ExecUndo, ExecUndone
 from tests.unit.drills.steps.test_exec import HOSTILE, scenario
 
 
@@ -70,13 +70,35 @@ def test_the_journal_keeps_a_secrets_reference_and_recovery_resolves_it(
     written = entry.model_dump_json()
     assert secret not in written and "env:DRILLS_TEST_HOSTILE" in written
     again = ExecUndo.model_validate_json(written)  # as `drills recover` reads it
-    assert again.problem() is None
     assert again.undo(Recovery()) == f"ran the undo of an exec step: {step.undo}"
     assert out.read_text() == secret
     monkeypatch.delenv("DRILLS_TEST_HOSTILE")
-    assert "'DRILLS_TEST_HOSTILE' is not set" in (again.problem() or "")
-    with pytest.raises(StepError, match="is not set"):
+    with pytest.raises(StepError, match=r"its secrets are not here: .*'DRILLS_TEST_HOSTILE'"):
         again.undo(Recovery())
+
+
+def test_an_undo_the_drill_ran_is_not_run_again_by_recovery(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    step = Exec(kind="exec", command="true", undo=f"echo undo >> {log}")
+    journal: list[JournalEntry] = []
+    ctx = context(journal)
+    step.run(ctx)
+    assert ctx.reverts.revert_all(lambda text: None) == []
+    assert [type(entry) for entry in journal] == [ExecUndo, ExecUndone]
+    recovery = Recovery()
+    assert [entry.undo(recovery) for entry in reversed(journal)] == [None, None]  # newest first
+    assert log.read_text() == "undo\n"
+
+
+def test_a_failing_undo_at_recovery_masks_its_secrets(secret: str, tmp_path: Path) -> None:
+    undo = ExecUndo(
+        command='echo "no rule for $DRILLS_SECRET_1" >&2; exit 1',
+        timeout=5,
+        secret_refs={"DRILLS_SECRET_1": "env:DRILLS_TEST_HOSTILE"},
+    )
+    with pytest.raises(StepError) as failed:
+        undo.undo(Recovery())
+    assert secret not in str(failed.value) and "no rule for ***" in str(failed.value)
 
 
 def test_lock_names_lock_the_drill_and_bad_ones_are_refused(tmp_path: Path) -> None:
