@@ -14,7 +14,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from drills.history import Outcome
 from drills.probe import PROBES, Client, LoopClient, Probe, ProbeConfig, Sample
-from probes.http_settings import HttpSettings, session_for
+from probes.http_settings import HttpSettings, session_for, tls_of
 
 
 def http_url(value: str) -> str:
@@ -80,6 +80,7 @@ class HttpClient(Client):
                 headers=cfg.headers,
                 timeout=cfg.timeout,
                 allow_redirects=cfg.follow_redirects,
+                **tls_of(self.session),
             )
         except requests.RequestException as exc:
             self.session.close()

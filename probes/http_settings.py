@@ -5,16 +5,19 @@ to follow redirects, and the proxy (none unless asked, whatever HTTP_PROXY says)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import requests
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 NO_PROXY, ENV_PROXY = "none", "env"
 
 
 class HttpSettings(BaseModel):
     ca: str | None = Field(
-        None, description="PEM file of the CA(s) that sign the server's certificate"
+        None,
+        description="PEM file of the CA(s) that sign the server's certificate (default: "
+        "requests' bundle, certifi)",
     )
     cert: str | None = Field(None, description="client certificate (PEM), for mutual TLS")
     key: str | None = Field(None, description="the client certificate's private key, if apart")
@@ -33,12 +36,26 @@ class HttpSettings(BaseModel):
             raise ValueError(f"{value!r} is not a file")
         return value
 
+    @model_validator(mode="after")
+    def _coherent(self) -> HttpSettings:
+        if self.key is not None and self.cert is None:
+            raise ValueError("`key` is the client certificate's: give `cert` too")
+        if self.ca is not None and not self.verify:
+            raise ValueError("`ca` checks the server's certificate, which `verify: false` skips")
+        return self
+
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, value: str) -> str:
         if value not in (NO_PROXY, ENV_PROXY) and not value.startswith(("http://", "https://")):
             raise ValueError(f"{value!r}: write none, env or an http:// or https:// proxy URL")
         return value
+
+
+def tls_of(session: requests.Session) -> dict[str, Any]:
+    """The session's own TLS settings, to pass with each request: with `proxy: env`, requests
+    would otherwise let REQUESTS_CA_BUNDLE replace the scenario's `ca`."""
+    return {"verify": session.verify, "cert": session.cert}
 
 
 def session_for(settings: HttpSettings) -> requests.Session:

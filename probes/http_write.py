@@ -32,9 +32,9 @@ from drills.errors import ProbeError
 from drills.history import Outcome
 from drills.probe import PROBES, Client, ProbeConfig, Sample, WriteProbe
 from probes.http import describe_error, http_url
-from probes.http_settings import HttpSettings, session_for
+from probes.http_settings import HttpSettings, session_for, tls_of
 from probes.pg import connect, short
-from probes.pg_statements import for_psycopg
+from probes.pg_statements import for_psycopg, names_in
 
 
 class HttpWriteConfig(HttpSettings, ProbeConfig):
@@ -72,23 +72,34 @@ class HttpWriteConfig(HttpSettings, ProbeConfig):
             raise ValueError("give exactly one of verify_dsn and verify_url")
         if self.verify_query is not None and self.verify_dsn is None:
             raise ValueError("verify_query reads through verify_dsn: give that too")
-        if self.body is not None and "{id}" not in self.body:
-            raise ValueError("body must hold {id}, the number the write is read back by")
+        own = "ids start again with every run"
+        if self.body is not None and not {"id", "run_id"} <= held(self.body):
+            raise ValueError(f"body must hold {{id}} and {{run_id}}: {own}")
         template = self.verify_url is not None and "{" in self.verify_url
-        if template and "{id}" not in str(self.verify_url):
-            raise ValueError("a verify_url template must hold {id}")
+        if template and not {"id", "run_id"} <= held(str(self.verify_url)):
+            raise ValueError(f"a verify_url template must hold {{id}} and {{run_id}}: {own}")
+        if self.verify_query is not None and "run_id" not in names_in(self.verify_query):
+            raise ValueError(f"verify_query must hold :run_id: {own}")
         return self
 
 
 TEMPLATE = re.compile(r"\{(id|run_id|probe)\}")
+Escape = Literal["text", "url", "json"]
 
 
-def filled(template: str, values: dict[str, object], quote: bool = False) -> str:
-    """`template` with {id}, {run_id} and {probe} replaced (URL-quoted in a URL)."""
+def held(template: str) -> set[str]:
+    return set(TEMPLATE.findall(template))
+
+
+def filled(template: str, values: dict[str, object], escape: Escape = "text") -> str:
+    """`template` with {id}, {run_id} and {probe} replaced: URL-quoted in a URL, escaped as
+    inside a JSON string in a JSON body (a probe's name may hold a quote)."""
 
     def one(match: re.Match[str]) -> str:
         text = str(values[match[1]])
-        return urllib.parse.quote(text, safe="") if quote else text
+        if escape == "url":
+            return urllib.parse.quote(text, safe="")
+        return json.dumps(text)[1:-1] if escape == "json" else text
 
     return TEMPLATE.sub(one, template)
 
@@ -121,6 +132,7 @@ class HttpWriteClient(Client):
                 headers={"Content-Type": cfg.content_type, **cfg.headers},
                 timeout=cfg.timeout,
                 allow_redirects=cfg.follow_redirects,
+                **tls_of(self.session),
             )
         except requests.RequestException as exc:
             self.session.close()
@@ -170,7 +182,8 @@ class HttpWriteProbe(WriteProbe):
     def body(self, seq: int) -> bytes:
         if self.cfg.body is None:
             return json.dumps({"id": seq, "run": self.run_id, "probe": self.name}).encode()
-        return filled(self.cfg.body, self.values(seq)).encode()
+        escape: Escape = "json" if "json" in self.cfg.content_type.lower() else "text"
+        return filled(self.cfg.body, self.values(seq), escape).encode()
 
     def issued(self, seq: int) -> None:
         with self._lock:
@@ -210,7 +223,7 @@ class HttpWriteProbe(WriteProbe):
     def _lookup_url(self, base: str, seq: int) -> tuple[str, dict[str, str] | None]:
         """A template's URL for write `seq`, or the lab's: BASE/ID?run=...&probe=..."""
         if "{id}" in base:
-            return filled(base, self.values(seq), quote=True), None
+            return filled(base, self.values(seq), "url"), None
         return f"{base.rstrip('/')}/{seq}", {"run": self.run_id, "probe": self.name}
 
     def _look_up(
@@ -228,6 +241,7 @@ class HttpWriteProbe(WriteProbe):
                     params=params,
                     timeout=max(self.cfg.timeout, 5.0),
                     allow_redirects=self.cfg.follow_redirects,
+                    **tls_of(session),
                 )
             except requests.RequestException as exc:
                 problem = describe_error(exc)

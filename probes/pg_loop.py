@@ -102,12 +102,18 @@ def _connect_one(conninfo: str, give_up_ns: int) -> Generator[Wait, None, pq.abc
     return conn
 
 
-def execute(conn: pq.abc.PGconn, query: bytes, params: Sequence[bytes] | None = None) -> Steps:
-    """Send one statement and read its results; the last result, or the error it carried."""
+def execute(
+    conn: pq.abc.PGconn,
+    query: bytes,
+    params: Sequence[bytes] | None = None,
+    types: Sequence[int] | None = None,
+) -> Steps:
+    """Send one statement and read its results; the last result, or the error it carried.
+    `types`: the parameters' type OIDs (None: the server infers them)."""
     if params is None:
         conn.send_query(query)
     else:
-        conn.send_query_params(query, params)
+        conn.send_query_params(query, params, param_types=types)
     while conn.flush():
         yield Wait(conn.socket, WRITE)
     last: pq.abc.PGresult | None = None

@@ -22,6 +22,7 @@ from typing import Literal
 
 import psycopg
 from psycopg import pq, sql
+from psycopg.types.numeric import Int8
 from pydantic import Field, field_validator, model_validator
 
 from drills.errors import ProbeError
@@ -38,7 +39,7 @@ from drills.probe import (
 )
 from probes import pg_loop
 from probes.pg import PREPARE_HELP, connect, outcome_of_error, short
-from probes.pg_statements import for_libpq, for_psycopg, names_in
+from probes.pg_statements import TYPES, for_libpq, for_psycopg, names_in
 
 # The timeline as Patroni reads it: the current WAL file's first eight hex digits.
 LINEAGE = (
@@ -84,12 +85,14 @@ class PostgresWriteConfig(ProbeConfig):
         if (self.insert is None) != (self.read is None):
             raise ValueError("`insert` and `read` go together: one writes, the other reads back")
         if self.insert is not None and self.read is not None:
-            if self.create is not None:
-                raise ValueError("`create` is for the default table; with `insert` none is made")
-            if "id" not in names_in(self.insert):
-                raise ValueError("`insert` must hold :id, the number the write is read back by")
-            if "id" in names_in(self.read):
-                raise ValueError("`read` reads every write of the run: :run_id and :probe only")
+            if self.create is not None or "table" in self.model_fields_set:
+                raise ValueError("`create` and `table` are for drills' table; not with `insert`")
+            if not {"id", "run_id"} <= names_in(self.insert):
+                raise ValueError(
+                    "`insert` must hold :id and :run_id: ids start again with every run"
+                )
+            if "run_id" not in names_in(self.read) or "id" in names_in(self.read):
+                raise ValueError("`read` reads every write of this run: :run_id (and :probe)")
         return self
 
 
@@ -181,6 +184,7 @@ class PostgresWriteLoopClient(LoopClient):
         self.lineage: dict[str, str] | None = None
         self.lineage_read = False  # for the current connection
         self.insert, self.order = for_libpq(probe.insert_sql)
+        self.types = [TYPES[name] for name in self.order]
 
     def exchange(self, seq: int) -> Exchange:
         try:
@@ -195,7 +199,7 @@ class PostgresWriteLoopClient(LoopClient):
         try:
             values = self.probe.values(seq)
             params = [str(values[name]).encode() for name in self.order]
-            yield from pg_loop.execute(self.conn, self.insert, params)
+            yield from pg_loop.execute(self.conn, self.insert, params, self.types)
         except psycopg.Error as exc:
             self.close()
             return Sample(outcome_of_error(exc, sent=True, mutating=True), short(exc))
@@ -252,7 +256,8 @@ class PostgresWriteProbe(WriteProbe):
         return f"SELECT id, count(*) FROM {table} WHERE {where} GROUP BY id"
 
     def values(self, seq: int) -> dict[str, object]:
-        return {"run_id": self.run_id, "probe": self.name, "id": seq}
+        """The parameters, typed as the event loop sends them (bigint, text)."""
+        return {"run_id": self.run_id, "probe": self.name, "id": Int8(seq)}
 
     def prepare(self) -> None:
         if self.cfg.insert is not None:
@@ -263,12 +268,15 @@ class PostgresWriteProbe(WriteProbe):
             self._create_table()
 
     def _check_read(self) -> None:
-        """Run `read` once (no row yet): a mistake or a missing right shows before the drill."""
-        try:
-            with connect(self.cfg.dsn, self.cfg.timeout, self.cfg.prepare) as conn:
-                conn.execute(for_psycopg(self.read_sql), self.values(0)).fetchall()
-        except psycopg.Error as exc:
-            raise ProbeError(f"probe {self.name}: its `read` fails: {short(exc)}") from exc
+        """Run `read` once (no row yet) and EXPLAIN `insert` (planned, not run; rights are
+        checked): a mistake or a missing right shows before the drill, not as an outage."""
+        checks = (("read", self.read_sql), ("insert", f"EXPLAIN {self.insert_sql}"))
+        with connect(self.cfg.dsn, self.cfg.timeout, self.cfg.prepare) as conn:
+            for key, text in checks:
+                try:
+                    conn.execute(for_psycopg(text), self.values(0)).fetchall()
+                except psycopg.Error as exc:
+                    raise ProbeError(f"probe {self.name}: its `{key}` fails: {short(exc)}") from exc
 
     def _check_table(self) -> None:
         quoted = _quoted(self.cfg.table)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
 from drills.childenv import child_environ
 from drills.durations import Duration
@@ -53,6 +53,12 @@ class Exec(StepConfig):
     def commands(self) -> str:
         """Its command and its undo, for what they refer to."""
         return f"{self.command}\n{self.undo or ''}"
+
+    @model_validator(mode="after")
+    def _undo_timeout_needs_undo(self) -> Exec:
+        if self.undo is None and "undo_timeout" in self.model_fields_set:
+            raise ValueError("`undo_timeout` is for `undo`, which this step does not have")
+        return self
 
     def give_secrets(self, env: dict[str, str], undo_refs: dict[str, str] | None = None) -> None:
         """The secret variables the commands refer to (`"$DRILLS_SECRET_1"`), with values; and

@@ -35,6 +35,8 @@ def server() -> Iterator[Server]:
             conn.execute("CREATE TABLE shop.orders (ref bigint, note text, at timestamptz)")
             conn.execute("GRANT USAGE ON SCHEMA shop TO clerk")
             conn.execute("GRANT INSERT, SELECT ON shop.orders TO clerk")
+            conn.execute("CREATE TABLE shop.audit (ref bigint, note text)")
+            conn.execute("GRANT SELECT ON shop.audit TO clerk")
             conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         yield running
 
@@ -73,6 +75,22 @@ def test_without_create_the_default_table_must_exist(server: Server) -> None:
         writer(
             clerk(server), insert=INSERT, read=READ.replace("shop.orders", "shop.gone")
         ).prepare()
+    denied = INSERT.replace("shop.orders", "shop.audit")  # SELECT on it, no INSERT
+    with pytest.raises(ProbeError, match="its `insert` fails: InsufficientPrivilege"):
+        writer(clerk(server), insert=denied, read=READ).prepare()
+
+
+def test_parameters_have_the_same_types_on_both_engines(server: Server) -> None:
+    insert = "INSERT INTO shop.orders (ref, note) SELECT :id, :run_id || '/' || :probe"
+    probe = writer(clerk(server), insert=insert, read=READ)
+    probe.prepare()
+    threaded, loop = probe.client(), probe.loop_client()
+    assert loop is not None
+    assert threaded.sample(1001).outcome is Outcome.OK
+    assert run_to_end(loop.exchange(1002)).outcome is Outcome.OK
+    threaded.close()
+    loop.close()
+    assert {1001, 1002} <= set(probe.final_read())
 
 
 def prepared_statements(conn: psycopg.Connection[tuple[object, ...]]) -> int:

@@ -81,6 +81,16 @@ def test_a_servers_certificate_is_checked_against_the_ca_given(
     assert sample(url, verify=False).outcome is Outcome.OK
 
 
+def test_the_scenarios_ca_wins_over_the_environments_with_proxy_env(
+    https: int, authority: Authority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # does not hold the test's CA
+    found = sample(f"https://127.0.0.1:{https}/", ca=str(authority.pem.cert), proxy="env")
+    assert (found.outcome, found.detail) == (Outcome.OK, "")
+
+
 def test_a_client_certificate_opens_a_mutual_tls_service(mutual: int, authority: Authority) -> None:
     url = f"https://127.0.0.1:{mutual}/"
     ca = str(authority.pem.cert)
@@ -129,6 +139,8 @@ def test_a_proxy_is_used_only_when_the_scenario_names_one(
     [
         ({"ca": "/nonexistent/ca.pem"}, "is not a file"),
         ({"proxy": "socks5://127.0.0.1:1080"}, "write none, env or an http"),
+        ({"key": __file__}, "give `cert` too"),
+        ({"ca": __file__, "verify": False}, "which `verify: false` skips"),
     ],
 )
 def test_settings_are_checked(extra: dict[str, str], message: str) -> None:

@@ -89,14 +89,17 @@ def test_templates_take_the_writes_values_and_are_checked() -> None:
     assert filled('{"ref": "{run_id}/{id}", "n": {"q": 1}}', values) == (
         '{"ref": "r 1/x/7", "n": {"q": 1}}'
     )
-    assert filled("http://h/e?ref={run_id}&n={id}", values, quote=True) == (
+    assert filled("http://h/e?ref={run_id}&n={id}", values, "url") == (
         "http://h/e?ref=r%201%2Fx&n=7"
     )
+    assert filled('{"p": "{probe}"}', {"probe": 'a"b'}, "json") == '{"p": "a\\"b"}'
     base = {"kind": "http-write", "url": "http://127.0.0.1/e"}
     for extra, message in (
-        ({"verify_url": "http://h/e", "body": "{run_id}"}, "body must hold {id}"),
-        ({"verify_url": "http://h/e/{run_id}"}, "template must hold {id}"),
+        ({"verify_url": "http://h/e", "body": "{run_id}"}, "body must hold {id} and {run_id}"),
+        ({"verify_url": "http://h/e", "body": "{id}"}, "ids start again"),
+        ({"verify_url": "http://h/e/{id}"}, "template must hold {id} and {run_id}"),
         ({"verify_url": "http://h/e", "verify_query": "SELECT 1, 1"}, "give that too"),
+        ({"verify_dsn": "host=x", "verify_query": "SELECT 1, 1"}, "must hold :run_id"),
     ):
         with pytest.raises(ValidationError, match=message):
             HttpWriteConfig.model_validate({**base, **extra})

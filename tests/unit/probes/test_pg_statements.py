@@ -23,13 +23,27 @@ def test_placeholders_become_parameters() -> None:
     assert order == ["id", "run_id", "probe"]
 
 
+def test_literals_comments_and_casts_are_left_as_written() -> None:
+    text = (
+        "INSERT INTO t (a, b) VALUES (:id, ':id -- not' || \":probe\" || $$ :run_id $$"
+        " || $q$ :id $q$) -- :probe\n /* :id */ RETURNING a::text, :probe::text"
+    )
+    sql, order = for_libpq(text)
+    assert order == ["id", "probe"]
+    assert sql.decode() == text.replace("(:id,", "($1,").replace(", :probe::", ", $2::")
+    assert for_psycopg("SELECT ':id 5%' || :id").startswith("SELECT ':id 5%%' || %(id)s")
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
         ({"insert": INSERT}, "`insert` and `read` go together"),
-        ({"insert": "INSERT INTO t VALUES (:run_id)", "read": "SELECT 1"}, "must hold :id"),
-        ({"insert": INSERT, "read": "SELECT :id, 1"}, ":run_id and :probe only"),
-        ({"insert": INSERT, "read": "SELECT 1, 1", "create": False}, "`create` is for the default"),
+        ({"insert": "INSERT INTO t VALUES (:run_id)", "read": "SELECT 1"}, "must hold :id and"),
+        ({"insert": "INSERT INTO t VALUES (:id)", "read": "SELECT 1"}, "ids start again"),
+        ({"insert": INSERT, "read": "SELECT :id, :run_id"}, "every write of this run"),
+        ({"insert": INSERT, "read": "SELECT 1, 1"}, "every write of this run"),
+        ({"insert": INSERT, "read": "SELECT :run_id", "create": False}, "not with `insert`"),
+        ({"insert": INSERT, "read": "SELECT :run_id", "table": "t"}, "not with `insert`"),
     ],
 )
 def test_own_statements_are_checked(spec: dict[str, object], message: str) -> None:

@@ -111,3 +111,8 @@ def test_lock_names_lock_the_drill_and_bad_ones_are_refused(tmp_path: Path) -> N
     bad = scenario(tmp_path, "  - exec: {command: 'true', locks: ['two words']}\n")
     with pytest.raises(ScenarioError, match=r"exec\.yaml:5: steps\[0\]\.exec\.locks\[0\]"):
         loaded(bad)
+
+
+def test_an_undo_timeout_without_an_undo_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="`undo_timeout` is for `undo`"):
+        loaded(scenario(tmp_path, "  - exec: {command: 'true', undo_timeout: 5s}\n"))
