@@ -64,7 +64,9 @@ report: setup
 bench: setup postgres
 	$(BIN)/python -m bench.fidelity
 	$(BIN)/python -m bench.capacity
+	$(BIN)/python -m bench.tcp_capacity
 	@tools/ensure-packages --required patroni=patroni etcd=etcd-server haproxy=haproxy
+	$(BIN)/python -m bench.http_capacity
 	$(BIN)/python -m bench.patroni
 
 clean:

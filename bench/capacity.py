@@ -24,6 +24,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,10 +32,12 @@ from tabulate import tabulate
 
 from bench.sections import replace_section
 from drills.checker import summarize_probe
+from drills.engines import probe_runner
 from drills.history import Clock, HistoryLog, open_history
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.lateness import harness_lag, overload_error
-from drills.openloop import ProbeRunner
+from drills.openloop import start_all, stop_all
+from drills.probe import Probe
 from drills.proctree import descendants
 from drills.signals import interruptible
 from probes.postgres_read import PostgresReadConfig, PostgresReadProbe
@@ -47,6 +50,9 @@ CONNECTIONS = 4  # the probes' default
 # server, so a shorter drain after it thaws.
 FEWER_CONNECTIONS = ((30, 10, 1), (30, 10, 2))
 FREEZE_S = 1.0
+# tcp and http (bench/tcp_capacity.py, bench/http_capacity.py): 3,000, 10,000 and 20,000 samples/s
+SIMPLE_LOADS = ((30, 10, 4), (100, 10, 4), (200, 10, 4))
+Trial = Callable[[int, int, int], "Row"]
 BEFORE_S, AFTER_S = 1.5, 2.0
 
 
@@ -72,14 +78,29 @@ class Row:
 
 
 def _freeze(pid: int, sig: signal.Signals) -> None:
-    for target in [pid, *descendants(pid)]:
+    _signal_all([pid, *descendants(pid)], sig)
+
+
+def _stop_server(postmaster: int) -> list[int]:
+    """Freeze the server: the postmaster first (it forks no backend once stopped), then every
+    process under it; the processes stopped, for `_signal_all` to wake. Walking /proc takes
+    milliseconds, so the thaw reuses this list instead of walking again after its timestamp."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(postmaster, signal.SIGSTOP)
+    stopped = [postmaster, *descendants(postmaster)]
+    _signal_all(stopped[1:], signal.SIGSTOP)
+    return stopped
+
+
+def _signal_all(pids: list[int], sig: signal.Signals) -> None:
+    for target in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(target, sig)
 
 
 def trial(dsn: str, postmaster: int, count: int, interval_ms: int, connections: int) -> Row:
     log, truth, cpu = sample_through_a_freeze(dsn, postmaster, count, interval_ms, connections)
-    return _row(log, (count, interval_ms, connections), truth, cpu)
+    return row(log, (count, interval_ms, connections), truth, cpu)
 
 
 def sample_through_a_freeze(
@@ -87,33 +108,46 @@ def sample_through_a_freeze(
 ) -> tuple[HistoryLog, float, float]:
     """`count` postgres-read probes through a freeze of the server made here, outside drills:
     the history, the freeze's true length and the harness's CPU once sampling (seconds)."""
-    log = HistoryLog(Clock.now())
     config = {"kind": "postgres-read", "dsn": dsn, "interval": f"{interval_ms}ms"}
     config |= {"timeout": "500ms", "slow": "50ms", "connections": connections}
-    probes = [
+    probes: list[Probe] = [
         PostgresReadProbe(f"r{i}", PostgresReadConfig.model_validate(config), "capacity")
         for i in range(count)
     ]
-    runners = [ProbeRunner(p, log, log.history.clock) for p in probes]
-    for runner in runners:
-        runner.start()
-    cpu = time.process_time()
+
+    def freeze() -> float:
+        try:
+            stopped = _stop_server(postmaster)
+            frozen = time.monotonic_ns()
+            time.sleep(FREEZE_S)
+            thawed = time.monotonic_ns()
+            _signal_all(stopped, signal.SIGCONT)
+        finally:
+            _freeze(postmaster, signal.SIGCONT)
+        return (thawed - frozen) / 1e9
+
+    return sample_through(probes, freeze)
+
+
+def sample_through(
+    probes: list[Probe], outage: Callable[[], float]
+) -> tuple[HistoryLog, float, float]:
+    """Sample `probes` through the outage `outage()` makes and measures (its true length, s):
+    the history, that length and the harness's CPU once sampling (seconds)."""
+    log = HistoryLog(Clock.now())
+    runners = [probe_runner(p, log, log.history.clock) for p in probes]
     try:
+        start_all(runners)
+        cpu = time.process_time()
         time.sleep(BEFORE_S)
-        _freeze(postmaster, signal.SIGSTOP)
-        frozen = time.monotonic_ns()
-        time.sleep(FREEZE_S)
-        thawed = time.monotonic_ns()
-        _freeze(postmaster, signal.SIGCONT)
+        truth = outage()
         time.sleep(AFTER_S)
     finally:
-        _freeze(postmaster, signal.SIGCONT)
-        for runner in runners:
-            runner.stop()
-    return log, (thawed - frozen) / 1e9, time.process_time() - cpu
+        stop_all(runners)
+    return log, truth, time.process_time() - cpu
 
 
-def _row(log: HistoryLog, load: tuple[int, int, int], truth: float, cpu: float) -> Row:
+def row(log: HistoryLog, load: tuple[int, int, int], truth: float, cpu: float) -> Row:
     count, interval_ms, connections = load
     history = log.history
     errors: list[float | None] = []
@@ -201,17 +235,15 @@ def _soak(log: HistoryLog, dsn: str, seconds: float) -> float:
         {"kind": "postgres-read", "dsn": dsn, "interval": "10ms"}
     )
     runners = [
-        ProbeRunner(PostgresReadProbe(f"r{i}", config, "soak"), log, log.history.clock)
+        probe_runner(PostgresReadProbe(f"r{i}", config, "soak"), log, log.history.clock)
         for i in range(30)
     ]
-    for runner in runners:
-        runner.start()
+    start_all(runners)
     time.sleep(_warm(seconds))  # warm: pools, caches, the allocator's first growth
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     time.sleep(seconds)
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss
-    for runner in runners:
-        runner.stop()
+    stop_all(runners)
     return grown
 
 
@@ -242,6 +274,24 @@ def table(rows: list[Row]) -> str:
     headers += ["worst lower error ms"]
     headers += ["false outages", "late", "verdict"]
     return tabulate(body, headers=headers, tablefmt="github")
+
+
+def table_main(doc: str | None, section: str, kind: str, trial: Trial, text: list[str]) -> int:
+    """The main of a bench that measures LOADS of `kind` probes with `trial` and writes `text`
+    and their table as `section` of docs/benchmarks.md."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    rows = []
+    for count, interval, connections in SIMPLE_LOADS:
+        print(f"{count} {kind} probes every {interval} ms", file=sys.stderr)
+        rows.append(trial(count, interval, connections))
+    written = "\n".join([*text, "", table(rows)])
+    replace_section(args.output, section, written)
+    print(written)
+    return 0
 
 
 def main() -> int:
@@ -315,8 +365,9 @@ def _write(path: Path, rows: list[Row]) -> None:
             "",
             "Generated by bench/capacity.py. postgres-read probes (timeout 500 ms, `slow` 50 ms)",
             "against site A of a postgres-pair lab on this machine; the bench freezes that server",
-            f"(SIGSTOP of the postmaster and its children) for {FREEZE_S:g} s and takes the true",
-            "length itself; the server allows 600 connections (each probe keeps `connections`,",
+            "(SIGSTOP to the postmaster, then to every process under it; SIGCONT to the same",
+            f"processes) for {FREEZE_S:g} s and takes the true length itself, between the two;",
+            "the server allows 600 connections (each probe keeps `connections`,",
             "4 by default). samples/s is the load asked (probes x 1000 / interval). Faithful:",
             "every probe saw one outage, its lower bound within one interval + 10 ms of the",
             "truth, and the checker did not call the run overloaded (more than 5% of samples",

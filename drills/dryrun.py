@@ -7,9 +7,11 @@ from pathlib import Path
 from tabulate import tabulate
 
 from drills.durations import format_duration
+from drills.engines import engine_of
 from drills.lateness import load_line, probe_load
 from drills.locks import target_keys
-from drills.scenario import LoadedScenario
+from drills.probe import PROBES, ProbeConfig
+from drills.scenario import LoadedScenario, Scenario
 from drills.secrets import Redactor
 from drills.steps.wait import Wait
 
@@ -100,7 +102,7 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
             probes, headers=["probe", "kind", "every", "timeout", "reaches"], tablefmt="github"
         )
     )
-    out.append(load_line(probe_load(scenario.probes.values())))
+    out.append(load_line(probe_load(_engines(scenario))))
     elapsed, exact, timeline, clock_started = 0.0, True, [], False
     for index, step in enumerate(scenario.steps, start=1):
         at = f"{elapsed:.1f}s" if exact else f">= {elapsed:.1f}s"
@@ -123,3 +125,11 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
     if keys:
         out.append("locks it would take: " + ", ".join(keys))
     return "\n\n".join(out)
+
+
+def _engines(scenario: Scenario) -> list[tuple[ProbeConfig, bool]]:
+    """Each probe with whether it would run on the event loop (nothing is connected)."""
+    return [
+        (cfg, engine_of(PROBES[cfg.kind](name, cfg, "dry-run")) == "loop")
+        for name, cfg in scenario.probes.items()
+    ]

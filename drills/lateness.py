@@ -18,7 +18,7 @@ from typing import Protocol
 from drills.history import Op
 
 # The largest load measured faithful on a 2-core machine (docs/benchmarks.md, "Probe capacity").
-CAPACITY_SAMPLES_PER_S = 1_500
+CAPACITY_SAMPLES_PER_S = 3_000
 LATE_TOLERANCE_NS = 10_000_000  # a sample issued more than 10 ms after its due time is late
 OVERLOAD_SHARE = 0.05  # more than 5% of samples late: the harness could not keep up
 
@@ -121,21 +121,31 @@ class _Sampled(Protocol):
 @dataclass(frozen=True)
 class ProbeLoad:
     samples_per_s: float
-    threads: int
+    on_loop: int  # probes sampled on the one event-loop thread
+    threaded: int  # probes on threads of their own
+    threads: int  # those threads: a scheduler and one worker per connection, per probe
 
 
-def probe_load(probes: Iterable[_Sampled]) -> ProbeLoad:
-    """What a scenario's probes ask of the harness: samples per second, and threads (one
-    scheduler and one worker per connection, per probe)."""
+def probe_load(probes: Iterable[tuple[_Sampled, bool]]) -> ProbeLoad:
+    """What a scenario's probes ask of the harness: samples per second, and where they run
+    (each probe with whether it goes on the event loop, drills.engines)."""
     listed = list(probes)
+    threaded = [p for p, on_loop in listed if not on_loop]
     return ProbeLoad(
-        samples_per_s=sum(1 / p.interval for p in listed),
-        threads=sum(1 + p.connections for p in listed),
+        samples_per_s=sum(1 / p.interval for p, _ in listed),
+        on_loop=len(listed) - len(threaded),
+        threaded=len(threaded),
+        threads=sum(1 + p.connections for p in threaded),
     )
 
 
 def load_line(load: ProbeLoad, capacity: float = CAPACITY_SAMPLES_PER_S) -> str:
-    line = f"probe load: {load.samples_per_s:,.0f} samples/s on {load.threads} threads"
+    where = []
+    if load.on_loop:
+        where.append(f"{load.on_loop} probe{'s' * (load.on_loop != 1)} on the event loop")
+    if load.threaded:
+        where.append(f"{load.threaded} on {load.threads} threads")
+    line = f"probe load: {load.samples_per_s:,.0f} samples/s ({', '.join(where) or 'no probes'})"
     if load.samples_per_s <= capacity:
         return line
     return (

@@ -119,4 +119,6 @@ def target_keys(scenario: Any) -> list[str]:
                 keys.append(f"toxiproxy:{scenario.network.toxiproxy}:{name}")
             if link.upstream:
                 keys.append(f"upstream:{link.upstream}")
+    for step in scenario.steps:  # what `exec` steps say they touch
+        keys += [f"name:{name}" for name in getattr(step, "locks", [])]
     return keys

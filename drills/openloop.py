@@ -1,28 +1,28 @@
 """Open-loop sampling: a sample is due every interval whatever earlier samples are doing.
 
-Each probe gets a scheduler thread and a small pool of worker threads, one client each. A due
-sample with no free worker is a `fail` at its due time when the target holds a connection past
-`slow`, else late (drills.lateness); a sample not done by its deadline is
-recorded at the deadline with the probe's timeout outcome, and its late result is discarded.
-The scheduler enforces deadlines itself, so sub-second timeouts do not depend on libpq.
+`ProbeRunner` holds what every engine shares: the live counters, how a sample is judged and
+recorded once, lateness (drills.lateness) and pool exhaustion. A due sample with no free
+connection is a `fail` at its due time when the target holds a connection past `slow`, else
+late; a sample not done by its deadline is recorded at the deadline with the probe's timeout
+outcome, and its late result is discarded. The runner enforces deadlines itself, so sub-second
+timeouts do not depend on libpq.
+
+Two engines take the samples (drills.engines picks one per probe): one event loop for every
+probe with a non-blocking client (drills.loop_runner), or a scheduler thread and one worker
+thread per connection for the others (drills.threaded_runner).
 """
 
 from __future__ import annotations
 
-import queue
+import gc
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
-from drills.lateness import (
-    NOT_ISSUED,
-    POOL_HELD,
-    deadline_noticed_late,
-    issued_late,
-    stalled,
-)
-from drills.probe import Client, Probe, Sample
+from drills.history import Clock, HistoryLog, Op, Outcome, ProbeInfo
+from drills.lateness import NOT_ISSUED, POOL_HELD, deadline_noticed_late, issued_late, stalled
+from drills.probe import Probe, Sample
 from drills.stalls import SHARED, StallWatch
 
 # The longest `stable` run a scenario may ask for, and the resolved samples kept per probe
@@ -44,7 +44,7 @@ class _Pending:
     due_ns: int
     deadline_ns: int
     done: bool = False
-    issued_ns: int | None = None  # set by the worker as it starts the sample
+    issued_ns: int | None = None  # set as the sample is really issued
     answered: bool = False  # the target answered; the harness has yet to record it
     up: bool | None = None  # once done: whether it was up (None: late, it says nothing)
     complete_ns: int = 0  # once done: when
@@ -72,47 +72,45 @@ class ProbeState:
         return self.downtime_ns + self.down_for_ns(now_ns)
 
 
-class _Worker:
-    def __init__(self, runner: ProbeRunner, index: int) -> None:
-        self.runner = runner
-        self.inbox: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self.client: Client | None = None
-        self.current: _Pending | None = None  # the sample its connection is busy with
-        self.thread = threading.Thread(
-            target=self._loop, name=f"probe-{runner.name}-{index}", daemon=True
-        )
-
-    def _loop(self) -> None:
-        while (pending := self.inbox.get()) is not None:
-            self.current = pending
-            pending.issued_ns = time.monotonic_ns()
-            sample = self._sample(pending.seq)
-            pending.answered = True
-            done = time.monotonic_ns()
-            if done > pending.deadline_ns:  # late: what a client with that timeout would see
-                sample = Sample(self.runner.probe.timeout_outcome, self.runner.timeout_detail)
-                done = pending.deadline_ns
-            try:
-                self.runner.resolve(pending, sample, done)
-            except Exception as exc:  # a harness bug: this worker must live on regardless
-                self.runner.log.fail(
-                    f"internal error recording a sample of {self.runner.name}: {exc!r}"
-                )
-            self.current = None
-            self.runner.idle.put(self)
-        if self.client is not None:
-            self.client.close()
-
-    def _sample(self, seq: int) -> Sample:
-        try:
-            if self.client is None:
-                self.client = self.runner.probe.client()
-            return self.client.sample(seq)
-        except Exception as exc:  # a probe bug must not look like an outage
-            return Sample(Outcome.UNKNOWN, f"{CRASHED}{exc!r}"[:200])
+def start_all(runners: list[ProbeRunner]) -> None:
+    """Warm every runner up before any samples: opening connections is work for the targets
+    that would slow the probes already sampling them."""
+    for runner in runners:
+        runner.warm_up()
+    freeze_heap()
+    for runner in runners:
+        runner.start()
 
 
-class ProbeRunner:
+def stop_all(runners: list[ProbeRunner]) -> None:
+    """Halt every runner, then let every sample in flight end, then close the connections:
+    closing one probe's connections makes work for a target other probes are still sampling
+    (hundreds of backends exiting at once answer the others' queries late), which would show
+    as an outage at the very end."""
+    try:
+        for runner in runners:
+            runner.halt()
+        for runner in runners:
+            runner.settle()
+        for runner in runners:
+            runner.stop()
+    finally:
+        gc.unfreeze()
+
+
+def freeze_heap() -> None:
+    """Leave every object that exists before the samples start out of the garbage collector's
+    full passes until they stop (`stop_all` unfreezes, whoever else froze what). A full pass
+    holds the GIL over the whole heap, and no probe issues or reads a sample meanwhile: 11-20 ms
+    after importing drills, 20-40 ms late in a test session (timed with gc.callbacks). What the
+    drill allocates later is collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
+class ProbeRunner(ABC):
+    """One probe's samples: started before the drill, stopped after it."""
+
     def __init__(
         self, probe: Probe, log: HistoryLog, clock: Clock, stalls: StallWatch | None = SHARED
     ) -> None:
@@ -126,8 +124,6 @@ class ProbeRunner:
         self.interval_ns = round(cfg.interval * 1e9)
         self.timeout_ns = round(cfg.timeout * 1e9)
         self.slow_ns = round(cfg.slow_s * 1e9)
-        self.idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
-        self.workers = [_Worker(self, i) for i in range(cfg.connections)]
         self.state = ProbeState()
         self._inflight: dict[int, _Pending] = {}
         # Samples that found no free connection, with the samples holding the connections.
@@ -136,53 +132,55 @@ class ProbeRunner:
         self._resolved: dict[int, tuple[int, bool | None]] = {}
         self._newest = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._schedule, name=f"sched-{self.name}", daemon=True
-        )
         self.started_ns = 0
         self.stopped_ns = 0
         self.skipped = 0  # due times the harness itself was too late to issue
         self._stopped = False
+        self._warm = False
 
+    @abstractmethod
+    def warm_up(self) -> None:
+        """Open the connections before any probe samples, so that opening them neither
+        counts as an outage nor slows the target while other probes sample. Once only."""
+
+    @abstractmethod
     def start(self) -> None:
+        """Start issuing samples (warming up first if that was not done)."""
+
+    @abstractmethod
+    def halt(self) -> None:
+        """Stop issuing samples (those in flight go on). Safe to call twice."""
+
+    @abstractmethod
+    def settle(self) -> None:
+        """After halt: wait until every sample in flight is recorded (by its deadline)."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Halt, give in-flight samples until their deadline, record the rest, close the
+        connections. Safe to call twice, and on a runner that never started."""
+
+    @abstractmethod
+    def _holders(self) -> list[_Pending]:
+        """The samples holding a connection now."""
+
+    def _watch(self) -> None:
         if self.stalls is not None:
             self.stalls.acquire()
             self._watching = True
-        for worker in self.workers:
-            worker.client = self.probe.client()
-            worker.client.warm_up()
-            worker.thread.start()
-            self.idle.put(worker)
-        self.started_ns = time.monotonic_ns()
-        self._thread.start()
 
-    def stop(self) -> None:
-        """Stop issuing, give in-flight samples until their deadline, record the rest.
-        Safe to call twice, and on a runner that never started."""
-        if self._stopped or self._thread.ident is None:
-            self._stopped = True
-            self._unwatch()
-            return
-        self._stopped = True
-        self._stop.set()
-        self._thread.join()
-        self.stopped_ns = time.monotonic_ns()
-        while True:
-            now = time.monotonic_ns()
-            self._expire(now)
-            with self._lock:
-                if not self._inflight:
-                    break
-            time.sleep(0.002)
+    def _unwatch(self) -> None:
+        if self._watching and self.stalls is not None:
+            self.stalls.release()
+        self._watching = False
+
+    def _finish(self) -> None:
+        """After the last sample is resolved: settle what found no connection, and record the
+        probe's own figures."""
         with self._lock:
             unsettled, self._blocked = self._blocked, []
         for pending, _ in unsettled:  # their holders never finished: nothing says the target
             self.resolve(pending, self._pool_full, pending.due_ns, POOL_HELD)
-        for worker in self.workers:
-            worker.inbox.put(None)
-        for worker in self.workers:
-            worker.thread.join(timeout=0.2)  # a worker stuck on a frozen server is left behind
         self._unwatch()
         cfg = self.probe.config
         self.log.add_probe(
@@ -198,49 +196,21 @@ class ProbeRunner:
             )
         )
 
-    def _unwatch(self) -> None:
-        if self._watching and self.stalls is not None:
-            self.stalls.release()
-        self._watching = False
-
-    def _schedule(self) -> None:
-        try:
-            self._issue_until_stopped()
-        except Exception as exc:  # a harness bug: the samples stop, which must not pass unseen
-            self.log.fail(f"internal error scheduling samples of {self.name}: {exc!r}")
-
-    def _issue_until_stopped(self) -> None:
-        next_due = self.started_ns
-        seq = 0
-        while not self._stop.is_set():
-            now = time.monotonic_ns()
-            self._expire(now)
-            if now < next_due:
-                wake = min(next_due, self._earliest_deadline())
-                time.sleep(max(0, min(wake - now, self.interval_ns)) / 1e9)
-                continue
-            missed = missed_due_times(now, next_due, self.interval_ns)
-            self.skipped += missed
-            next_due += missed * self.interval_ns
-            seq += 1
-            due = next_due
-            next_due += self.interval_ns
-            try:
-                worker = self.idle.get_nowait()
-            except queue.Empty:
-                self._no_free_connection(seq, due)
-                continue
-            pending = _Pending(seq, due, due + self.timeout_ns)
-            with self._lock:
-                self._inflight[seq] = pending
-            worker.inbox.put(pending)
+    def _timed_out(self, pending: _Pending, now: int, answered: bool) -> None:
+        """`pending`'s deadline, noticed at `now`. Answered but not yet recorded: the answer
+        may have come in time, so a deadline noticed late cannot be trusted."""
+        sample = Sample(self.probe.timeout_outcome, self.timeout_detail)
+        late = deadline_noticed_late(pending.deadline_ns, now) if answered else ""
+        if pending.issued_ns is None:
+            late = NOT_ISSUED
+        self.resolve(pending, sample, pending.deadline_ns, late)
 
     def _no_free_connection(self, seq: int, due: int) -> None:
         """Every connection busy. Judged once the samples holding them are: the target's
         failure if one of them was down and still in flight at this due time, else the
         harness's lateness (samples done but not yet recorded, or a pool too small for the
         latency). One past its deadline may still hold its connection."""
-        holders = [p for p in (w.current for w in self.workers) if p is not None]
+        holders = self._holders()
         with self._lock:
             self._blocked.append((_Pending(seq, due, due), holders))
         self._settle_blocked()
@@ -258,26 +228,11 @@ class ProbeRunner:
             )
             self.resolve(pending, self._pool_full, pending.due_ns, "" if down else POOL_HELD)
 
-    def _earliest_deadline(self) -> int:
-        with self._lock:
-            deadlines = [p.deadline_ns for p in self._inflight.values() if not p.done]
-        return min(deadlines, default=2**63)
-
-    def _expire(self, now: int) -> None:
-        with self._lock:
-            expired = [p for p in self._inflight.values() if p.deadline_ns <= now and not p.done]
-        for pending in expired:
-            sample = Sample(self.probe.timeout_outcome, self.timeout_detail)
-            # Answered but not yet recorded: the answer may have come in time.
-            late = deadline_noticed_late(pending.deadline_ns, now) if pending.answered else ""
-            if pending.issued_ns is None:
-                late = NOT_ISSUED
-            self.resolve(pending, sample, pending.deadline_ns, late)
-
     @property
     def _pool_full(self) -> Sample:
+        connections = self.probe.config.connections
         return Sample(
-            Outcome.FAIL, f"no free connection: all {len(self.workers)} samples still in flight"
+            Outcome.FAIL, f"no free connection: all {connections} samples still in flight"
         )
 
     @property

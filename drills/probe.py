@@ -8,8 +8,11 @@ its class in `PROBES` and is declared as a `drills.probes` entry point.
 
 from __future__ import annotations
 
+import selectors
+import time
 from abc import ABC, abstractmethod
-from typing import ClassVar, NamedTuple
+from collections.abc import Generator
+from typing import ClassVar, NamedTuple, TypeVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -81,6 +84,61 @@ class Client(ABC):
         """Release connections."""
 
 
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+
+
+class Wait(NamedTuple):
+    """What a non-blocking client waits for: `fd` ready for `events` (READ, WRITE). At
+    `until_ns` (monotonic), if given, TimeoutError is thrown into the exchange instead."""
+
+    fd: int
+    events: int
+    until_ns: int | None = None
+
+
+Exchange = Generator[Wait, None, Sample]
+T = TypeVar("T")
+
+
+def run_to_end(steps: Generator[Wait, None, T]) -> T:
+    """Run non-blocking steps to their end on this thread, blocking on each wait (warm-ups
+    before the drill, tests)."""
+    with selectors.DefaultSelector() as selector:
+        try:
+            wait = next(steps)
+            while True:
+                selector.register(wait.fd, wait.events)
+                left = None
+                if wait.until_ns is not None:
+                    left = max(0.0, (wait.until_ns - time.monotonic_ns()) / 1e9)
+                ready = selector.select(left)
+                selector.unregister(wait.fd)
+                wait = steps.send(None) if ready else steps.throw(TimeoutError("timed out"))
+        except StopIteration as end:
+            return end.value  # type: ignore[no-any-return]
+
+
+class LoopClient(ABC):
+    """One connection's worth of non-blocking probe state, driven by the harness's event loop
+    (drills.loop_runner): one thread for every such probe, no thread per connection.
+
+    `exchange` is a generator that never blocks: it yields a Wait whenever it needs a socket
+    to be ready, and returns the Sample. Anything slow that cannot wait on a socket (a DNS
+    lookup) belongs in a blocking Client instead.
+    """
+
+    @abstractmethod
+    def exchange(self, seq: int) -> Exchange:
+        """Take sample `seq`, yielding between steps."""
+
+    def warm_up(self) -> None:  # noqa: B027 - optional hook
+        """Open the connection before the drill (blocking is allowed here); failures ignored."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""
+
+
 class Probe(ABC):
     Config: ClassVar[type[ProbeConfig]]
     # What a sample that timed out is: a read certainly failed, a write may have happened.
@@ -98,6 +156,11 @@ class Probe(ABC):
     @abstractmethod
     def client(self) -> Client:
         """A new client for one worker thread."""
+
+    def loop_client(self) -> LoopClient | None:
+        """A new non-blocking client, or None when this probe (or this configuration of it)
+        needs a blocking one: then it runs on threads."""
+        return None
 
 
 class WriteProbe(Probe):

@@ -50,6 +50,32 @@ class Secrets:
         used = set(re.findall(rf"\b{SECRET_VARIABLE}\d+\b", command))
         return {name: value for name, value in self.env.items() if name in used}
 
+    def references_of(self, command: str) -> dict[str, str]:
+        """The secret variables `command` refers to, with the reference each stands for
+        (`env:NAME`, `file:PATH`): what `drills recover` resolves again, never the values."""
+        used = self.used_by(command)
+        return {name: _anchored(ref) for ref, name in self.names.items() if name in used}
+
+
+def _anchored(ref: str) -> str:
+    """`file:PATH` with PATH absolute: recovery may run from another directory."""
+    if not ref.startswith("file:"):
+        return ref
+    return f"file:{Path(ref[5:]).expanduser().resolve()}"
+
+
+def secret_value(ref: str) -> tuple[str, str | None]:
+    """The value of `env:NAME` or `file:PATH` here and now, or a problem."""
+    if ref.startswith("env:"):
+        name = ref[4:]
+        if name in os.environ:
+            return os.environ[name], None
+        return "", f"environment variable {name!r} is not set"
+    try:
+        return Path(ref[5:]).expanduser().read_text(encoding="utf-8").strip(), None
+    except (OSError, UnicodeDecodeError) as exc:
+        return "", f"cannot read secret file {ref[5:]!r}: {exc}"
+
 
 def shell_quote_state(text: str) -> str:
     """The POSIX shell quoting in effect at the end of `text`: "" (none), "'" or '"'."""
@@ -84,9 +110,9 @@ def command_kind(data: Any, path: Path_) -> str | None:
     if path[:2] == ("lab", "containers") and path[3:4] in (("command",), ("entrypoint",)):
         return "container" if len(path) in (4, 5) else None
     rest = path[2:] if len(path) > 2 and path[0] == "steps" else ()
-    if rest in (("exec",), ("exec", "command")):
+    if rest in (("exec",), ("exec", "command"), ("exec", "undo")):
         return "exec"
-    if rest == ("command",) and _step_kind(data, path[1]) == "exec":
+    if rest in (("command",), ("undo",)) and _step_kind(data, path[1]) == "exec":
         return "exec"
     return None
 
@@ -160,16 +186,8 @@ class Interpolation:
 
     def resolve(self, ref: str) -> tuple[str, str | None]:
         """The reference's value, or a problem."""
-        if ref.startswith("env:"):
-            name = ref[4:]
-            if name in os.environ:
-                return os.environ[name], None
-            return "", f"environment variable {name!r} is not set"
-        if ref.startswith("file:"):
-            try:
-                return Path(ref[5:]).expanduser().read_text(encoding="utf-8").strip(), None
-            except (OSError, UnicodeDecodeError) as exc:
-                return "", f"cannot read secret file {ref[5:]!r}: {exc}"
+        if ref.startswith(("env:", "file:")):
+            return secret_value(ref)
         if ref.startswith("lab."):
             return self.lab_variable(ref[4:])
         return "", (

@@ -20,6 +20,7 @@ from drills.config import config_path, load_config
 from drills.containers.engine import EngineSpec, resolved_engine
 from drills.containers.resolve import container_targets
 from drills.containers.target import ContainerTarget
+from drills.engines import probe_runner
 from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, RecordError, StepError
 from drills.files import os_error_text, private_dir
 from drills.history import Clock, FinalRead, History, HistoryLog, StepEvent, open_history
@@ -29,7 +30,7 @@ from drills.live import LiveView
 from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
-from drills.openloop import ProbeRunner
+from drills.openloop import ProbeRunner, start_all, stop_all
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
 from drills.records.crashed import record_on_crash
@@ -254,9 +255,8 @@ class Drill:
 
     def _drill(self, scenario: Scenario, log: HistoryLog) -> None:
         clock = log.history.clock
-        self.runners = [ProbeRunner(p, log, clock) for p in self.probes]
-        for runner in self.runners:
-            runner.start()
+        self.runners = [probe_runner(p, log, clock) for p in self.probes]
+        start_all(self.runners)
         self.view.watch(self.runners)
         self._watch_stop_conditions(scenario)
         ctx = StepContext(
@@ -330,12 +330,13 @@ class Drill:
             self.view.message(f"  {detail}")
 
     def _stop_probes(self) -> None:
-        if self.monitor is not None:
-            self.monitor.stop()  # no stop condition may fire once the drill is over
-        self.view.close()
-        for runner in self.runners:
-            runner.stop()
-        self.runners = []
+        try:
+            if self.monitor is not None:
+                self.monitor.stop()  # no stop condition may fire once the drill is over
+            self.view.close()
+        finally:
+            stop_all(self.runners)
+            self.runners = []
 
     def _revert(self) -> None:
         for problem in self.reverts.revert_all(self.view.message):

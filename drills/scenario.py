@@ -343,6 +343,8 @@ def load_scenario(
         raise ScenarioError(_masked(problems, secrets))
     for step in scenario.steps:
         if isinstance(step, Exec):
-            step.give_secrets(secrets.used_by(step.command))
+            step.give_secrets(
+                secrets.used_by(step.commands), secrets.references_of(step.undo or "")
+            )
     digest = hashlib.sha256(raw).hexdigest()
     return LoadedScenario(scenario, path, digest, source, secrets.values)

@@ -15,6 +15,7 @@ import time
 from collections import deque
 
 from drills.lateness import LATE_TOLERANCE_NS
+from drills.priority import raise_thread_priority
 
 PERIOD_NS = 2_000_000
 KEPT_NS = 120 * 10**9  # stalls older than this cannot overlap a sample still in flight
@@ -53,6 +54,7 @@ class StallWatch:
             thread.join(timeout=1)
 
     def _loop(self, stop: threading.Event) -> None:
+        raise_thread_priority()  # as the probe loop's: one starved alone would mislead
         while not stop.is_set():
             expected = time.monotonic_ns() + self.period_ns
             time.sleep(self.period_ns / 1e9)
@@ -66,6 +68,13 @@ class StallWatch:
             if woke_ns - expected_ns > self.tolerance_ns:
                 self._stalls.append((expected_ns, woke_ns))
             while self._stalls and self._stalls[0][1] < woke_ns - KEPT_NS:
+                self._stalls.popleft()
+
+    def add(self, start_ns: int, end_ns: int) -> None:
+        """A stall another part of the harness saw (the probe loop, busy for that long)."""
+        with self._lock:
+            self._stalls.append((start_ns, end_ns))
+            while self._stalls and self._stalls[0][1] < end_ns - KEPT_NS:
                 self._stalls.popleft()
 
     def stalled_ns(self, start_ns: int, end_ns: int, now_ns: int) -> int:

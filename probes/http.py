@@ -13,7 +13,8 @@ import requests
 from pydantic import BeforeValidator, Field, field_validator
 
 from drills.history import Outcome
-from drills.probe import PROBES, Client, Probe, ProbeConfig, Sample
+from drills.probe import PROBES, Client, LoopClient, Probe, ProbeConfig, Sample
+from probes.http_settings import HttpSettings, session_for, tls_of
 
 
 def http_url(value: str) -> str:
@@ -26,7 +27,7 @@ def _codes(value: Any) -> Any:
     return [value] if isinstance(value, int) else value
 
 
-class HttpConfig(ProbeConfig):
+class HttpConfig(HttpSettings, ProbeConfig):
     kind: Literal["http"]
     url: str = Field(description="http:// or https:// URL")
     method: Literal["GET", "HEAD", "POST", "PUT", "DELETE"] = "GET"
@@ -67,18 +68,23 @@ def describe_error(exc: requests.RequestException) -> str:
 class HttpClient(Client):
     def __init__(self, config: HttpConfig) -> None:
         self.config = config
-        self.session = requests.Session()
+        self.session = session_for(config)
         self.pattern = re.compile(config.body) if config.body else None
 
     def sample(self, seq: int) -> Sample:
         cfg = self.config
         try:
             answer = self.session.request(
-                cfg.method, cfg.url, headers=cfg.headers, timeout=cfg.timeout
+                cfg.method,
+                cfg.url,
+                headers=cfg.headers,
+                timeout=cfg.timeout,
+                allow_redirects=cfg.follow_redirects,
+                **tls_of(self.session),
             )
         except requests.RequestException as exc:
             self.session.close()
-            self.session = requests.Session()
+            self.session = session_for(cfg)
             return Sample(Outcome.FAIL, describe_error(exc))
         tags = site_tags(answer, cfg.site_header)
         if answer.status_code not in cfg.expect:
@@ -98,3 +104,9 @@ class HttpProbe(Probe):
     def client(self) -> Client:
         assert isinstance(self.config, HttpConfig)
         return HttpClient(self.config)
+
+    def loop_client(self) -> LoopClient | None:
+        from probes.http_loop import http_loop_client  # it builds on this module's config
+
+        assert isinstance(self.config, HttpConfig)
+        return http_loop_client(self.config)

@@ -153,6 +153,21 @@ def drills_env(sandbox: Path) -> dict[str, str]:
     }
 
 
+def drills_cli(
+    args: list[str], env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`drills ARGS` in a process of its own, run from the repository with `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "drills", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_drills(args: list[str], sandbox: Path, reports: Path, timeout: float = 120) -> Run:
     result = subprocess.run(
         [sys.executable, "-m", "drills", *args],

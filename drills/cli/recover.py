@@ -14,14 +14,15 @@ def add_parsers(sub: Subparsers) -> None:
         help="undo what drills that died (even by SIGKILL) left behind",
         description=(
             "Read the crash journals of runs whose harness is gone ($DRILLS_STATE_DIR, default "
-            "~/.local/state/drills) and undo what they record: resume stopped processes, kill "
-            "and remove labs, heal Toxiproxy links; then write the run's record, verdict "
-            "crashed, chained and signed (docs/records.md). A new drill refuses to start until "
-            "then. An entry that fails validation (a process without its recorded identity, a "
-            "lab directory drills did not make, a records directory others can write) is "
+            "~/.local/state/drills) and undo what they record: resume stopped processes, kill and"
+            " remove labs, heal Toxiproxy links, run the `undo` of exec steps (their secrets "
+            "taken again from this shell's environment or files); then write the run's record, "
+            "verdict crashed, chained and signed (docs/records.md). A new drill refuses to start "
+            "until then. An entry that fails validation (a process without its recorded identity,"
+            " a lab directory drills did not make, a records directory others can write) is "
             "reported, not acted on. A state directory that is a symbolic link, another user's, "
-            "or writable by its group or others is refused whole (exit 2). "
-            "Exit status 2 when something could not be undone (its journal is kept)."
+            "or writable by its group or others is refused whole (exit 2). Exit status 2 when "
+            "something could not be undone (its journal is kept)."
         ),
     )
 

@@ -1,25 +1,25 @@
 """`exec`: run a shell command. Its environment is the harness's without drills' own secrets
 (drills.childenv), with the lab's variables as DRILLS_LAB_* and the secrets its command refers
 to as DRILLS_SECRET_N (never in its text). It runs in a process group of its own, and a
-timeout kills the whole group, not just the shell."""
+timeout kills the whole group, not just the shell.
+
+An `undo` command is journalled before the command runs and run when the drill ends, however
+it ends, or by `drills recover` after the harness died (drills.steps.exec_undo)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
-import subprocess
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
 from drills.childenv import child_environ
 from drills.durations import Duration
-from drills.errors import StepError
-from drills.steps.base import STEPS, StepConfig, StepContext
+from drills.steps.base import STEPS, Revert, StepConfig, StepContext
+from drills.steps.exec_undo import ExecUndo, ExecUndone
+from drills.steps.shell import run_shell
 
-REAP_TIMEOUT_S = 5.0  # after the group is killed, for its output pipes to close
+LOCK_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@/-]*$"
 
 
 def lab_environment(variables: dict[str, str]) -> dict[str, str]:
@@ -34,47 +34,63 @@ class Exec(StepConfig):
     kind: Literal["exec"]
     command: str
     timeout: Duration = 60.0
+    undo: str | None = Field(
+        None,
+        description="shell command that undoes `command`: journalled before it runs, run when "
+        "the drill ends however it ends, or by `drills recover`",
+    )
+    undo_timeout: Duration = 60.0
+    locks: list[Annotated[str, Field(pattern=LOCK_NAME)]] = Field(
+        default_factory=list,
+        description="names of what the commands touch: a drill is refused while another holds "
+        "one of them",
+    )
     shorthand: ClassVar[str | None] = "command"
     _secret_env: dict[str, str] = PrivateAttr(default_factory=dict)
+    _undo_refs: dict[str, str] = PrivateAttr(default_factory=dict)
 
-    def give_secrets(self, env: dict[str, str]) -> None:
-        """The secret variables the command refers to (`"$DRILLS_SECRET_1"`), with values."""
+    @property
+    def commands(self) -> str:
+        """Its command and its undo, for what they refer to."""
+        return f"{self.command}\n{self.undo or ''}"
+
+    @model_validator(mode="after")
+    def _undo_timeout_needs_undo(self) -> Exec:
+        if self.undo is None and "undo_timeout" in self.model_fields_set:
+            raise ValueError("`undo_timeout` is for `undo`, which this step does not have")
+        return self
+
+    def give_secrets(self, env: dict[str, str], undo_refs: dict[str, str] | None = None) -> None:
+        """The secret variables the commands refer to (`"$DRILLS_SECRET_1"`), with values; and
+        the references those of `undo` stand for, which its journal entry keeps instead."""
         self._secret_env = dict(env)
+        self._undo_refs = dict(undo_refs or {})
 
     def describe(self) -> str:
         return f"exec {self.command}"
 
     def run(self, ctx: StepContext) -> str:
         env = child_environ() | lab_environment(ctx.variables) | self._secret_env
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", self.command],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            start_new_session=True,  # its own process group, for the timeout to kill
+        if self.undo is not None:
+            self._arm_undo(ctx, env)
+        return run_shell(self.command, env, self.timeout)
+
+    def _arm_undo(self, ctx: StepContext, env: dict[str, str]) -> None:
+        """Undo first, journal second, act last: whatever interrupts it, the command never
+        runs without its undo in place."""
+        assert self.undo is not None
+        serial = ctx.serial()
+        undo = ExecUndo(
+            serial=serial,
+            command=self.undo,
+            timeout=self.undo_timeout,
+            lab_env=lab_environment(ctx.variables),
+            secret_refs=self._undo_refs,
         )
-        try:
-            stdout, stderr = process.communicate(timeout=self.timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(process)
-            raise StepError(f"exec timed out after {self.timeout:g}s: {self.command}") from None
-        except BaseException:  # interrupted: nothing it started outlives the drill
-            _kill_group(process)
-            raise
-        if process.returncode != 0:
-            tail = " | ".join((stderr or stdout).strip().splitlines()[-2:])
-            raise StepError(f"exec exited {process.returncode}: {self.command}: {tail}")
-        return stdout.strip()[-200:]
 
+        def run() -> None:
+            undo.run_with(env)
+            ctx.journal(ExecUndone(serial=serial))  # not again by `drills recover`
 
-def _kill_group(process: subprocess.Popen[str]) -> None:
-    """SIGKILL the command's process group (the shell and all it started), then reap it."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # gone, or setuid (sudo)
-        os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.communicate(timeout=REAP_TIMEOUT_S)
-    if process.returncode is None:
-        process.kill()
-        process.wait()
+        ctx.reverts.push(Revert(("exec", str(serial)), f"undo: {self.undo}", run))
+        ctx.journal(undo)

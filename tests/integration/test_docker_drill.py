@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
-    REPO,
+    drills_cli,
     drills_env,
     failover_bounds,
     run_drills,
@@ -173,14 +172,7 @@ def test_sigkill_of_the_harness_then_recover(
         assert drills_leftovers(), "the lab should still be there"
 
         def drills(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "drills", *args],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=REPO,
-                timeout=120,
-            )
+            return drills_cli(list(args), env)
 
         refused = drills("run", str(scenario), "--reports-dir", str(reports))
         assert refused.returncode == 2 and "drills recover" in refused.stderr

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import (
-    REPO,
+    drills_cli,
     drills_env,
     leftover_processes,
     sigkill_drill_at,
@@ -35,18 +34,6 @@ steps:
 """
 
 
-def _drills(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "drills", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_sigkill_during_pause_then_recover(sandbox: Path, tmp_path: Path) -> None:
     scenario = tmp_path / "paused.yaml"
     scenario.write_text(PAUSED)
@@ -57,14 +44,14 @@ def test_sigkill_during_pause_then_recover(sandbox: Path, tmp_path: Path) -> Non
     assert stopped_postgres(), "the primary should still be stopped"
     assert leftover_processes(sandbox)
     # A new drill refuses to start until it is recovered.
-    refused = _drills(["run", "scenarios/db-failover.yaml", "--reports-dir", str(reports)], env)
+    refused = drills_cli(["run", "scenarios/db-failover.yaml", "--reports-dir", str(reports)], env)
     assert refused.returncode == 2
     assert "run `drills recover` first" in refused.stderr
     # An operator's shell in the lab's directory is not a lab server: recover leaves it be.
     lab_dir = next(sandbox.glob("drills-lab-*"))
     shell = subprocess.Popen(["sleep", "120"], cwd=lab_dir)
     try:
-        recovered = _drills(["recover"], env)
+        recovered = drills_cli(["recover"], env)
         assert shell.poll() is None, "recover killed a process that is not a lab server"
     finally:
         shell.kill()
@@ -76,4 +63,4 @@ def test_sigkill_during_pause_then_recover(sandbox: Path, tmp_path: Path) -> Non
     assert stopped_postgres() == []
     assert leftover_processes(sandbox) == []
     assert list(sandbox.iterdir()) == []
-    assert _drills(["recover"], env).stdout == "nothing to recover\n"
+    assert drills_cli(["recover"], env).stdout == "nothing to recover\n"

@@ -22,6 +22,7 @@ from drills.lateness import (
 )
 from drills.openloop import ProbeRunner, _Pending
 from drills.probe import Sample
+from drills.threaded_runner import ThreadedRunner
 from tests.unit.drills.test_openloop import ReadProbe, ok_after
 
 MS = 1_000_000
@@ -103,7 +104,7 @@ def _runner() -> ProbeRunner:
     from drills.history import HistoryLog
 
     log = HistoryLog(Clock.now())
-    return ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
+    return ThreadedRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
 
 
 def test_a_pool_whose_holders_were_up_is_lateness_not_a_failure() -> None:
@@ -181,12 +182,16 @@ def test_late_samples_neither_count_nor_break_the_up_streak() -> None:
 def test_the_dry_run_states_the_load_and_warns_above_the_capacity() -> None:
     from types import SimpleNamespace
 
-    light = [SimpleNamespace(interval=0.02, connections=4)] * 2
-    assert load_line(probe_load(light)) == "probe load: 100 samples/s on 10 threads"
-    heavy = probe_load([SimpleNamespace(interval=0.01, connections=4)] * 30)
-    assert heavy.samples_per_s == 3000 and heavy.threads == 150
+    probe = SimpleNamespace(interval=0.02, connections=4)
+    light = probe_load([(probe, True), (probe, False)])
+    line = "probe load: 100 samples/s (1 probe on the event loop, 1 on 5 threads)"
+    assert load_line(light) == line
+    heavy = probe_load([(SimpleNamespace(interval=0.01, connections=4), True)] * 30)
+    assert heavy.samples_per_s == 3000 and heavy.threads == 0 and heavy.on_loop == 30
     line = load_line(heavy, capacity=1000)
-    assert line.startswith("probe load: 3,000 samples/s on 150 threads. WARNING: above the 1,000")
+    assert line.startswith(
+        "probe load: 3,000 samples/s (30 probes on the event loop). WARNING: above the 1,000"
+    )
     assert "use fewer probes or longer intervals" in line
 
 

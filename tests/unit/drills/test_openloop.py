@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from typing import Any
@@ -9,8 +10,16 @@ from typing import Any
 import pytest
 
 from drills.history import CRASHED, Clock, HistoryLog, Op, Outcome, ProbeInfo
-from drills.openloop import STREAK_KEPT, ProbeRunner, _Pending, missed_due_times
+from drills.openloop import (
+    STREAK_KEPT,
+    ProbeRunner,
+    _Pending,
+    missed_due_times,
+    start_all,
+    stop_all,
+)
 from drills.probe import Client, Probe, ProbeConfig, Sample, WriteProbe
+from drills.threaded_runner import ThreadedRunner
 
 MS = 1_000_000
 Script = Callable[[int], Sample]
@@ -52,14 +61,23 @@ def ok_after(seconds: float) -> Script:
 
 def drive(probe: Probe, seconds: float) -> tuple[list[Op], ProbeInfo, ProbeRunner]:
     log = HistoryLog(Clock.now())
-    runner = ProbeRunner(probe, log, log.history.clock, stalls=None)
+    runner = ThreadedRunner(probe, log, log.history.clock, stalls=None)
+    return (*sampled_for(runner, log, seconds), runner)
+
+
+def run_for(runner: ProbeRunner, seconds: float) -> None:
     runner.start()
     try:
         time.sleep(seconds)
     finally:
         runner.stop()
+
+
+def sampled_for(runner: ProbeRunner, log: HistoryLog, seconds: float) -> tuple[list[Op], ProbeInfo]:
+    """Start `runner`, let it sample for `seconds`, stop it: its samples and its counters."""
+    run_for(runner, seconds)
     [info] = log.history.probes
-    return log.history.ops_of(probe.name), info, runner
+    return log.history.ops_of(runner.name), info
 
 
 def test_samples_are_due_every_interval_whatever_earlier_ones_do() -> None:
@@ -128,10 +146,22 @@ def test_a_probe_that_raises_records_a_crash_not_an_outage() -> None:
 
 def test_stop_is_safe_twice_and_before_start() -> None:
     log = HistoryLog(Clock.now())
-    runner = ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
+    runner = ThreadedRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
     runner.stop()
     runner.stop()
     assert log.history.probes == []
+
+
+def test_the_heap_before_the_samples_is_left_out_of_full_collections_while_they_run() -> None:
+    log = HistoryLog(Clock.now())
+    runner = ThreadedRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=None)
+    start_all([runner])
+    try:
+        frozen = gc.get_freeze_count()
+    finally:
+        stop_all([runner])
+    assert frozen > 1_000  # at least the modules imported so far
+    assert gc.get_freeze_count() == 0
 
 
 def test_due_times_missed_by_a_descheduled_harness_are_skipped() -> None:
@@ -148,7 +178,9 @@ def resolved(runner: ProbeRunner, seq: int, outcome: Outcome, latency_ms: int = 
 
 def test_state_counts_outages_from_the_first_failing_due_time() -> None:
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    runner = ThreadedRunner(
+        ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None
+    )
     for seq, outcome in enumerate([Outcome.OK, Outcome.FAIL, Outcome.UNKNOWN], start=1):
         resolved(runner, seq, outcome)
     assert runner.state.down_since_ns == 20 * MS
@@ -161,7 +193,9 @@ def test_state_counts_outages_from_the_first_failing_due_time() -> None:
 
 def test_a_sample_is_recorded_once_whichever_of_completion_and_deadline_comes_first() -> None:
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    runner = ThreadedRunner(
+        ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None
+    )
     pending = _Pending(1, 10 * MS, 20 * MS)
     runner.resolve(pending, Sample(Outcome.FAIL, "timed out"), 20 * MS)
     runner.resolve(pending, Sample(Outcome.OK), 30 * MS)
@@ -170,7 +204,9 @@ def test_a_sample_is_recorded_once_whichever_of_completion_and_deadline_comes_fi
 
 def test_the_up_streak_counts_back_from_the_newest_sample() -> None:
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    runner = ThreadedRunner(
+        ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None
+    )
     for seq, outcome in enumerate([Outcome.OK, Outcome.FAIL, Outcome.OK, Outcome.OK], start=1):
         resolved(runner, seq, outcome)
     assert runner.up_streak_since(0) == 2
@@ -182,7 +218,9 @@ def test_the_up_streak_counts_back_from_the_newest_sample() -> None:
 def test_a_long_run_keeps_a_bounded_window_for_the_up_streak() -> None:
     """Before: every resolved sample was kept for `wait-until`, 150 bytes each for ever."""
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    runner = ThreadedRunner(
+        ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None
+    )
     for seq in range(1, 3 * STREAK_KEPT):
         resolved(runner, seq, Outcome.OK)
     assert len(runner._resolved) == STREAK_KEPT
@@ -195,7 +233,9 @@ def test_a_long_run_keeps_a_bounded_window_for_the_up_streak() -> None:
 
 def test_stragglers_resolved_out_of_order_do_not_grow_the_window() -> None:
     log = HistoryLog(Clock(0, 0))
-    runner = ProbeRunner(ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None)
+    runner = ThreadedRunner(
+        ReadProbe(ok_after(0), interval=0.01), log, log.history.clock, stalls=None
+    )
     for seq in range(1, 4 * STREAK_KEPT):
         if seq % 7:
             resolved(runner, seq, Outcome.OK)
@@ -217,14 +257,10 @@ def test_an_error_recording_a_sample_does_not_kill_the_worker() -> None:
     """Before: the worker died, every later sample became `no free connection`: a fabricated
     outage. Now the failure is the history's, and the worker keeps sampling."""
     log = BrokenLog(Clock.now())
-    runner = ProbeRunner(
+    runner = ThreadedRunner(
         ReadProbe(ok_after(0.0), interval=0.02, connections=1), log, log.history.clock
     )
-    runner.start()
-    try:
-        time.sleep(0.4)
-    finally:
-        runner.stop()
+    run_for(runner, 0.4)
     assert log.failure is not None and "internal error recording a sample of fake" in log.failure
     assert "No space left on device" in log.failure
     assert runner.state.fail == 0, runner.state.last_detail

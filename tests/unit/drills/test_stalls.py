@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from drills.history import Clock, HistoryLog, Outcome
-from drills.openloop import ProbeRunner, _Pending
+from drills.openloop import _Pending
 from drills.probe import Sample
 from drills.stalls import StallWatch
+from drills.threaded_runner import ThreadedRunner
 from tests.unit.drills.test_openloop import ReadProbe, ok_after
 
 MS = 1_000_000
@@ -49,7 +50,7 @@ def test_the_watch_runs_while_a_runner_uses_it() -> None:
 def test_a_sample_in_flight_during_a_stall_is_late() -> None:
     watch = StallWatch(tolerance_ns=10 * MS)
     log = HistoryLog(Clock.now())
-    runner = ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=watch)
+    runner = ThreadedRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=watch)
     watch.note(20 * MS, 300 * MS)
     slow = _Pending(1, 10 * MS, 510 * MS, issued_ns=11 * MS)
     runner.resolve(slow, Sample(Outcome.OK), 310 * MS)  # 300 ms: slower than `slow` (250)
@@ -64,7 +65,7 @@ def test_a_sample_in_flight_during_a_stall_is_late() -> None:
 def test_a_stall_too_short_to_explain_a_timeout_leaves_it_the_targets() -> None:
     watch = StallWatch(tolerance_ns=10 * MS)
     log = HistoryLog(Clock.now())
-    runner = ProbeRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=watch)
+    runner = ThreadedRunner(ReadProbe(ok_after(0)), log, log.history.clock, stalls=watch)
     watch.note(100 * MS, 120 * MS)  # 20 ms: the sample took 500 ms, 250 more than `slow`
     pending = _Pending(1, 10 * MS, 510 * MS, issued_ns=11 * MS)
     runner.resolve(pending, Sample(Outcome.FAIL, runner.timeout_detail), 510 * MS)

@@ -12,6 +12,8 @@ from typing import ClassVar
 
 import pytest
 
+from tests.unit.probes.raw_http import RawServer, Script
+
 # path -> (status, headers, body); a `delay` header in seconds holds the answer back.
 Answer = tuple[int, dict[str, str], str]
 Routes = dict[str, Answer]
@@ -44,13 +46,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def http_server() -> Iterator[Callable[[Routes], tuple[str, list[tuple[str, str, str]]]]]:
-    """Start a server with the given routes; returns its base URL and the requests it saw."""
+def http_server() -> Iterator[Callable[..., tuple[str, list[tuple[str, str, str]]]]]:
+    """Start a server with the given routes (HTTP/1.0, or HTTP/1.1 keeping connections alive);
+    returns its base URL and the requests it saw."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(routes: Routes) -> tuple[str, list[tuple[str, str, str]]]:
+    def start(routes: Routes, keep_alive: bool = False) -> tuple[str, list[tuple[str, str, str]]]:
         seen: list[tuple[str, str, str]] = []
-        handler = type("Handler", (_Handler,), {"routes": routes, "seen": seen})
+        version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+        attributes = {"routes": routes, "seen": seen, "protocol_version": version}
+        handler = type("Handler", (_Handler,), attributes)
         server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
@@ -69,3 +74,16 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Script], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(script: Script) -> RawServer:
+        servers.append(RawServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()

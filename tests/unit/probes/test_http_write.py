@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable
 
 import pytest
+from pydantic import ValidationError
 
 from drills.errors import ProbeError
 from drills.history import Outcome
-from probes.http_write import HttpWriteConfig, HttpWriteProbe
+from probes.http_write import HttpWriteConfig, HttpWriteProbe, filled
 from tests.unit.probes.conftest import Routes
 
 Server = Callable[[Routes], tuple[str, list[tuple[str, str, str]]]]
@@ -81,3 +82,24 @@ def test_a_final_read_the_service_keeps_refusing_is_an_error(http_server: Server
     with pytest.raises(ProbeError, match=r"/orders/1 failed 3 times: HTTP 503"):
         writes.final_read()
     assert len([s for s in seen if s[0] == "GET"]) == 3
+
+
+def test_templates_take_the_writes_values_and_are_checked() -> None:
+    values = {"id": 7, "run_id": "r 1/x", "probe": "entries"}
+    assert filled('{"ref": "{run_id}/{id}", "n": {"q": 1}}', values) == (
+        '{"ref": "r 1/x/7", "n": {"q": 1}}'
+    )
+    assert filled("http://h/e?ref={run_id}&n={id}", values, "url") == (
+        "http://h/e?ref=r%201%2Fx&n=7"
+    )
+    assert filled('{"p": "{probe}"}', {"probe": 'a"b'}, "json") == '{"p": "a\\"b"}'
+    base = {"kind": "http-write", "url": "http://127.0.0.1/e"}
+    for extra, message in (
+        ({"verify_url": "http://h/e", "body": "{run_id}"}, "body must hold {id} and {run_id}"),
+        ({"verify_url": "http://h/e", "body": "{id}"}, "ids start again"),
+        ({"verify_url": "http://h/e/{id}"}, "template must hold {id} and {run_id}"),
+        ({"verify_url": "http://h/e", "verify_query": "SELECT 1, 1"}, "give that too"),
+        ({"verify_dsn": "host=x", "verify_query": "SELECT 1, 1"}, "must hold :run_id"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            HttpWriteConfig.model_validate({**base, **extra})

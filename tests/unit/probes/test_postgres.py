@@ -58,7 +58,7 @@ def connecting_to(*connections: FakeConnection | Exception) -> Any:
     """A stand-in for `probes.pg.connect` that hands out `connections` in turn."""
     queue = list(connections)
 
-    def connect(dsn: str, timeout_s: float) -> FakeConnection:
+    def connect(dsn: str, timeout_s: float, prepare: bool = True) -> FakeConnection:
         found = queue.pop(0)
         if isinstance(found, Exception):
             raise found
@@ -148,7 +148,7 @@ def test_a_write_sent_is_unknown_only_when_the_connection_went(
     monkeypatch.setattr(probes.postgres_write, "connect", connecting_to(conn))
     sample = write_probe().client().sample(42)
     assert sample.outcome is outcome
-    assert conn.executed[0][1] == ("run-1", "writes", 42)
+    assert conn.executed[0][1] == {"run_id": "run-1", "probe": "writes", "id": 42}
     assert conn.closed is (error is not None)
 
 
