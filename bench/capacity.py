@@ -247,10 +247,10 @@ def _soak(log: HistoryLog, dsn: str, seconds: float) -> float:
     return grown
 
 
-def _verdict(row: Row) -> str:
-    if row.overloaded:
+def _verdict(measured: Row) -> str:
+    if measured.overloaded:
         return "error (overloaded)"
-    return "faithful" if row.faithful else "NOT faithful"
+    return "faithful" if measured.faithful else "NOT faithful"
 
 
 def table(rows: list[Row]) -> str:
