@@ -20,13 +20,20 @@ from drills.downtime import (
     is_up,
     outages,
     recovered_ns,
-    recovery_ops,
     summarize_probe,
 )
 from drills.failover import Failover, TwoPrimaries, cluster_probe, cluster_samples, measure
 from drills.failover import two_primaries as find_two_primaries
 from drills.history import History
 from drills.lateness import HarnessLag, between, harness_lag, overload_error
+from drills.probe_objectives import (
+    ProbeObjectives,
+    availability_of,
+    error_budget_s,
+    judge_probes,
+    recovered_at,
+    rto_of,
+)
 from drills.quarters import Quarter
 from drills.recovery import Restore, measure_restore
 from drills.sites import (
@@ -36,14 +43,9 @@ from drills.sites import (
     has_lineages,
     split_brain,
 )
+from drills.verdicts import ObjectiveResult, Verdict, verdict_le
 
 DEFAULT_STABLE = 3
-
-
-class Verdict(StrEnum):
-    MET = "met"
-    MISSED = "missed"
-    UNKNOWN = "unknown"
 
 
 class Overall(StrEnum):
@@ -67,15 +69,7 @@ class CheckConfig:
     service_probe: str | None
     write_probe: str | None
     stable: int = DEFAULT_STABLE
-
-
-@dataclass
-class ObjectiveResult:
-    name: str
-    objective: float
-    measured: float | None
-    verdict: Verdict
-    reason: str = ""
+    probe_objectives: dict[str, ProbeObjectives] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,18 +109,6 @@ def _quarter_of(wall_ns: int) -> Quarter:
     return Quarter.of(datetime.fromtimestamp(wall_ns / 1e9, tz=UTC))
 
 
-def error_budget_s(objective: float, quarter: Quarter) -> float:
-    """The downtime an availability `objective` allows over `quarter`, in seconds."""
-    return (1 - objective) * quarter.seconds
-
-
-def _verdict_le(name: str, objective: float, measured: float | None, why: str) -> ObjectiveResult:
-    if measured is None:
-        return ObjectiveResult(name, objective, None, Verdict.UNKNOWN, why)
-    verdict = Verdict.MET if measured <= objective else Verdict.MISSED
-    return ObjectiveResult(name, objective, measured, verdict)
-
-
 def check(history: History, config: CheckConfig) -> CheckResult:
     disruptive = sorted(s.start_ns for s in history.steps if s.disruptive)
     disruption_start = disruptive[0] if disruptive else None
@@ -136,11 +118,12 @@ def check(history: History, config: CheckConfig) -> CheckResult:
     }
     service = summaries.get(config.service_probe or "")
     measured = service if service is not None and service.samples else None
-    recovered = _recovered(history, measured, disruptive, config)
-    rto, rto_reason = _rto(history, measured, disruptive, recovered, config)
+    recovered = recovered_at(history, measured, disruptive, config.stable)
+    rto, rto_reason = rto_of(history, measured, disruptive, recovered, config.objectives.rto_s)
     writes, writes_reason = _writes(history, config.write_probe)
-    budget = error_budget_s(config.objectives.availability, _quarter_of(history.clock.wall_ns))
-    availability = _availability(measured, budget, config.objectives.availability)
+    quarter = _quarter_of(history.clock.wall_ns)
+    budget = error_budget_s(config.objectives.availability, quarter)
+    availability = availability_of(measured, budget, config.objectives.availability)
     failover, two = _failover(history, measured, disruption_start, recovered)
     brain, brain_result = _split_brain(history, config.write_probe, failover, two)
     rpo, rpo_reason = writes.rpo_s if writes else None, writes_reason
@@ -149,11 +132,14 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         rto, rto_reason = _restore_rto(restore)
         rpo, rpo_reason = _restore_rpo(restore)
     results = [
-        _verdict_le("rto", config.objectives.rto_s, rto, rto_reason),
-        _verdict_le("rpo", config.objectives.rpo_s, rpo, rpo_reason),
+        verdict_le("rto", config.objectives.rto_s, rto, rto_reason),
+        verdict_le("rpo", config.objectives.rpo_s, rpo, rpo_reason),
         availability.result,
         *([brain_result] if brain_result is not None else []),
         *_restore_results(restore),
+        *judge_probes(
+            history, summaries, disruptive, config.probe_objectives, config.stable, quarter
+        ),
     ]
     lag = harness_lag(history.ops, sum(p.skipped for p in history.probes))
     during = between(history.ops, disruption_start, recovered)
@@ -182,47 +168,6 @@ def check(history: History, config: CheckConfig) -> CheckResult:
     )
 
 
-def _recovered(
-    history: History, service: ProbeSummary | None, disruptive: list[int], config: CheckConfig
-) -> int | None:
-    """When the service recovered from the first disruptive step: the RTO's end."""
-    if service is None or not disruptive:
-        return None
-    info = history.probe(service.name)
-    assert info is not None
-    later = [s for s in disruptive if s > disruptive[0]]
-    if not later:
-        return service.recovered_ns
-    # A later disruptive step (a failback) is a disruption of its own: the RTO is the
-    # recovery from the first, if the service recovered before the next began.
-    before = [op for op in history.ops_of(service.name) if op.invoke_ns < later[0]]
-    return recovered_ns(recovery_ops(before, info), info, config.stable) or service.recovered_ns
-
-
-def _rto(
-    history: History,
-    service: ProbeSummary | None,
-    disruptive: list[int],
-    recovered: int | None,
-    config: CheckConfig,
-) -> tuple[float | None, str]:
-    """Recovered time of the service probe minus the start of the first disruptive step."""
-    if service is None:
-        return None, "the service probe recorded no samples"
-    if not disruptive:
-        return None, "the timeline has no disruptive step"
-    info = history.probe(service.name)
-    assert info is not None
-    start = disruptive[0]
-    if recovered is not None:
-        return max(0.0, (recovered - start) / 1e9), ""
-    elapsed = (info.stopped_ns - start) / 1e9
-    reason = f"the service had not recovered when the drill ended ({elapsed:.3f}s in)"
-    if elapsed > config.objectives.rto_s:
-        return elapsed, reason + "; the RTO is at least this"  # a lower bound, already missed
-    return None, reason
-
-
 def _restore_rto(restore: Restore) -> tuple[float | None, str]:
     if restore.rto is None:
         return None, "the restore's RTO was not measured"
@@ -246,7 +191,7 @@ def _restore_results(restore: Restore | None) -> list[ObjectiveResult]:
         writes = restore.writes
         count = None if writes is None else len(writes.resurrected)
         why = restore.writes_reason or f"present after a restore to before {facts.before_step!r}"
-        found.append(_verdict_le("resurrected_writes", 0, count, why))
+        found.append(verdict_le("resurrected_writes", 0, count, why))
     if facts.check is not None:
         undone = facts.check.undone
         verdict = Verdict.MET if undone else Verdict.MISSED
@@ -271,36 +216,6 @@ def _writes(history: History, write_probe: str | None) -> tuple[WriteClassificat
         detail = final.detail if final is not None else "no final read was made"
         return None, f"the final read failed: {detail}"
     return classify_writes(history.ops_of(write_probe), final.counts, info.started_ns), ""
-
-
-@dataclass(frozen=True)
-class _Availability:
-    measured: float | None
-    share: float | None  # of the quarter's error budget
-    result: ObjectiveResult
-
-
-def _availability(service: ProbeSummary | None, budget: float, objective: float) -> _Availability:
-    if service is None or service.window_s <= 0:
-        why = "the service probe recorded no samples"
-        return _Availability(
-            None, None, ObjectiveResult("availability", objective, None, Verdict.UNKNOWN, why)
-        )
-    downtime = service.downtime_s
-    measured = max(0.0, 1 - downtime / service.window_s)
-    if budget <= 0:  # a 100% objective has no budget: any downtime misses it
-        verdict = Verdict.MET if downtime == 0 else Verdict.MISSED
-        why = f"a {objective:.0%} objective allows no downtime; measured {downtime:.3f}s"
-        return _Availability(
-            measured, None, ObjectiveResult("availability", objective, measured, verdict, why)
-        )
-    # A short drill window says little about 99.99%; the budget share is what is judged.
-    share = downtime / budget
-    verdict = Verdict.MET if share <= 1 else Verdict.MISSED
-    why = f"downtime {downtime:.3f}s is {share:.2%} of the quarter's error budget {budget:.1f}s"
-    return _Availability(
-        measured, share, ObjectiveResult("availability", objective, measured, verdict, why)
-    )
 
 
 def _failover(
@@ -378,6 +293,7 @@ __all__ = [
     "Objectives",
     "Outage",
     "Overall",
+    "ProbeObjectives",
     "ProbeSummary",
     "Verdict",
     "WriteClassification",

@@ -119,8 +119,15 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
     o = scenario.objectives
     out.append(
         f"objectives: RTO <= {format_duration(o.rto)}, RPO <= {format_duration(o.rpo)}, "
-        f"availability >= {o.availability:.4%}"
+        f"availability >= {o.availability:.4%} (service probe {scenario.service_probe})"
     )
+    for name, probe in scenario.probes.items():
+        if probe.objectives is not None:
+            own = probe.objectives
+            said = [f"RTO <= {format_duration(own.rto)}"] if own.rto is not None else []
+            if own.availability is not None:
+                said.append(f"availability >= {own.availability:.4%}")
+            out[-1] += f"\nobjectives of probe {name}: {', '.join(said)}"
     keys = target_keys(scenario)
     if keys:
         out.append("locks it would take: " + ", ".join(keys))

@@ -14,14 +14,28 @@ from abc import ABC, abstractmethod
 from collections.abc import Generator
 from typing import ClassVar, NamedTuple, TypeVar
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from drills.durations import Duration
+from drills.durations import Duration, Ratio
 from drills.history import Outcome
 from drills.model import StrictModel
 from drills.registry import Registry
 
 MIN_INTERVAL_S = 0.010
+
+
+class ProbeObjectivesConfig(StrictModel):
+    """Objectives judged on this probe's own samples, besides the scenario's objectives,
+    which judge the service probe."""
+
+    rto: Duration | None = Field(None, description="this probe's recovery time objective")
+    availability: Ratio | None = Field(None, description="this probe's availability objective")
+
+    @model_validator(mode="after")
+    def _something(self) -> ProbeObjectivesConfig:
+        if self.rto is None and self.availability is None:
+            raise ValueError("give rto, availability or both")
+        return self
 
 
 class ProbeConfig(StrictModel):
@@ -30,6 +44,9 @@ class ProbeConfig(StrictModel):
     timeout: Duration = Field(1.0, description="a sample not done by then is not ok")
     slow: Duration | None = Field(None, description="an ok slower than this counts as down")
     connections: int = Field(4, ge=1, le=64, description="samples in flight at most")
+    objectives: ProbeObjectivesConfig | None = Field(
+        None, description="judge this probe's RTO and availability too"
+    )
 
     @field_validator("interval")
     @classmethod

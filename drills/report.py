@@ -111,8 +111,24 @@ def _row(run: Run) -> dict[str, str]:
         "availability": f"{_pct(m.availability, 2)} "
         f"(budget {_pct(m.error_budget_share, 2)}) {r.judged('availability')}",
         "split brain": _split_brain(v),
+        "probe objectives": _probe_objectives(v),
         "verdict": run.verdict.value,
     }
+
+
+def _probe_objectives(verdicts: dict[str, ObjectiveVerdict]) -> str:
+    """The objectives of probes other than the service probe: `shop RTO 1.200s / 60s met`."""
+    said = []
+    for key, judged in verdicts.items():
+        objective, _, probe = key.partition(":")
+        if not probe:
+            continue
+        if objective == "rto":
+            figures = f"RTO {_s(judged.measured)} / {_s(judged.objective, 0)}"
+        else:
+            figures = f"availability {_pct(judged.measured, 2)} / {_pct(judged.objective, 2)}"
+        said.append(f"{probe} {figures} {judged.verdict.value}")
+    return "; ".join(said) or "n/a"
 
 
 def _split_brain(verdicts: dict[str, ObjectiveVerdict]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 
-from drills.checker import CheckConfig, Objectives
+from drills.checker import CheckConfig, Objectives, ProbeObjectives
 from drills.containers.target import ContainerTarget
 from drills.patroni.spec import cluster_target, role_target
 from drills.scenario import Scenario
@@ -46,4 +46,9 @@ def check_config(scenario: Scenario) -> CheckConfig:
         service_probe=scenario.service_probe,
         write_probe=scenario.write_probe,
         stable=scenario.stable,
+        probe_objectives={
+            name: ProbeObjectives(probe.objectives.rto, probe.objectives.availability)
+            for name, probe in scenario.probes.items()
+            if probe.objectives is not None
+        },
     )

@@ -277,6 +277,12 @@ def _probe_problems(scenario: Scenario, source: Source) -> list[Problem]:
     probes = ", ".join(sorted(scenario.probes))
     if scenario.service_probe not in scenario.probes:
         add(("service_probe",), f"no probe named {scenario.service_probe!r} (probes: {probes})")
+    elif scenario.probes[scenario.service_probe].objectives is not None:
+        add(
+            ("probes", scenario.service_probe, "objectives"),
+            f"{scenario.service_probe!r} is the service_probe, judged by the scenario's "
+            "objectives: set its RTO and availability there",
+        )
     if scenario.write_probe is not None:
         if scenario.write_probe not in scenario.probes:
             add(("write_probe",), f"no probe named {scenario.write_probe!r} (probes: {probes})")

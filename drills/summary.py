@@ -92,6 +92,27 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
         if found is not None:
             measured = "n/a" if found.measured is None else f"{found.measured:g}"
             rows.append([label, target, measured, found.verdict.value])
+    return rows + _probe_objective_rows(record)
+
+
+def _probe_objective_rows(record: RunRecord) -> list[list[str]]:
+    """The objectives of probes other than the service probe (`rto:NAME`, ...)."""
+    rows = []
+    for key, found in record.verdicts.items():
+        objective, _, probe = key.partition(":")
+        if not probe:
+            continue
+        if objective == "rto":
+            interval = record.probes[probe].interval_s if probe in record.probes else None
+            resolution = f" (±{interval * 1000:.0f}ms)" if interval else ""
+            measured = _seconds(found.measured) + (resolution if found.measured else "")
+            rows.append([f"RTO of {probe}", f"<= {format_duration(found.objective)}", measured])
+        else:
+            measured = "n/a" if found.measured is None else _pct(found.measured, 4)
+            rows.append([f"Availability of {probe}", f">= {_pct(found.objective, 2)}", measured])
+        if found.measured is not None and found.reason:
+            rows[-1][2] += f": {found.reason}"
+        rows[-1].append(found.verdict.value)
     return rows
 
 

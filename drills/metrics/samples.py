@@ -35,6 +35,11 @@ _OBJECTIVES: tuple[tuple[Callable[[ObjectivesRecord], float], str], ...] = (
     (lambda o: o.availability, "drills_objective_availability_ratio"),
 )
 
+_PROBE_FIGURES = {
+    "rto": "drills_probe_rto_seconds",
+    "availability": "drills_probe_availability_ratio",
+}
+
 Sample = tuple[str, float, dict[str, str]]
 
 
@@ -110,6 +115,7 @@ def run_samples(record: RunRecord) -> list[Sample]:
             met = 1.0 if judged.verdict is Verdict.MET else 0.0
             labels = {"scenario": scenario, "objective": objective}
             samples.append(("drills_objective_met", met, labels))
+    samples += _probe_samples(record)
     for measured, name in _MEASUREMENTS:
         value = measured(record.measurements)
         if value is not None:
@@ -131,6 +137,26 @@ def run_samples(record: RunRecord) -> list[Sample]:
         "drills_version": (record.host.drills_version if record.host else None) or "",
     }
     samples.append(("drills_run_info", 1.0, info))
+    return samples
+
+
+def _probe_samples(record: RunRecord) -> list[Sample]:
+    """Each probe's downtime, and the verdicts and figures of probes' own objectives."""
+    scenario = record.scenario.name
+    samples: list[Sample] = [
+        ("drills_probe_downtime_seconds", float(p.downtime_s), {"scenario": scenario, "probe": n})
+        for n, p in record.probes.items()
+    ]
+    for key, judged in record.verdicts.items():
+        objective, _, probe = key.partition(":")
+        if not probe:
+            continue
+        labels = {"scenario": scenario, "probe": probe}
+        if judged.verdict is not Verdict.UNKNOWN:
+            met = 1.0 if judged.verdict is Verdict.MET else 0.0
+            samples.append(("drills_probe_objective_met", met, {**labels, "objective": objective}))
+        if judged.measured is not None and objective in _PROBE_FIGURES:
+            samples.append((_PROBE_FIGURES[objective], float(judged.measured), labels))
     return samples
 
 

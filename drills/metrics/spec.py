@@ -16,6 +16,7 @@ class Spec:
 
 
 _S = ("scenario",)
+_P = ("scenario", "probe")
 
 # A table, one entry per metric, in the order they are exposed.
 SPECS: tuple[Spec, ...] = (
@@ -27,9 +28,22 @@ SPECS: tuple[Spec, ...] = (
         ("scenario", "objective"),
         "1 objective met, 0 missed; absent when unknown.",
     ),
+    Spec(
+        "drills_probe_objective_met",
+        "gauge",
+        ("scenario", "probe", "objective"),
+        "A probe's own objective (probes.NAME.objectives): 1 met, 0 missed; absent when unknown.",
+    ),
     Spec("drills_rto_seconds", "gauge", _S, "Measured recovery time (RTO)."),
+    Spec(
+        "drills_probe_rto_seconds",
+        "gauge",
+        _P,
+        "Measured RTO of a probe with an RTO objective of its own.",
+    ),
     Spec("drills_rpo_seconds", "gauge", _S, "Measured data-loss window (RPO)."),
     Spec("drills_downtime_seconds", "gauge", _S, "Service probe downtime, upper bound."),
+    Spec("drills_probe_downtime_seconds", "gauge", _P, "Downtime of each probe, upper bound."),
     Spec("drills_lost_writes", "gauge", _S, "Acknowledged writes missing after recovery."),
     Spec(
         "drills_split_brain_writes",
@@ -38,6 +52,12 @@ SPECS: tuple[Spec, ...] = (
         "Writes two databases acknowledged at once (0: none); absent when not judged.",
     ),
     Spec("drills_availability_ratio", "gauge", _S, "Availability over the drill window."),
+    Spec(
+        "drills_probe_availability_ratio",
+        "gauge",
+        _P,
+        "Availability over the drill window of a probe with an availability objective.",
+    ),
     Spec("drills_error_budget_seconds", "gauge", _S, "Quarterly error budget of the objective."),
     Spec(
         "drills_error_budget_used_ratio",

@@ -110,11 +110,7 @@ def build_record(
             rpo_s=config.objectives.rpo_s,
             availability=config.objectives.availability,
         ),
-        check=CheckRecord(
-            service_probe=config.service_probe,
-            write_probe=config.write_probe,
-            stable=config.stable,
-        ),
+        check=CheckRecord.of(config),
         measurements=_measurements(history, config, result),
         split_brain=_split_brain(history, result),
         failover=_failover(history, result.failover),

@@ -142,6 +142,8 @@ def record_on_crash(
     record_path: Path, loaded: LoadedScenario, started_wall_ns: int, key: SigningKey | None
 ) -> RecordOnCrash:
     """The entry a run journals when it starts, before it changes anything."""
+    from drills.resolved import check_config  # the scenario's modules are not loaded at recovery
+
     scenario = loaded.scenario
     objectives = scenario.objectives
     key_file = None if key is None or key.source.startswith("$") else Path(key.source)
@@ -156,11 +158,7 @@ def record_on_crash(
         objectives=ObjectivesRecord(
             rto_s=objectives.rto, rpo_s=objectives.rpo, availability=objectives.availability
         ),
-        check=CheckRecord(
-            service_probe=scenario.service_probe,
-            write_probe=scenario.write_probe,
-            stable=scenario.stable,
-        ),
+        check=CheckRecord.of(check_config(scenario)),
         key_id=None if key is None else key.key_id,
         key_file=None if key_file is None else str(key_file.resolve()),
     )

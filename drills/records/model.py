@@ -12,7 +12,14 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from drills.checker import DEFAULT_STABLE, CheckConfig, Objectives, Overall, Verdict
+from drills.checker import (
+    DEFAULT_STABLE,
+    CheckConfig,
+    Objectives,
+    Overall,
+    ProbeObjectives,
+    Verdict,
+)
 from drills.records.restore import RestoreRecord
 
 SCHEMA_VERSION: Final = 1
@@ -41,12 +48,37 @@ class ObjectivesRecord(RecordPart):
     availability: Number
 
 
+class ProbeObjectivesRecord(RecordPart):
+    """A probe's own objectives (`probes.NAME.objectives`); null: not judged."""
+
+    rto_s: Number | None = None
+    availability: Number | None = None
+
+
 class CheckRecord(RecordPart):
     """What the checker was told."""
 
     service_probe: str | None
     write_probe: str | None
     stable: int = DEFAULT_STABLE
+    probe_objectives: dict[str, ProbeObjectivesRecord] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if k != "probe_objectives" or v}
+
+    @classmethod
+    def of(cls, config: CheckConfig) -> CheckRecord:
+        return cls(
+            service_probe=config.service_probe,
+            write_probe=config.write_probe,
+            stable=config.stable,
+            probe_objectives={
+                name: ProbeObjectivesRecord(rto_s=o.rto_s, availability=o.availability)
+                for name, o in config.probe_objectives.items()
+            },
+        )
 
 
 class Measurements(RecordPart):
@@ -319,4 +351,11 @@ class RunRecord(RecordPart):
             service_probe=self.check.service_probe,
             write_probe=self.check.write_probe,
             stable=self.check.stable,
+            probe_objectives={
+                name: ProbeObjectives(
+                    rto_s=None if o.rto_s is None else float(o.rto_s),
+                    availability=None if o.availability is None else float(o.availability),
+                )
+                for name, o in self.check.probe_objectives.items()
+            },
         )

@@ -305,6 +305,10 @@ tests:
         values: '0x30'
       - series: 'drills_objective_met{{job="p",scenario="db",objective="rto"}}'
         values: '1x30'
+      - series: 'drills_probe_objective_met{{job="p",scenario="db",probe="shop",objective="rto"}}'
+        values: '0x30'
+      - series: 'drills_probe_objective_met{{job="p",scenario="db",probe="db",objective="rto"}}'
+        values: '1x30'
       - series: 'up{{job="drills-exporter",instance="e"}}'
         values: '1 1 1 0x27'
     alert_rule_test:
@@ -329,6 +333,16 @@ tests:
               description: >-
                 The latest run of db measured a rpo worse than its objective. Its run record
                 (reports/runs/) has the measurement, the objective and the reason.
+      - eval_time: 1m
+        alertname: DrillProbeObjectiveMissed
+        exp_alerts:
+          - exp_labels: {{severity: ticket, scenario: db, probe: shop, objective: rto}}
+            exp_annotations:
+              summary: "db: the latest drill missed the rto objective of probe shop"
+              description: >-
+                The latest run of db measured a rto of shop worse than the probe's own
+                objective. Its run record (reports/runs/) has the measurement under
+                verdicts."rto:shop".
       - eval_time: 5m
         alertname: DrillsExporterDown
       - eval_time: 10m

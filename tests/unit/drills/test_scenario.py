@@ -58,6 +58,15 @@ CASES: dict[str, Expect] = {
     "unknown-target-key.yaml": Expect(19, "targets.site-b.pidfile", "unknown key 'pidfile'"),
     "duplicate-key.yaml": Expect(37, "probes.site-a-port.interval", "duplicate key"),
     "duration-bare-number.yaml": Expect(9, "objectives.rto", "30 is not a duration"),
+    "probe-objectives-on-service-probe.yaml": Expect(
+        9,
+        "probes.db.objectives",
+        "'db' is the service_probe, judged by the scenario's objectives: set its RTO and "
+        "availability there",
+    ),
+    "probe-objectives-empty.yaml": Expect(
+        11, "probes.shop.objectives", "give rto, availability or both"
+    ),
     "duration-unknown-unit.yaml": Expect(44, "steps[2].wait", "'5x' is not a duration"),
     "availability-over-100.yaml": Expect(11, "objectives.availability", "'101%' is out of range"),
     "availability-not-a-number.yaml": Expect(11, "objectives.availability", "'abc' is not a ratio"),
