@@ -67,6 +67,23 @@ class Signalable(Protocol):
 
 
 @runtime_checkable
+class Partitionable(Protocol):
+    def partitioning(self, peers: list[str], tag: str, run_id: str) -> Injection:
+        """Packet filters dropping traffic to and from each peer address or CIDR, tagged
+        `tag`, ready to be applied."""
+        ...
+
+
+@runtime_checkable
+class Stoppable(Protocol):
+    def stopping(self, called: str, timeout_s: float) -> Injection:
+        """A stop (then SIGKILL after `timeout_s`) ready to be made, undone by starting."""
+        ...
+
+    def start(self) -> None: ...
+
+
+@runtime_checkable
 class Restartable(Protocol):
     def restart(self) -> None: ...
 
@@ -88,6 +105,16 @@ SIGNAL: Ability[Signalable] = Ability(
 )
 RESTART: Ability[Restartable] = Ability(
     Restartable, "cannot be restarted", "give the target a `start:` command"
+)
+PARTITION: Ability[Partitionable] = Ability(
+    Partitionable,
+    "cannot be partitioned",
+    "select a container (`container:`, `labels:`, `compose:`) or a host (`host:`)",
+)
+STOP: Ability[Stoppable] = Ability(
+    Stoppable,
+    "cannot be stopped and started",
+    "select a container, or give a `host:` target a `start:` command",
 )
 PROMOTE: Ability[Promotable] = Ability(
     Promotable, "cannot be promoted", "give the target a `dsn:` to promote it through"

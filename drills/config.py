@@ -1,10 +1,11 @@
 """`drills.yaml`: the operator's configuration, kept apart from scenarios.
 
-It holds the blast-radius allow-list: a fault touches a container only if the container
-matches an entry (a name glob, labels, or both). Containers a drill's own lab created are
-always allowed; every other container is refused before anything is injected, and with no
-configuration at all, every one is. And it holds the limits of what drills reads
-(`limits.scenario_bytes`).
+It holds the blast-radius allow-lists: a fault touches a container only if the container
+matches an entry (a name glob, labels, or both), and a host reached over SSH only if its name
+or address as the scenario gives it matches a glob of `hosts.allow`. Containers a drill's own
+lab created are always allowed; every other container or host is refused before anything is
+injected, and with no configuration at all, every one is. And it holds the limits of what
+drills reads (`limits.scenario_bytes`).
 
 Found at `--config PATH`, else `$DRILLS_CONFIG`, else `./drills.yaml`, else
 `~/.config/drills/drills.yaml` (`$XDG_CONFIG_HOME`).
@@ -51,6 +52,13 @@ class Containers(StrictModel):
     allow: list[AllowEntry] = Field(default_factory=list, description="containers faults may touch")
 
 
+class Hosts(StrictModel):
+    allow: list[str] = Field(
+        default_factory=list,
+        description="hosts faults may touch over SSH: names or addresses, shell globs",
+    )
+
+
 class Limits(StrictModel):
     scenario_bytes: int = Field(MAX_BYTES, ge=1, description="largest scenario file read")
 
@@ -58,6 +66,7 @@ class Limits(StrictModel):
 class Config(StrictModel):
     version: int = Field(1, ge=1, le=1)
     containers: Containers = Field(default_factory=Containers)
+    hosts: Hosts = Field(default_factory=Hosts)
     limits: Limits = Field(default_factory=lambda: Limits.model_validate({}))
     signing_key_file: Path | None = Field(
         None, description="HMAC key run records are signed with (docs/security.md), outside them"

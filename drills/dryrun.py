@@ -52,6 +52,23 @@ def _containers(loaded: LoadedScenario, config: Path | None) -> dict[str, str]:
     return out
 
 
+def _host_allowed(loaded: LoadedScenario, config: Path | None, name: str) -> str:
+    """Whether the allow-list lets faults touch the host (it is not connected to)."""
+    from drills.config import config_path, load_config
+    from drills.errors import DrillsError
+    from drills.hosts.resolve import check_hosts
+
+    path = config_path(config)
+    try:
+        check_hosts(loaded, load_config(path), path)
+    except DrillsError as exc:
+        problems = getattr(exc, "problems", [])
+        found = [p for p in problems if p.key == f"targets.{name}.host"]
+        if found or not problems:
+            return f"REFUSED: {found[0].message if found else exc}"
+    return f"allowed by {path} (not connected to before the drill)"
+
+
 def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
     scenario = loaded.scenario
     redact = Redactor(loaded.secrets).text
@@ -69,7 +86,12 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
         elif spec.patroni is not None or spec.cluster is not None:
             rows.append([name, spec.describe_patroni(), "read from the REST API when used"])
         elif spec.is_container:
-            rows.append([name, f"container {spec.describe_selector()}", containers.get(name, "")])
+            on = f" on engine {spec.engine}" if spec.engine is not None else ""
+            what = f"container {spec.describe_selector()}{on}"
+            rows.append([name, what, containers.get(name, "")])
+        elif spec.host is not None:
+            what = f"process, pid file {spec.pid_file} on ssh {spec.host.describe()}"
+            rows.append([name, what, _host_allowed(loaded, config, name)])
         else:
             assert spec.pid_file is not None
             rows.append(

@@ -111,7 +111,9 @@ def target_keys(scenario: Any) -> list[str]:
     """What a scenario's drill acts on outside its own lab."""
     keys = []
     for spec in scenario.targets.values():
-        if spec.pid_file is not None:
+        if spec.host is not None:  # the host's own: its name as the scenario gives it
+            keys.append(f"host:{spec.host.hostname}:{spec.host.port}:process:{spec.pid_file}")
+        elif spec.pid_file is not None:
             keys.append(f"process:{os.path.realpath(spec.pid_file)}")
     if scenario.network is not None:
         for name, link in scenario.network.links.items():

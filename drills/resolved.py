@@ -8,6 +8,7 @@ import signal
 
 from drills.checker import CheckConfig, Objectives, ProbeObjectives
 from drills.containers.target import ContainerTarget
+from drills.hosts.target import host_target_class
 from drills.patroni.spec import cluster_target, role_target
 from drills.scenario import Scenario
 from drills.targets import Target, process_target_class
@@ -28,6 +29,11 @@ def scenario_targets(
             targets[name] = role_target(name, spec.role, spec.cluster, cluster)
         elif name in containers:
             targets[name] = containers[name]
+        elif spec.host is not None:
+            assert spec.pid_file is not None
+            stop = signal.Signals[spec.stop_signal]
+            host = host_target_class(spec.start, spec.dsn)
+            targets[name] = host(name, spec.host, spec.pid_file, spec.dsn, spec.start, stop)
         else:
             assert spec.pid_file is not None
             stop = signal.Signals[spec.stop_signal]

@@ -24,6 +24,7 @@ from drills.engines import probe_runner
 from drills.errors import Aborted, DrillsError, Interrupted, ProbeError, RecordError, StepError
 from drills.files import os_error_text, private_dir
 from drills.history import Clock, FinalRead, History, HistoryLog, StepEvent, open_history
+from drills.hosts.resolve import check_hosts
 from drills.journal import Journal, refuse_if_orphaned, state_dir
 from drills.labs import LABS, Lab
 from drills.live import LiveView
@@ -99,9 +100,9 @@ class Drill:
         # started: a refusal is an input error, with no run to record.
         config_file = config_path(self.options.config)
         self.key = signing_key(self.options.reports_dir, config_file)  # refused before a change
-        self.containers = container_targets(
-            self.scenario, self.loaded, load_config(config_file), config_file
-        )
+        config = load_config(config_file)
+        check_hosts(self.loaded, config, config_file)
+        self.containers = container_targets(self.scenario, self.loaded, config, config_file)
         for target in self.containers.values():
             self.target_facts[target.name] = target.describe()
         # A container is locked by its id on its engine, however the scenario selects it.

@@ -23,6 +23,8 @@ from drills.containers.engine import EngineSpec
 from drills.containers.target import container_target_class
 from drills.durations import Duration, Ratio, format_duration
 from drills.errors import Problem, ScenarioError
+from drills.hosts.spec import HostSpec
+from drills.hosts.target import host_target_class
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
@@ -151,6 +153,12 @@ class ComposeSelector(StrictModel):
 class TargetSpec(StrictModel):
     lab: str | None = Field(None, description="a node of the scenario's lab")
     pid_file: str | None = Field(None, description="a process you run: its pid file")
+    host: HostSpec | None = Field(
+        None, description="the host the pid_file is on, reached over SSH (default: this one)"
+    )
+    engine: str | None = Field(
+        None, description="a container's engine: a name from `engines` (default: `engine`)"
+    )
     container: str | None = Field(None, description="a container: its name or id")
     labels: dict[str, str] | None = Field(
         None, description="a container: the one carrying all these labels"
@@ -173,6 +181,8 @@ class TargetSpec(StrictModel):
     def _one_source(self) -> TargetSpec:
         sources: list[object] = [self.lab, self.pid_file, self.container, self.labels]
         sources += [self.compose, self.patroni, self.role]
+        if self.host is not None and self.pid_file is None:
+            raise ValueError("a `host:` target names its process there: `pid_file: PATH`")
         if sum(source is not None for source in sources) != 1:
             raise ValueError(
                 "a target is one of: `lab: NODE`, `pid_file: PATH`, `container: NAME`, "
@@ -181,6 +191,8 @@ class TargetSpec(StrictModel):
             )
         if (self.role is None) != (self.cluster is None):
             raise ValueError("a role target names both: `role: leader|replica, cluster: TARGET`")
+        if self.engine is not None and not self.is_container:
+            raise ValueError("`engine` names the engine of a container target")
         if self.is_container and self.start is not None:
             raise ValueError(
                 "`start` is for pid_file targets; a container restarts through its engine"
@@ -228,6 +240,8 @@ class TargetSpec(StrictModel):
             return cluster.patroni.member_class() if cluster and cluster.patroni else None
         if self.is_container:
             return container_target_class(self.dsn)
+        if self.host is not None:
+            return host_target_class(self.start, self.dsn)
         return process_target_class(self.start, self.dsn)
 
 
@@ -240,6 +254,10 @@ class Scenario(StrictModel):
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
     engine: EngineSpec | None = Field(
         None, description="the Docker engine of container targets (default: the environment)"
+    )
+    engines: dict[str, EngineSpec] = Field(
+        default_factory=dict,
+        description="Docker engines by name (one per site), for container targets' `engine:`",
     )
     network: NetworkSpec | None = Field(
         None, description="links the scenario declares (instead of the lab's)"

@@ -71,6 +71,12 @@ class CrossCheck:
         for name, target in scenario.targets.items():
             if target.cluster is not None:
                 self.role_target(name, target.cluster)
+            if target.engine is not None and target.engine not in scenario.engines:
+                engines = ", ".join(sorted(scenario.engines)) or "none: declare them in `engines`"
+                self.add(
+                    ("targets", name, "engine"),
+                    f"no engine named {target.engine!r} (engines: {engines})",
+                )
             if target.lab is None:
                 continue
             if scenario.lab is None:

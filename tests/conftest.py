@@ -294,3 +294,28 @@ def sigkill_drill_at(scenario: Path, env: dict[str, str], reports: Path, marker:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def ssh_host_made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A host of the tests' own reached over SSH (tests/sshhost.py), shared by the session."""
+    from tests.sshhost import missing, ssh_host
+
+    why = missing()
+    if why:
+        pytest.skip(why)
+    with ssh_host(tmp_path_factory.mktemp("sshhost")) as host:
+        yield host
+
+
+@pytest.fixture(scope="session")
+def dc2_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second Docker engine of the tests' own (tests/second_engine.py), shared by the
+    session."""
+    from tests.second_engine import missing, second_engine
+
+    why = missing()
+    if why:
+        pytest.skip(why)
+    with second_engine(tmp_path_factory.mktemp("dc2")) as engine:
+        yield engine

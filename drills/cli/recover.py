@@ -14,8 +14,11 @@ def add_parsers(sub: Subparsers) -> None:
         help="undo what drills that died (even by SIGKILL) left behind",
         description=(
             "Read the crash journals of runs whose harness is gone ($DRILLS_STATE_DIR, default "
-            "~/.local/state/drills) and undo what they record: resume stopped processes, kill and"
-            " remove labs, heal Toxiproxy links, run the `undo` of exec steps (their secrets "
+            "~/.local/state/drills) and undo what they record: resume stopped processes (on this "
+            "host, or over SSH on a host target's host), start what a `stop` step stopped, "
+            "remove iptables rules (in containers and on hosts), unpause, start and reconnect "
+            "containers (each on its own engine), kill and remove labs, heal Toxiproxy links, "
+            "run the `undo` of exec steps (their secrets "
             "taken again from this shell's environment or files); then write the run's record, "
             "verdict crashed, chained and signed (docs/records.md). A new drill refuses to start "
             "until then. An entry that fails validation (a process without its recorded identity,"

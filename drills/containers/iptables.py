@@ -31,10 +31,11 @@ def drop_rules(peer: str, tag: str) -> list[list[str]]:
     ]
 
 
-def _script(action: str, rules: list[list[str]]) -> str:
+def rules_script(action: str, rules: list[list[str]], where: str = "in the image") -> str:
+    """A shell script adding (`-I`) or deleting (`-D`, idempotent) `rules`."""
     lines = [
         "set -e",
-        "command -v iptables >/dev/null || { echo 'no iptables in the image' >&2; exit 127; }",
+        f"command -v iptables >/dev/null || {{ echo 'no iptables {where}' >&2; exit 127; }}",
     ]
     for rule in rules:
         if action == "-D":
@@ -104,13 +105,13 @@ def _run_helper(
 def apply(
     client: docker.DockerClient, image: str, container_id: str, rules: list[list[str]], run_id: str
 ) -> None:
-    run_helper(client, image, container_id, _script("-I", rules), run_id)
+    run_helper(client, image, container_id, rules_script("-I", rules), run_id)
 
 
 def remove(
     client: docker.DockerClient, image: str, container_id: str, rules: list[list[str]], run_id: str
 ) -> None:
-    run_helper(client, image, container_id, _script("-D", rules), run_id)
+    run_helper(client, image, container_id, rules_script("-D", rules), run_id)
 
 
 def remove_helpers(client: docker.DockerClient, run_id: str | None = None) -> int:

@@ -30,17 +30,22 @@ def container_targets(
     specs = {name: spec for name, spec in scenario.targets.items() if spec.is_container}
     if not specs:
         return {}
-    engine = scenario.engine or EngineSpec.default()
-    client = client or connect(engine)
+    default = scenario.engine or EngineSpec.default()
+    clients: dict[str | None, docker.DockerClient] = {} if client is None else {None: client}
     problems: list[Problem] = []
     found: dict[str, ContainerTarget] = {}
     for name, spec in specs.items():
         line = loaded.source.line_of(("targets", name))
         where = str(loaded.path)
+        engine = scenario.engines[spec.engine] if spec.engine is not None else default
+        if spec.engine not in clients:  # one client per engine, each reached once
+            clients[spec.engine] = connect(engine)
+        client = clients[spec.engine]
         try:
             container = find_container(client, *spec.selector())
         except TargetError as exc:
-            problems.append(Problem(where, line, f"targets.{name}", str(exc)))
+            on = f" (engine {spec.engine})" if spec.engine is not None else ""
+            problems.append(Problem(where, line, f"targets.{name}", f"{exc}{on}"))
             continue
         labels = dict(container.labels or {})
         if allowed(config, str(container.name), labels) is None:

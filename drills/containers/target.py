@@ -109,6 +109,7 @@ class ContainerTarget:
             "id": self.id,
             "image": container.attrs.get("Config", {}).get("Image"),
             "image_id": container.attrs.get("Image"),
+            "engine": resolved_engine(self.engine).get("host") or self.engine.context,
         }
 
     def pinned(self) -> dict[str, Any]:
@@ -138,6 +139,25 @@ class ContainerTarget:
     def resume(self) -> str:
         self.unpause()
         return f"container {self.name} unpaused"
+
+    def partitioning(self, peers: list[str], tag: str, run_id: str) -> Injection:
+        from drills.faults.container import partitioning  # the faults import the targets
+
+        return partitioning(self, peers, tag, run_id)
+
+    def stopping(self, called: str, timeout_s: float) -> Injection:
+        from drills.faults.container import ContainerStopped
+
+        status = self.status()
+        if status not in ("running", "paused"):
+            raise StepError(f"{self.name} is {status}: nothing to stop")
+
+        def make() -> str:
+            self.stop(max(0, round(timeout_s)))
+            return f"container {called} stopped"
+
+        entry = ContainerStopped(**(self.pinned() | {"target": called}))
+        return Injection(entry, make, self.start, f"start {called}")
 
     def network_mode(self) -> str:
         return str(self.refresh().attrs.get("HostConfig", {}).get("NetworkMode") or "default")

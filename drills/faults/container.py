@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from drills.abilities import Ability
+from drills.abilities import STOP, Ability, Injection, Partitionable
 from drills.containers import iptables
 from drills.containers.engine import EngineSpec
 from drills.containers.recovery import ContainerEntry
@@ -78,8 +78,8 @@ class ContainerRules(ContainerEntry):
 PARTITION_KEY = ("iptables",)  # the revert key of every container partition starts so
 
 
-def partition(ctx: StepContext, target: ContainerTarget, peers: list[str], label: str) -> str:
-    """Drop traffic between `target` and each peer address or CIDR, until reverted."""
+def partitioning(target: ContainerTarget, peers: list[str], tag: str, run_id: str) -> Injection:
+    """Drop rules between `target` and each peer address or CIDR, ready to be applied."""
     mode = target.network_mode()
     if mode == "host" or mode.startswith("container:"):
         # The rules would land in the host's (or another container's) tables.
@@ -87,18 +87,27 @@ def partition(ctx: StepContext, target: ContainerTarget, peers: list[str], label
             f"{target.name} shares the network namespace {mode!r}: partitioning it would cut "
             "more than the container; give it a network of its own"
         )
-    tag = f"drills:{ctx.run_id or 'run'}:{ctx.serial()}"
     rules = [rule for peer in peers for rule in iptables.drop_rules(peer, tag)]
     image = target.engine.helper()
-    ctx.journal(ContainerRules(**target.pinned(), rules=rules, helper=image, run=ctx.run_id))
+    entry = ContainerRules(**target.pinned(), rules=rules, helper=image, run=run_id)
+
+    def make() -> str:
+        iptables.apply(target.client, image, target.id, rules, run_id)
+        return f"{target.name}: dropping traffic"
 
     def undo() -> None:
-        iptables.remove(target.client, image, target.id, rules, ctx.run_id)
+        iptables.remove(target.client, image, target.id, rules, run_id)
 
-    description = f"rules removed from {target.name} ({label})"
-    ctx.reverts.push(Revert((*PARTITION_KEY, tag), description, undo))
-    iptables.apply(target.client, image, target.id, rules, ctx.run_id)
-    return f"{target.name}: dropping traffic {label}"
+    return Injection(entry, make, undo, f"rules removed from {target.name}")
+
+
+def partition(ctx: StepContext, target: Partitionable, peers: list[str], label: str) -> str:
+    """Drop traffic between `target` and each peer address or CIDR, until reverted."""
+    tag = f"drills:{ctx.run_id or 'run'}:{ctx.serial()}"
+    cut = target.partitioning(peers, tag, ctx.run_id)
+    ctx.journal(cut.entry)
+    ctx.reverts.push(Revert((*PARTITION_KEY, tag), f"{cut.undoing} ({label})", cut.undo))
+    return f"{cut.make()} {label}"
 
 
 class ContainerFault(StepConfig):
@@ -108,38 +117,41 @@ class ContainerFault(StepConfig):
 
 
 @STEPS.register("stop")
-class Stop(ContainerFault):
-    """Stop a container (SIGTERM, then SIGKILL after `timeout`); reverted by starting it."""
+class Stop(StepConfig):
+    """Stop a container (SIGTERM, then SIGKILL after `timeout`), or a host target's process
+    (its stop signal, then SIGKILL); reverted by starting it."""
 
     kind: Literal["stop"]
+    target: str
     timeout: Duration = Field(10.0, description="grace period before SIGKILL")
+    shorthand: ClassVar[str | None] = "target"
     disruptive: ClassVar[bool] = True
+    needs: ClassVar[Ability[Any] | None] = STOP
 
     def describe(self) -> str:
-        return f"stop container {self.target}"
+        return f"stop {self.target}"
 
     def run(self, ctx: StepContext) -> str:
-        target = ctx.target_as(self.target, CONTAINER)
-        status = target.status()
-        if status not in ("running", "paused"):
-            raise StepError(f"{self.target} is {status}: nothing to stop")
-        ctx.reverts.push(Revert(("stop", self.target), f"start {self.target}", target.start))
-        ctx.journal(ContainerStopped(**target.pinned()))
-        target.stop(max(0, round(self.timeout)))
-        return f"container {self.target} stopped"
+        stop = ctx.target_as(self.target, STOP).stopping(self.target, self.timeout)
+        ctx.reverts.push(Revert(("stop", self.target), stop.undoing, stop.undo))
+        ctx.journal(stop.entry)
+        return stop.make()
 
 
 @STEPS.register("start")
-class Start(ContainerFault):
+class Start(StepConfig):
     kind: Literal["start"]
+    target: str
+    shorthand: ClassVar[str | None] = "target"
+    needs: ClassVar[Ability[Any] | None] = STOP
 
     def describe(self) -> str:
-        return f"start container {self.target}"
+        return f"start {self.target}"
 
     def run(self, ctx: StepContext) -> str:
         if ctx.reverts.undo(("stop", self.target)) is None:
-            ctx.target_as(self.target, CONTAINER).start()
-        return f"container {self.target} started"
+            ctx.target_as(self.target, STOP).start()
+        return f"{self.target} started"
 
 
 @STEPS.register("unpause")

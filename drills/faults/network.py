@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drills.abilities import Ability
+from drills.abilities import PARTITION, Ability
 from drills.containers.target import CONTAINER
 from drills.durations import Duration, format_duration
 from drills.errors import StepError
@@ -219,13 +219,15 @@ class Partition(StepConfig):
 
     @property
     def required_ability(self) -> Ability[Any] | None:
-        return None if self.sites is not None else CONTAINER
+        if self.sites is not None:
+            return None
+        return CONTAINER if self.targets is not None else PARTITION
 
     def describe(self) -> str:
         if self.targets is not None:
             return f"partition containers {self.targets[0]} <-> {self.targets[1]}"
         if self.target is not None:
-            return f"partition container {self.target} from {', '.join(self.from_ or [])}"
+            return f"partition {self.target} from {', '.join(self.from_ or [])}"
         assert self.sites is not None
         arrow = "->" if self.one_way else "<->"
         return f"partition {self.sites[0]} {arrow} {self.sites[1]}"
@@ -239,7 +241,7 @@ class Partition(StepConfig):
                 raise StepError(f"{peer.name} has no IP address to cut {first.name} from")
             return container_fault.partition(ctx, first, addresses, f"to and from {peer.name}")
         if self.target is not None:
-            target = ctx.target_as(self.target, CONTAINER)
+            target = ctx.target_as(self.target, PARTITION)
             peers = self.from_ or []
             return container_fault.partition(ctx, target, peers, f"to and from {', '.join(peers)}")
         assert self.sites is not None
@@ -286,7 +288,7 @@ class Isolate(StepConfig):
 @STEPS.register("heal")
 class Heal(StepConfig):
     """Restore a link (or `all`): enabled, no toxics; what was held is released. `all` also
-    removes the drill's container partitions."""
+    removes the drill's partitions of containers and hosts."""
 
     kind: Literal["heal"]
     link: str = "all"
@@ -299,10 +301,10 @@ class Heal(StepConfig):
         healed = ""
         if self.link == "all":
             partitions = ctx.reverts.undo_all(*container_fault.PARTITION_KEY)
-            healed = f"{len(partitions)} container partitions removed" if partitions else ""
+            healed = f"{len(partitions)} partitions removed" if partitions else ""
             if ctx.network is None:
                 if not partitions:
-                    raise StepError("nothing to heal: no links and no container partitions")
+                    raise StepError("nothing to heal: no links and no partitions")
                 return healed
         network = ctx.links()
         links = list(network.links) if self.link == "all" else [self.link]

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from drills.abilities import PROMOTE, REJOIN, RESTART, SIGNAL, Injection
+from drills.abilities import PARTITION, PROMOTE, REJOIN, RESTART, SIGNAL, STOP, Injection
 from drills.backup.lab import BACKED, BACKUP_SOURCE
 from drills.containers.target import CONTAINER, ContainerTarget, PostgresContainer
 from drills.errors import ScenarioError, StepError
+from drills.hosts.target import host_target_class
 from drills.incidents.server import LOCAL_SERVER
 from drills.journal import JournalEntry
 from drills.labs import LABS
@@ -23,6 +24,8 @@ from drills.steps.base import Revert
 from drills.targets import ProcessPause, process_target_class
 
 ALL = [SIGNAL, RESTART, PROMOTE, REJOIN, CONTAINER, CLUSTER, BACKUP_SOURCE, BACKED, LOCAL_SERVER]
+ALL += [STOP, PARTITION]
+CONTAINER_ABILITIES = {"Signalable", "Restartable", "ContainerTarget", "Stoppable", "Partitionable"}
 
 
 def abilities(cls: type) -> set[str]:
@@ -44,8 +47,22 @@ def test_a_pid_file_target_has_the_abilities_its_spec_gives(
     assert abilities(process_target_class(start, dsn)) == expected
 
 
+@pytest.mark.parametrize(
+    ("start", "dsn", "expected"),
+    [
+        (None, None, {"Signalable", "Partitionable"}),
+        ("pg_ctl start", None, {"Signalable", "Partitionable", "Restartable", "Stoppable"}),
+        (None, "host=db", {"Signalable", "Partitionable", "Promotable"}),
+    ],
+)
+def test_a_host_target_has_the_abilities_its_spec_gives(
+    start: str | None, dsn: str | None, expected: set[str]
+) -> None:
+    assert abilities(host_target_class(start, dsn)) == expected
+
+
 def test_container_targets_signal_through_the_engine_and_promote_with_a_dsn() -> None:
-    assert abilities(ContainerTarget) == {"Signalable", "Restartable", "ContainerTarget"}
+    assert abilities(ContainerTarget) == CONTAINER_ABILITIES
     assert abilities(PostgresContainer) == abilities(ContainerTarget) | {"Promotable"}
 
 
@@ -71,10 +88,8 @@ def test_patroni_members_can_be_backed_up_but_not_restored_or_promoted() -> None
 
 def test_docker_lab_extra_containers_cannot_be_promoted() -> None:
     found = nodes("docker-postgres-pair", containers={"cache": {"image": "redis:7"}})
-    assert (
-        found["a"] == found["b"] == {"Signalable", "Restartable", "Promotable", "ContainerTarget"}
-    )
-    assert found["cache"] == {"Signalable", "Restartable", "ContainerTarget"}
+    assert found["a"] == found["b"] == CONTAINER_ABILITIES | {"Promotable"}
+    assert found["cache"] == CONTAINER_ABILITIES
 
 
 @pytest.mark.parametrize("kind", LABS.kinds())
@@ -202,7 +217,13 @@ steps:
         ("{container: db}", "pause", None),
         ("{container: db}", "promote", "it cannot be promoted"),
         ("{container: db, dsn: 'host=db'}", "promote", None),
-        ("{pid_file: /run/db.pid}", "stop", "it is not a container (select one with"),
+        ("{pid_file: /run/db.pid}", "stop", "it cannot be stopped and started (select a container"),
+        ("{pid_file: /run/db.pid}", "unpause", "it is not a container (select one with"),
+        ("{host: {ssh: root@db1}, pid_file: /run/db.pid}", "stop", "it cannot be stopped and"),
+        ("{host: {ssh: root@db1}, pid_file: /run/db.pid, start: 'run db'}", "stop", None),
+        ("{host: {ssh: root@db1}, pid_file: /run/db.pid}", "pause", None),
+        ("{host: {ssh: root@db1}, pid_file: /run/db.pid}", "restart", "it cannot be restarted"),
+        ("{host: {ssh: root@db1}, pid_file: /run/db.pid, dsn: 'host=db1'}", "promote", None),
     ],
 )
 def test_validation_knows_a_targets_abilities_from_its_spec(

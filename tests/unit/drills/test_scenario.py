@@ -64,6 +64,9 @@ CASES: dict[str, Expect] = {
         "'db' is the service_probe, judged by the scenario's objectives: set its RTO and "
         "availability there",
     ),
+    "host-without-pid-file.yaml": Expect(
+        5, "targets.db", "a `host:` target names its process there: `pid_file: PATH`"
+    ),
     "probe-objectives-empty.yaml": Expect(
         11, "probes.shop.objectives", "give rto, availability or both"
     ),
@@ -95,7 +98,7 @@ CASES: dict[str, Expect] = {
     "rejoin-itself.yaml": Expect(13, "steps[1].rejoin", "cannot rejoin as a standby of itself"),
     "http-write-not-a-url.yaml": Expect(6, "probes.orders.url", "'orders' is not an http://"),
     "container-step-on-process.yaml": Expect(
-        15, "steps[1].stop", "cannot be used with stop: it is not a container"
+        15, "steps[1].stop", "cannot be used with stop: it cannot be stopped and started"
     ),
     "partition-two-forms.yaml": Expect(12, "steps[1].partition", "give one of: sites"),
     "partition-bad-address.yaml": Expect(
