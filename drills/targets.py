@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 from signal import Signals
-from typing import Any, Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
 import psycopg
 
@@ -32,6 +32,8 @@ from drills.proctree import (
     signal_tree,
     start_time,
 )
+
+T = TypeVar("T")
 
 
 class Target(Protocol):
@@ -241,21 +243,39 @@ class RestartableProcess(ProcessTarget):
             signal_tree(process, signal.SIGKILL)
 
 
-class PromotableProcess(ProcessTarget):
+class PromotesThroughDsn:
+    """Promote: `pg_promote()` through the target's `dsn`."""
+
+    name: str
+    dsn: str | None
+
     def promote(self, timeout_s: float) -> None:
         if not self.dsn:
             raise TargetError(f"{self.name}: no dsn to promote it through")
         promote_postgres(self.dsn, timeout_s, self.name)
 
 
+class PromotableProcess(ProcessTarget, PromotesThroughDsn):
+    pass
+
+
 class RestartablePromotableProcess(RestartableProcess, PromotableProcess):
     pass
 
 
+def class_by_spec(
+    start: str | None, dsn: str | None, classes: tuple[type[T], type[T], type[T], type[T]]
+) -> type[T]:
+    """Of (plain, restartable, promotable, both), the one a target's `start` and `dsn` pick."""
+    plain, restartable, promotable, both = classes
+    if start and dsn:
+        return both
+    if start:
+        return restartable
+    return promotable if dsn else plain
+
+
 def process_target_class(start: str | None, dsn: str | None) -> type[ProcessTarget]:
     """The one place a pid-file target's abilities follow from its spec."""
-    if start and dsn:
-        return RestartablePromotableProcess
-    if start:
-        return RestartableProcess
-    return PromotableProcess if dsn else ProcessTarget
+    classes = (ProcessTarget, RestartableProcess, PromotableProcess, RestartablePromotableProcess)
+    return class_by_spec(start, dsn, classes)

@@ -15,7 +15,7 @@ from drills.hosts.journal import HostPause, HostRules, HostStopped, host_script
 from drills.hosts.spec import HostSpec
 from drills.hosts.ssh import Ssh, SshTimeout
 from drills.pidfile import StalePidFile
-from drills.targets import promote_postgres
+from drills.targets import PromotesThroughDsn, class_by_spec
 
 STOP_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 120.0
@@ -144,11 +144,8 @@ class RestartableHostProcess(HostProcess):
         return Injection(entry, make, self.start, f"start {called}")
 
 
-class PromotableHostProcess(HostProcess):
-    def promote(self, timeout_s: float) -> None:
-        if not self.dsn:
-            raise TargetError(f"{self.name}: no dsn to promote it through")
-        promote_postgres(self.dsn, timeout_s, self.name)
+class PromotableHostProcess(HostProcess, PromotesThroughDsn):
+    pass
 
 
 class RestartablePromotableHostProcess(RestartableHostProcess, PromotableHostProcess):
@@ -157,8 +154,10 @@ class RestartablePromotableHostProcess(RestartableHostProcess, PromotableHostPro
 
 def host_target_class(start: str | None, dsn: str | None) -> type[HostProcess]:
     """The one place a host target's abilities follow from its spec."""
-    if start and dsn:
-        return RestartablePromotableHostProcess
-    if start:
-        return RestartableHostProcess
-    return PromotableHostProcess if dsn else HostProcess
+    classes = (
+        HostProcess,
+        RestartableHostProcess,
+        PromotableHostProcess,
+        RestartablePromotableHostProcess,
+    )
+    return class_by_spec(start, dsn, classes)

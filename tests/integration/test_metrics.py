@@ -419,8 +419,10 @@ def exported_names(tmp_path: Path) -> set[str]:
     registry = CollectorRegistry()
     registry.register(metrics.RecordsCollector(tmp_path, SCHEDULE))
     text = generate_latest(registry).decode()
-    record = typed(synthetic_record("x", "pass", now))
-    text += generate_latest(metrics.registry_for(record)).decode()
+    record = synthetic_record("x", "pass", now)
+    judged = {"verdict": "met", "objective": 10, "measured": 1.5, "reason": ""}
+    record["verdicts"] |= {"rto:shop": judged, "availability:shop": judged | {"objective": 0.99}}
+    text += generate_latest(metrics.registry_for(typed(record))).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
 
 
