@@ -91,7 +91,7 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
             rows.append([name, what, containers.get(name, "")])
         elif spec.host is not None:
             what = f"process, pid file {spec.pid_file} on ssh {spec.host.describe()}"
-            rows.append([name, what, _host_allowed(loaded, config, name)])
+            rows.append([name, redact(what), redact(_host_allowed(loaded, config, name))])
         else:
             assert spec.pid_file is not None
             rows.append(
@@ -152,7 +152,7 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
             out[-1] += f"\nobjectives of probe {name}: {', '.join(said)}"
     keys = target_keys(scenario)
     if keys:
-        out.append("locks it would take: " + ", ".join(keys))
+        out.append("locks it would take: " + redact(", ".join(keys)))
     return "\n\n".join(out)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from drills.downtime import ProbeSummary, is_up, recovered_ns, recovery_ops
+from drills.downtime import ProbeSummary, recovered_ns, recovery_ops
 from drills.history import History
 from drills.quarters import Quarter
 from drills.verdicts import ObjectiveResult, Verdict, verdict_le
@@ -49,14 +49,9 @@ def recovered_at(
     if not later:
         return probe.recovered_ns
     # A later disruptive step (a failback) is a disruption of its own: the RTO is the
-    # recovery from the first, if the probe went down and recovered before the next began.
-    # One that had not gone down by then is hit by both at once: its recovery is the last.
-    before = [
-        op for op in recovery_ops(history.ops_of(probe.name), info) if op.invoke_ns < later[0]
-    ]
-    if all(is_up(op, info) for op in before if op.invoke_ns >= disruptive[0]):
-        return probe.recovered_ns
-    return recovered_ns(before, info, stable) or probe.recovered_ns
+    # recovery from the first, if the probe recovered before the next began.
+    before = [op for op in history.ops_of(probe.name) if op.invoke_ns < later[0]]
+    return recovered_ns(recovery_ops(before, info), info, stable) or probe.recovered_ns
 
 
 def rto_of(

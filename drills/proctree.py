@@ -119,8 +119,12 @@ def refusal(pid: int) -> str | None:
 
 def _pidfd(pid: int) -> int | None:
     """A pidfd on `pid`, or None when the kernel has none (the check is then not atomic)."""
+    opener = getattr(os, "pidfd_open", None)  # absent where Python was built without it
+    if opener is None:
+        return None
     try:
-        return os.pidfd_open(pid)
+        fd: int = opener(pid)
+        return fd
     except OSError as exc:
         if exc.errno == errno.ENOSYS:
             return None

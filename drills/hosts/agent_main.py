@@ -66,10 +66,10 @@ def op_resume_tree(root: list[Any]) -> dict[str, Any]:
     return {"resumed": signal_identities(reversed(tree), signal.SIGCONT)}
 
 
-def op_wait_exit(root: list[Any], timeout_s: float) -> dict[str, Any]:
-    """Whether the process `root` is gone within `timeout_s`."""
+def op_wait_exit(root: list[Any], wait_s: float) -> dict[str, Any]:
+    """Whether the process `root` is gone within `wait_s`."""
     process = _identity(root)
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + wait_s
     while identify(process.pid) == process and time.monotonic() < deadline:
         time.sleep(0.02)
     return {"exited": identify(process.pid) != process}

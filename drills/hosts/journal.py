@@ -70,7 +70,7 @@ class HostStopped(HostEntry):
             return None
         except StalePidFile:
             ssh.run(self.start, timeout_s=120)
-        return f"started {self.where()}: {self.start}"
+        return f"started {self.where()} with its start command"
 
 
 @JOURNAL.register("host-iptables")

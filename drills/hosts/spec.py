@@ -32,6 +32,16 @@ class HostSpec(StrictModel):
             raise ValueError(f"{value!r} is not USER@HOST or HOST")
         return value
 
+    @field_validator("key", "known_hosts")
+    @classmethod
+    def _file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if any(c.isspace() or c == "%" for c in str(value)):
+            # ssh splits UserKnownHostsFile on white space and expands % in both
+            raise ValueError(f"{str(value)!r}: a path with white space or '%' (ssh reads them)")
+        return value.expanduser()  # as ssh would; the journal then holds the real path
+
     @property
     def hostname(self) -> str:
         return self.ssh.rpartition("@")[2]

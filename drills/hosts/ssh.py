@@ -7,13 +7,12 @@ its standard input."""
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 from typing import Any
 
 from drills.childenv import child_environ
 from drills.errors import TargetError
-from drills.hosts.agent import agent_source
+from drills.hosts.agent import agent_program
 from drills.hosts.spec import HostSpec
 from drills.pidfile import StalePidFile
 from drills.signals import held
@@ -58,19 +57,17 @@ class Ssh:
                     start_new_session=True,
                 )
         except subprocess.TimeoutExpired:
-            raise TargetError(
-                f"{self.name}: {self._where()}: no answer in {timeout_s:g}s"
-            ) from None
+            raise SshTimeout(f"{self.name}: {self._where()}: no answer in {timeout_s:g}s") from None
         except FileNotFoundError:
             raise TargetError(f"{self.name}: no `ssh` client on PATH (openssh-client)") from None
         if done.returncode != 0:
             raise TargetError(f"{self.name}: {self._where()}: {self._failure(done)}")
         return done.stdout
 
-    def agent(self, op: str, **args: Any) -> dict[str, Any]:
-        """Run one operation of drills' process agent (drills.hosts.agent) on the host."""
-        command = f"python3 - {shlex.quote(op)} {shlex.quote(json.dumps(args))}"
-        out = self.run(command, stdin=agent_source())
+    def agent(self, op: str, timeout_s: float = 60.0, **args: Any) -> dict[str, Any]:
+        """Run one operation of drills' process agent (drills.hosts.agent) on the host. The
+        operation and its arguments travel inside the program, on standard input."""
+        out = self.run("python3 -", stdin=agent_program(op, args), timeout_s=timeout_s)
         try:
             answer: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):

@@ -5,12 +5,13 @@ a `start:` command stopped, started and restarted; with a `dsn:`, promoted."""
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 from typing import Any
 
 from drills.abilities import Injection
 from drills.containers.iptables import drop_rules, rules_script
-from drills.errors import TargetError
+from drills.errors import StepError, TargetError
 from drills.hosts.journal import HostPause, HostRules, HostStopped, host_script
 from drills.hosts.spec import HostSpec
 from drills.hosts.ssh import Ssh, SshTimeout
@@ -83,7 +84,22 @@ class HostProcess:
     def resume(self) -> str:
         return f"SIGCONT sent to {len(self._signal(signal.SIGCONT))} processes {self._where()}"
 
+    def _refuse_own_path(self, peers: list[str]) -> None:
+        """A cut of the address drills reaches the host from would cut its own connection:
+        neither the revert nor `drills recover` could get through."""
+        seen = self.ssh.run('echo "$SSH_CONNECTION"').split()
+        if not seen:
+            return
+        client = ipaddress.ip_address(seen[0])
+        for peer in peers:
+            if client in ipaddress.ip_network(peer, strict=False):
+                raise StepError(
+                    f"{self.name}: cutting {peer} would cut drills' own SSH connection (from "
+                    f"{client}) {self._where()}: nothing could undo it"
+                )
+
     def partitioning(self, peers: list[str], tag: str, run_id: str) -> Injection:
+        self._refuse_own_path(peers)
         rules = [rule for peer in peers for rule in drop_rules(peer, tag)]
 
         def apply(action: str) -> None:
@@ -108,7 +124,8 @@ class RestartableHostProcess(HostProcess):
     def _stop(self, root: list[Any], timeout_s: float) -> None:
         self._signal(signal.SIGCONT, root)  # a paused process cannot act on its stop signal
         self.ssh.agent("signal-each", processes=[root], signal_name=self.stop_signal.name)
-        if not self.ssh.agent("wait-exit", root=root, timeout_s=timeout_s)["exited"]:
+        exited = self.ssh.agent("wait-exit", timeout_s + 30, root=root, wait_s=timeout_s)
+        if not exited["exited"]:
             self._signal(signal.SIGKILL, root)
 
     def start(self) -> None:

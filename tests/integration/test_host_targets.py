@@ -32,11 +32,13 @@ def web(host: SshHost, tmp_path: Path) -> Iterator[tuple[int, Path, str]]:
     service = web_service(host, tmp_path)
     yield service
     pid = int(service[1].read_text())
-    for sig in (signal.SIGCONT, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            break
+    try:  # only the test's own server, whatever the pid names by now
+        command = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+        ours = f"http.server {service[0]}" in command
+    except OSError:
+        ours = False
+    for sig in (signal.SIGCONT, signal.SIGKILL) if ours else ():
+        os.kill(pid, sig)
 
 
 def config(tmp_path: Path, allow: str) -> dict[str, str]:
@@ -153,3 +155,15 @@ def test_a_host_not_in_the_allow_list_is_refused(
         f"{tmp_path / 'drills.yaml'}"
     ) in run.stderr
     assert state(int(web[1].read_text())) not in (None, "T")
+
+
+def test_a_partition_that_would_cut_drills_own_ssh_path_is_refused(
+    sandbox: Path, tmp_path: Path, host: SshHost, web: tuple[int, Path, str]
+) -> None:
+    own = f"10.{host.subnet}.0.0/24"  # holds the address drills reaches the host from
+    path = scenario(tmp_path, host, web, f"  - partition: {{target: web, from: [{own}]}}\n")
+    env = drills_env(sandbox) | config(tmp_path, "10.*")
+    run = drills_cli(["run", str(path), "--reports-dir", str(tmp_path / "runs")], env)
+    assert run.returncode == 2, run.stderr + run.stdout
+    assert f"web: cutting {own} would cut drills' own SSH connection (from " in run.stdout
+    assert host.drills_rules() == []

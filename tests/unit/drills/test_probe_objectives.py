@@ -154,13 +154,3 @@ def test_the_summary_and_the_metrics_show_each_probe_objective() -> None:
         (("probe", "db"), ("scenario", "two-probes")),
     ) in samples
 
-
-def test_a_second_fault_before_the_probe_went_down_does_not_cut_its_rto_short() -> None:
-    # The database is paused, and a second disruptive step starts before its first failed
-    # sample: the probe's recovery is from both at once, not an "ok" before the second.
-    history = drill(DB, SHOP)
-    second = FAULT + 5 * MS  # after the fault, before sample 5 (the first refused) is due
-    history.steps.append(StepEvent(2, "stop", "stop the shop", second, second, disruptive=True))
-    result = check(history, config(rto_s=30.0))
-    assert result.rto_s == pytest.approx((due(7) + 2 * MS - FAULT) / 1e9)
-    assert result.by_name["rto:shop"].measured == pytest.approx(0.312)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from drills.hosts.agent import agent_source
+from drills.hosts.agent import agent_program, agent_source
 from drills.proctree import state
 
 PYTHON3 = shutil.which("python3") or sys.executable
@@ -23,8 +23,8 @@ PYTHON3 = shutil.which("python3") or sys.executable
 
 def agent(op: str, **args: Any) -> dict[str, Any]:
     done = subprocess.run(
-        [PYTHON3, "-", op, json.dumps(args)],
-        input=agent_source(),
+        [PYTHON3, "-"],
+        input=agent_program(op, args),
         capture_output=True,
         text=True,
         timeout=30,
@@ -75,7 +75,7 @@ def test_a_stale_pid_file_is_said_so(tmp_path: Path) -> None:
 def test_a_process_other_than_the_one_recorded_is_left_alone(tree: tuple[int, Path]) -> None:
     pid, _ = tree
     assert agent("resume-tree", root=[pid, 1, "/bin/sh"]) == {"resumed": None}
-    assert agent("wait-exit", root=[pid, 1, "/bin/sh"], timeout_s=0.1) == {"exited": True}
+    assert agent("wait-exit", root=[pid, 1, "/bin/sh"], wait_s=0.1) == {"exited": True}
 
 
 def test_the_agent_refuses_pid_1() -> None:
