@@ -91,10 +91,20 @@ def second_engine(directory: Path) -> Iterator[Engine]:
             except subprocess.TimeoutExpired:
                 dockerd.kill()
                 dockerd.wait(timeout=10)
+        # dockerd leaves its handle on the namespace mounted under its exec root: unmounted,
+        # or the namespace (and the veth) outlive the test.
+        for mount in reversed(_mounts_under(run_dir)):
+            subprocess.run(["umount", mount], capture_output=True, timeout=30)
         subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
         subprocess.run(["ip", "link", "del", f"de{tag}"], capture_output=True, timeout=30)
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.rmtree(directory / "data", ignore_errors=True)
+
+
+def _mounts_under(directory: Path) -> list[str]:
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1] for line in mounts]
+    return [p for p in points if p.startswith(f"{directory}/")]
 
 
 def sleeper(client: docker.DockerClient, name: str) -> docker.models.containers.Container:
