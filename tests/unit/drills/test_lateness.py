@@ -13,6 +13,7 @@ from drills.lateness import (
     LATE_TOLERANCE_NS,
     NOT_ISSUED,
     POOL_HELD,
+    HarnessLag,
     deadline_noticed_late,
     harness_lag,
     issued_late,
@@ -87,6 +88,17 @@ def test_harness_lag_and_the_overload_verdict() -> None:
     busy = harness_lag(_schedule(down=range(0), late=range(1, 70)))
     assert overload_error(busy) == (
         "harness overloaded: 34% of samples late (69 of 200); use fewer probes or longer intervals"
+    )
+
+
+def test_one_late_sample_is_never_an_overload_however_short_the_disruption() -> None:
+    short = harness_lag(_schedule(down=range(0), late=range(1, 2)))
+    nine = HarnessLag(samples=9, late=1, lag_p50_ms=1.0, lag_p99_ms=2.0, lag_max_ms=11.6)
+    assert overload_error(short, nine) is None  # 1 of 9 (11%) during a 66 ms disruption
+    two = HarnessLag(samples=9, late=2, lag_p50_ms=1.0, lag_p99_ms=2.0, lag_max_ms=11.6)
+    assert overload_error(short, two) == (
+        "harness overloaded during the disruption: 22% of samples late (2 of 9); use fewer "
+        "probes or longer intervals"
     )
 
 
