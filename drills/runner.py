@@ -17,7 +17,7 @@ from typing import Any
 
 from drills.checker import check
 from drills.config import config_path, load_config
-from drills.containers.engine import EngineSpec, resolved_engine
+from drills.containers.engine import resolved_engine
 from drills.containers.resolve import container_targets
 from drills.containers.target import ContainerTarget
 from drills.engines import probe_runner
@@ -222,9 +222,7 @@ class Drill:
         if scenario.lab is not None:
             self.view.set_step(f"starting lab {scenario.lab.kind}")
             self.lab = LABS[scenario.lab.kind](scenario.lab, self.view.message, log.add_event)
-            self.lab.journal = self.journal.append
-            self.lab.engine = scenario.engine or EngineSpec.default()
-            self.lab.run_id = run_id
+            self.lab.attach(self.journal.append, run_id, scenario.engine, scenario.engines)
             handle = self.lab.start()
             self.network = handle.network
             self.lab_facts = handle.facts

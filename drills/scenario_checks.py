@@ -12,6 +12,7 @@ from drills.abilities import PROMOTE, Ability, NodeSpec
 from drills.configfile import indexed_key
 from drills.errors import Problem
 from drills.labs import LABS, Lab
+from drills.labs.docker_sites import SITES, Sites
 from drills.steps import StepConfig
 from drills.yamlsource import Path_, Source
 
@@ -66,17 +67,21 @@ class CrossCheck:
                 )
             named.add(step.name)
 
+    def engine(self, path: Path_, name: str | None) -> None:
+        if name is not None and name not in self.scenario.engines:
+            engines = ", ".join(sorted(self.scenario.engines)) or "none: declare them in `engines`"
+            self.add(path, f"no engine named {name!r} (engines: {engines})")
+
     def targets(self) -> None:
         scenario = self.scenario
+        sites = getattr(scenario.lab, "sites", None)
+        if isinstance(sites, Sites):
+            for node in SITES:
+                self.engine(("lab", "sites", node, "engine"), sites.of(node).engine)
         for name, target in scenario.targets.items():
             if target.cluster is not None:
                 self.role_target(name, target.cluster)
-            if target.engine is not None and target.engine not in scenario.engines:
-                engines = ", ".join(sorted(scenario.engines)) or "none: declare them in `engines`"
-                self.add(
-                    ("targets", name, "engine"),
-                    f"no engine named {target.engine!r} (engines: {engines})",
-                )
+            self.engine(("targets", name, "engine"), target.engine)
             if target.lab is None:
                 continue
             if scenario.lab is None:

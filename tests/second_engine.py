@@ -2,8 +2,10 @@
 exec root and containerd namespace, and a network namespace of its own, so that nothing it
 does to networks (a dockerd without a bridge removes `docker0`) reaches the machine's engine.
 It stands for the other data centre's engine. A veth pair joins its namespace to this machine
-(10.N.0.1 here, 10.N.0.2 there): its containers on the host network listen on 10.N.0.2. The
-local netutils image is built into it from this host's binaries."""
+(10.N.0.1 here, 10.N.0.2 there): its containers on the host network listen on 10.N.0.2, ports
+it publishes on 10.N.0.2 are reached there, and its containers on a network of their own reach
+this machine at 10.N.0.1 through NAT, as a real engine's do. The local netutils image is built
+into it from this host's binaries."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Engine:
     client: docker.DockerClient
     log: Path
     address: str  # this engine's host network, as this machine reaches it
+    here: str  # this machine, as that engine's containers reach it
 
 
 @contextmanager
@@ -65,6 +68,10 @@ def second_engine(directory: Path) -> Iterator[Engine]:
         subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up"],
                        check=True, timeout=30)  # fmt: skip
         veth(netns, f"de{tag}", subnet, 0)
+        inside = ["ip", "netns", "exec", netns]
+        subprocess.run([*inside, "sysctl", "-qw", "net.ipv4.ip_forward=1"], check=True, timeout=30)
+        masquerade = ["iptables", "-t", "nat", "-A", "POSTROUTING", "-o", f"de{tag}x"]
+        subprocess.run([*inside, *masquerade, "-j", "MASQUERADE"], check=True, timeout=30)
         with log.open("wb") as out:
             dockerd = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         deadline = time.monotonic() + 60
@@ -78,7 +85,7 @@ def second_engine(directory: Path) -> Iterator[Engine]:
                 assert time.monotonic() < deadline, f"dockerd did not answer: {log.read_text()}"
                 time.sleep(0.2)
         build(client, NETUTILS_IMAGE, netutils_tree(), "/usr/sbin:/usr/bin")
-        yield Engine(host, client, log, f"10.{subnet}.0.2")
+        yield Engine(host, client, log, f"10.{subnet}.0.2", f"10.{subnet}.0.1")
     finally:
         if client is not None:
             for container in client.containers.list(all=True):

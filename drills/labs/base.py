@@ -51,7 +51,20 @@ class Lab(ABC):
         # Set by the runner: records what the lab creates before it creates it (crash journal).
         self.journal: Callable[[JournalEntry], None] = lambda entry: None
         self.engine = EngineSpec.default()  # set by the runner: the scenario's container engine
+        self.engines: dict[str, EngineSpec] = {}  # set by the runner: the scenario's `engines`
         self.run_id = ""  # set by the runner: names what the lab creates
+
+    def attach(
+        self,
+        journal: Callable[[JournalEntry], None],
+        run_id: str,
+        engine: EngineSpec | None,
+        engines: dict[str, EngineSpec],
+    ) -> None:
+        """What the runner gives the lab before it starts: the crash journal, the run's id and
+        the scenario's Docker engines."""
+        self.journal, self.run_id = journal, run_id
+        self.engine, self.engines = engine or EngineSpec.default(), engines
 
     @classmethod
     def nodes_for(cls, config: LabConfig) -> dict[str, NodeSpec]:

@@ -3,12 +3,17 @@ containers and network are removed, at stop or by `drills recover` (the `docker-
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import docker
 import docker.errors
+import psycopg
+from docker.models.containers import Container
 from pydantic import Field
 
+from drills.containers.engine import engine_error
 from drills.containers.recovery import engine_client
 from drills.errors import LabError
 from drills.journal import JOURNAL, JournalEntry, Recovery
@@ -16,6 +21,7 @@ from drills.model import StrictModel
 
 LAB_LABEL = "org.drills.lab"
 RUN_LABEL = "org.drills.run"
+READY_TIMEOUT_S = 60.0
 
 
 class ContainerSpec(StrictModel):
@@ -44,6 +50,28 @@ class ContainerSpec(StrictModel):
         if self.user is not None:
             kwargs["user"] = self.user
         return kwargs
+
+
+def ensure_image(
+    client: docker.DockerClient, name: str, pull: bool, progress: Callable[[str], None], hint: str
+) -> Any:
+    """The engine's image `name`, pulled when it does not have it and `pull` allows."""
+    try:
+        return client.images.get(name)
+    except docker.errors.ImageNotFound:
+        pass
+    except docker.errors.DockerException as exc:
+        raise engine_error(f"cannot inspect image {name}", exc) from exc
+    if not pull:
+        raise LabError(f"image {name} is not on the engine (and lab.pull is false)")
+    progress(f"lab: pulling {name}")
+    try:
+        return client.images.pull(name)
+    except docker.errors.DockerException as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise LabError(
+            f"image {name} is not on the engine and could not be pulled ({reason}){hint}"
+        ) from exc
 
 
 def volumes(specs: list[str]) -> list[str]:
@@ -95,3 +123,42 @@ class DockerLabCreated(JournalEntry):
     def undo(self, recovery: Recovery) -> str | None:
         removed = remove_lab(engine_client(recovery, self.engine), self.label)
         return f"removed docker lab {self.label} ({len(removed)} objects)" if removed else None
+
+
+def published_port(container: Container, port: str = "5432/tcp") -> int:
+    """The host port the engine published the container's `port` on."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        container.reload()
+        bindings = (container.ports or {}).get(port) or []
+        if bindings:
+            return int(bindings[0]["HostPort"])
+        if container.status == "exited":
+            break
+        time.sleep(0.05)
+    raise LabError(f"{container.name}: port {port} not published: {_logs(container)}")
+
+
+def _logs(container: Container) -> str:
+    try:
+        text = container.logs(tail=3).decode(errors="replace")
+    except docker.errors.DockerException:
+        return "(no logs)"
+    return " | ".join(text.strip().splitlines()) or "(no output)"
+
+
+def wait_ready(container: Container, conninfo: str) -> None:
+    """Until PostgreSQL in the container accepts a connection; LabError if it exits first."""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(conninfo, connect_timeout=2):
+                return
+        except psycopg.Error as exc:
+            last = " ".join(str(exc).split())
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise LabError(f"{container.name} exited: {_logs(container)}")
+        time.sleep(0.1)
+    raise LabError(f"{container.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")

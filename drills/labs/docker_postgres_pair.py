@@ -7,8 +7,9 @@ builds from this host. The lab runs its own start script (initdb, or pg_baseback
 standby) as user `postgres`, so nothing depends on an image's entrypoint. Every connection needs
 the superuser's password made for the run (drills.labs.docker_scripts); the harness's clients
 read it from a password file in a private directory of the lab on this host. Extra containers the
-drill needs (`containers:`) join the same network. Every container and the network carry the
-label `org.drills.lab`; stop removes them all.
+drill needs (`containers:`) join site A's network. Every container and network carry the
+label `org.drills.lab`; stop removes them all. `sites:` may put each site on an engine of its own
+(drills.labs.docker_sites).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import shlex
 import shutil
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -29,19 +29,22 @@ from docker.models.containers import Container
 from pydantic import Field
 
 from drills.abilities import NodeSpec
-from drills.containers.engine import address, connect, engine_error, resolved_engine
+from drills.containers.engine import engine_error, resolved_engine
 from drills.containers.iptables import remove_helpers
 from drills.containers.target import ContainerTarget, PostgresContainer
-from drills.errors import LabError
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
 from drills.labs.credentials import dsn, passfile_param, password, pgpass, write_private
 from drills.labs.docker_containers import (
     LAB_LABEL,
+    READY_TIMEOUT_S,
     RUN_LABEL,
     ContainerSpec,
     DockerLabCreated,
+    ensure_image,
+    published_port,
     remove_lab,
     volumes,
+    wait_ready,
 )
 from drills.labs.docker_scripts import (
     PASSWORD_ENV,
@@ -49,13 +52,26 @@ from drills.labs.docker_scripts import (
     server_script,
     standby_script,
 )
+from drills.labs.docker_sites import (
+    SITES,
+    Site,
+    Sites,
+    SiteSpec,
+    distinct,
+    one_engine,
+    place,
+    removal,
+)
 from drills.labs.lab_process import LabDirectory
 from drills.labs.postgres_pair import Settings, wait_streaming
 
 IMAGE_ENV = "DRILLS_POSTGRES_IMAGE"
 DEFAULT_IMAGE = "postgres:16"
 EXAMPLE_PASSFILE = Path("/tmp/drills-lab-example/pgpass")
-READY_TIMEOUT_S = 60.0
+PULL_HINT = (
+    "; without a registry, build one from this host's PostgreSQL with `python -m "
+    f"drills.containers.local_image` and set lab.image or {IMAGE_ENV} to drills/postgres:local"
+)
 
 
 class DockerPostgresPairConfig(LabConfig):
@@ -71,7 +87,11 @@ class DockerPostgresPairConfig(LabConfig):
         default_factory=dict, description="extra postgresql.conf settings for both servers"
     )
     containers: dict[str, ContainerSpec] = Field(
-        default_factory=dict, description="more containers on the drill's network (lab nodes)"
+        default_factory=dict, description="more containers on site A's network (lab nodes)"
+    )
+    sites: Sites = Field(
+        default_factory=Sites,
+        description="where each site runs: its engine, the address its port is published on",
     )
 
     def image_name(self) -> str:
@@ -118,7 +138,7 @@ class DockerPostgresPairLab(Lab):
         super().__init__(*args, **kwargs)
         assert isinstance(self.config, DockerPostgresPairConfig)
         self.cfg = self.config
-        self.client: docker.DockerClient | None = None
+        self.placed: dict[str, Site] = {}  # placed on their engines, once started
         self.lab_id = ""
         self.secret = password()
         self.root = Path()  # on this host: the password file of the harness's clients
@@ -127,56 +147,45 @@ class DockerPostgresPairLab(Lab):
     # -- start -------------------------------------------------------------------------------
 
     def start(self) -> LabHandle:
-        self.client = connect(self.engine)
-        image = self._image(self.cfg.image_name())
+        sites = place(self.cfg.sites, self.engine, self.engines)
+        images = {
+            site.key: self._image(site.client, self.cfg.image_name()) for site in sites.values()
+        }
         self.lab_id = f"drills-{uuid.uuid4().hex[:8]}"
-        self.journal(DockerLabCreated(engine=resolved_engine(self.engine), label=self.lab_id))
+        for site in distinct(sites):
+            self.journal(DockerLabCreated(engine=resolved_engine(site.engine), label=self.lab_id))
+        self.placed = sites
         self.root = Path(tempfile.gettempdir()) / f"drills-lab-{self.lab_id}"
         self.journal(LabDirectory(path=str(self.root), processes=False))
         try:
             self.root.mkdir(mode=0o700)
-            write_private(self.passfile, pgpass(self.secret))
-            return self._start(image)
+            hosts = {site.spec.reached_at() for site in sites.values()}
+            write_private(
+                self.passfile, "".join(pgpass(self.secret, host=h) for h in sorted(hosts))
+            )
+            return self._start({node: images[site.key] for node, site in sites.items()})
         except BaseException:
             self.stop()
             raise
 
-    def _image(self, name: str) -> Any:
-        assert self.client is not None
-        try:
-            return self.client.images.get(name)
-        except docker.errors.ImageNotFound:
-            pass
-        except docker.errors.DockerException as exc:
-            raise engine_error(f"cannot inspect image {name}", exc) from exc
-        if not self.cfg.pull:
-            raise LabError(f"image {name} is not on the engine (and lab.pull is false)")
-        self.progress(f"lab: pulling {name}")
-        try:
-            return self.client.images.pull(name)
-        except docker.errors.DockerException as exc:
-            reason = " ".join(str(exc).split())[:200]
-            raise LabError(
-                f"image {name} is not on the engine and could not be pulled ({reason}); without "
-                "a registry, build one from this host's PostgreSQL with `python -m "
-                f"drills.containers.local_image` and set lab.image or {IMAGE_ENV} to "
-                "drills/postgres:local"
-            ) from exc
+    def _image(self, client: docker.DockerClient, name: str) -> Any:
+        return ensure_image(client, name, self.cfg.pull, self.progress, PULL_HINT)
 
     @property
     def passfile(self) -> Path:
         return self.root / "pgpass"
 
-    def _dsn(self, port: int) -> str:
-        return dsn(port, self.passfile)
+    def _dsn(self, port: int, host: str = "127.0.0.1") -> str:
+        return dsn(port, self.passfile, host)
 
     def _labels(self) -> dict[str, str]:
         return {LAB_LABEL: self.lab_id, RUN_LABEL: self.run_id or "unknown"}
 
     def _run(self, name: str, **kwargs: Any) -> Container:
-        assert self.client is not None
+        """Container `name` on its site's engine (site A's for extra containers)."""
+        client = self.placed[name if name in SITES else "a"].client
         try:
-            return self.client.containers.run(
+            return client.containers.run(
                 name=f"{self.lab_id}-{name}",
                 network=self.lab_id,
                 labels=self._labels(),
@@ -213,31 +222,50 @@ class DockerPostgresPairLab(Lab):
             user="postgres",
             environment=self.cfg.environment | {PASSWORD_ENV: self.secret},
             volumes=volumes(self.cfg.volumes),
-            ports={"5432/tcp": ("127.0.0.1", None)},
+            ports={"5432/tcp": (self._site(name).publish, None)},
         )
 
-    def _start(self, image: Any) -> LabHandle:
-        assert self.client is not None
-        try:
-            network = self.client.networks.create(
-                self.lab_id, driver="bridge", labels=self._labels()
-            )
-        except docker.errors.DockerException as exc:
-            raise engine_error("lab: cannot create its network", exc) from exc
-        a, a_port = self._start_primary(image)
-        b, b_port = self._start_standby(image, a, a_port)
+    def _site(self, node: str) -> SiteSpec:
+        return self.cfg.sites.of(node)
+
+    def _networks(self) -> list[Any]:
+        networks = []
+        for site in distinct(self.placed):
+            try:
+                networks.append(
+                    site.client.networks.create(self.lab_id, driver="bridge", labels=self._labels())
+                )
+            except docker.errors.DockerException as exc:
+                raise engine_error(f"lab: cannot create its network on {site.key}", exc) from exc
+        return networks
+
+    def _start(self, images: dict[str, Any]) -> LabHandle:
+        network = self._networks()[0]
+        a, a_port = self._start_primary(images["a"])
+        b, b_port = self._start_standby(images["b"], a, a_port)
         extras = {name: self._extra(name, spec) for name, spec in self.cfg.containers.items()}
         network.reload()
         config = network.attrs.get("IPAM", {}).get("Config") or [{}]
         # Each node's target is of the class its NodeSpec declares: validation relied on it.
         nodes = self.nodes_for(self.cfg)
-        dsns = self.dsns = {"a": self._dsn(a_port), "b": self._dsn(b_port)}
+        hosts = {node: self._site(node).reached_at() for node in SITES}
+        dsns = self.dsns = {
+            "a": self._dsn(a_port, hosts["a"]),
+            "b": self._dsn(b_port, hosts["b"]),
+        }
         targets = {
-            name: nodes[name].target(name, self.client, c, dsns.get(name), engine=self.engine)
+            name: nodes[name].target(
+                name,
+                self.placed[site].client,
+                c,
+                dsns.get(name),
+                engine=self.placed[site].engine,
+            )
             for name, c in ({"a": a, "b": b} | extras).items()
+            for site in [name if name in SITES else "a"]
         }
         variables = {
-            "dsn": f"host=127.0.0.1,127.0.0.1 port={a_port},{b_port} user=postgres "
+            "dsn": f"host={hosts['a']},{hosts['b']} port={a_port},{b_port} user=postgres "
             "dbname=postgres target_session_attrs=read-write "
             f"{passfile_param(self.passfile)}",
             "passfile": str(self.passfile),
@@ -248,12 +276,12 @@ class DockerPostgresPairLab(Lab):
             target = targets[node]
             variables |= {
                 f"{node}.dsn": dsns[node],
-                f"{node}.host": "127.0.0.1",
+                f"{node}.host": hosts[node],
                 f"{node}.port": str(port),
                 f"{node}.container": str(target.container.name),
                 f"{node}.address": (target.addresses() or [""])[0],
             }
-        facts = self._facts(image, a_port, targets)
+        facts = self._facts(images["a"], dsns["a"], targets)
         return LabHandle(variables=variables, targets=dict(targets), facts=facts)
 
     def _start_primary(self, image: Any) -> tuple[Container, int]:
@@ -261,35 +289,37 @@ class DockerPostgresPairLab(Lab):
             f"lab: site A primary in a container ({self.cfg.image_name()}) on network {self.lab_id}"
         )
         a = self._server("a", image, primary_script(), primary=True)
-        a_port = self._published(a)
-        self._wait_ready(a, a_port)
+        a_port = published_port(a)
+        wait_ready(a, self._dsn(a_port, self._site("a").reached_at()))
         return a, a_port
 
     def _start_standby(self, image: Any, a: Container, a_port: int) -> tuple[Container, int]:
         self.progress("lab: site B standby: base backup from A")
-        b = self._server("b", image, standby_script(str(a.name)), primary=False)
-        b_port = self._published(b)
-        self._wait_ready(b, b_port)
-        self._wait_streaming(a_port)
+        a_at = self._site("a").reached_at()
+        # On one engine B reaches A by name on their network, else at A's published port.
+        source = (str(a.name), 5432) if one_engine(self.placed) else (a_at, a_port)
+        b = self._server("b", image, standby_script(*source), primary=False)
+        b_port = published_port(b)
+        b_at = self._site("b").reached_at()
+        wait_ready(b, self._dsn(b_port, b_at))
+        wait_streaming(self._dsn(a_port, a_at), self.cfg.synchronous, READY_TIMEOUT_S)
         self.progress(
-            f"lab: site B standby streaming ({self._mode()}); published on 127.0.0.1:{a_port} "
-            f"(A), 127.0.0.1:{b_port} (B)"
+            f"lab: site B standby streaming ({self._mode()}); published on {a_at}:{a_port} "
+            f"(A), {b_at}:{b_port} (B)"
         )
         return b, b_port
 
     def _mode(self) -> str:
         return "synchronous" if self.cfg.synchronous else "asynchronous"
 
-    def _facts(
-        self, image: Any, a_port: int, targets: dict[str, ContainerTarget]
-    ) -> dict[str, Any]:
-        with psycopg.connect(self._dsn(a_port), connect_timeout=5) as conn:
+    def _facts(self, image: Any, a_dsn: str, targets: dict[str, ContainerTarget]) -> dict[str, Any]:
+        with psycopg.connect(a_dsn, connect_timeout=5) as conn:
             row = conn.execute("SHOW server_version").fetchone()
-        host, _ = address(self.engine)
+        engines = {node: site.key for node, site in self.placed.items()}
         return {
             "kind": "docker-postgres-pair",
             "backend": "docker",
-            "engine": host or "local (unix:///var/run/docker.sock)",
+            "engine": engines["a"] if len(set(engines.values())) == 1 else engines,
             "image": self.cfg.image_name(),
             "image_id": image.id,
             "postgres": f"PostgreSQL {row[0]}" if row else "",
@@ -300,45 +330,8 @@ class DockerPostgresPairLab(Lab):
 
     def _extra(self, name: str, spec: ContainerSpec) -> Container:
         self.progress(f"lab: container {name} ({spec.image})")
-        self._image(spec.image)
+        ensure_image(self.placed["a"].client, spec.image, self.cfg.pull, self.progress, "")
         return self._run(name, **spec.run_arguments())
-
-    def _published(self, container: Container) -> int:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            container.reload()
-            bindings = (container.ports or {}).get("5432/tcp") or []
-            if bindings:
-                return int(bindings[0]["HostPort"])
-            if container.status == "exited":
-                break
-            time.sleep(0.05)
-        raise LabError(f"{container.name}: port 5432 not published: {self._logs(container)}")
-
-    def _logs(self, container: Container) -> str:
-        try:
-            text = container.logs(tail=3).decode(errors="replace")
-        except docker.errors.DockerException:
-            return "(no logs)"
-        return " | ".join(text.strip().splitlines()) or "(no output)"
-
-    def _wait_ready(self, container: Container, port: int) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        last = ""
-        while time.monotonic() < deadline:
-            try:
-                with psycopg.connect(self._dsn(port), connect_timeout=2):
-                    return
-            except psycopg.Error as exc:
-                last = " ".join(str(exc).split())
-            container.reload()
-            if container.status in ("exited", "dead"):
-                raise LabError(f"{container.name} exited: {self._logs(container)}")
-            time.sleep(0.1)
-        raise LabError(f"{container.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
-
-    def _wait_streaming(self, port: int) -> None:
-        wait_streaming(self._dsn(port), self.cfg.synchronous, READY_TIMEOUT_S)
 
     # -- stop --------------------------------------------------------------------------------
 
@@ -346,24 +339,29 @@ class DockerPostgresPairLab(Lab):
         if self.root != Path():
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = Path()
-        if self.client is None or not self.lab_id:
+        if not self.placed or not self.lab_id:
             return
-        try:
-            remove_lab(self.client, self.lab_id)
-            if self.run_id:
-                remove_helpers(self.client, self.run_id)
-        except docker.errors.DockerException as exc:
-            raise engine_error(f"lab: could not remove {self.lab_id}", exc) from exc
+        failed = None
+        for site in distinct(self.placed):
+            try:
+                remove_lab(site.client, self.lab_id)
+                if self.run_id:
+                    remove_helpers(site.client, self.run_id)
+            except docker.errors.DockerException as exc:  # the other engine's is still removed
+                failed = engine_error(f"lab: could not remove {self.lab_id} from {site.key}", exc)
+        if failed is not None:
+            raise failed
         self.lab_id = ""
 
     def keep(self) -> str:
         lab_id, self.lab_id = self.lab_id, ""
         root, self.root = self.root, Path()
         commands = "; ".join(f"{node}: psql {shlex.quote(d)}" for node, d in self.dsns.items())
+        engines = [site.key for site in distinct(self.placed)] or [""]
+        named = len(engines) > 1
+        removing = "; ".join(removal(engine, lab_id, LAB_LABEL, named) for engine in engines)
         return (
-            f"lab kept: containers and network labelled {LAB_LABEL}={lab_id}; connect with the "
+            f"lab kept: containers and networks labelled {LAB_LABEL}={lab_id}; connect with the "
             f"password file {root / 'pgpass'} (readable by its owner only): {commands}; "
-            "remove them with: "
-            f"docker rm -f $(docker ps -aq --filter label={LAB_LABEL}={lab_id}); "
-            f"docker network rm {lab_id}; rm -rf {root}"
+            f"remove them with: {removing}; rm -rf {root}"
         )

@@ -46,14 +46,15 @@ def primary_script() -> list[str]:
     ]
 
 
-def standby_script(primary_host: str) -> list[str]:
+def standby_script(primary_host: str, primary_port: int = 5432) -> list[str]:
     """A base backup of the primary, streaming with the password file (pg_basebackup -R
     names it in primary_conninfo)."""
     return [
         *_passfile(),
         f"if [ ! -s {PGDATA}/PG_VERSION ]; then",
         "  tries=0",
-        f"  until pg_basebackup -h {shlex.quote(primary_host)} -U {SUPERUSER} -D {PGDATA} "
+        f"  until pg_basebackup -h {shlex.quote(primary_host)} -p {primary_port} "
+        f"-U {SUPERUSER} -D {PGDATA} "
         "-R -X stream -c fast; do",
         f"    rm -rf {PGDATA}; tries=$((tries+1)); [ $tries -lt 150 ] || exit 1; sleep 0.2",
         "  done",

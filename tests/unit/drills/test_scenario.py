@@ -48,6 +48,9 @@ CASES: dict[str, Expect] = {
     ),
     "backup-size-not-a-size.yaml": Expect(4, "lab.backup.size", "'2 gigs': unknown unit 'gigs'"),
     "step-name-twice.yaml": Expect(13, "steps[2].wait.name", "already named 'pause'"),
+    "lab-site-unknown-engine.yaml": Expect(
+        11, "lab.sites.b.engine", "no engine named 'dc3' (engines: dc1, dc2)"
+    ),
     "yaml-syntax.yaml": Expect(3, "", "invalid YAML: mapping values are not allowed here"),
     "top-level-list.yaml": Expect(1, "", "a scenario is a mapping of keys; got list"),
     "empty.yaml": Expect(1, "", "a scenario is a mapping of keys; got an empty file"),

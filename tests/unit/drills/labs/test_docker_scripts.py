@@ -25,7 +25,7 @@ def test_the_primary_trusts_nobody() -> None:
 def test_the_standby_streams_with_a_password_file() -> None:
     script = "\n".join(standby_script("drills-1234-a"))
     assert "export PGPASSFILE=/tmp/drills-pgpass" in script
-    assert "pg_basebackup -h drills-1234-a -U postgres" in script
+    assert "pg_basebackup -h drills-1234-a -p 5432 -U postgres" in script
 
 
 def test_the_server_does_not_inherit_the_password_variable() -> None:
