@@ -90,7 +90,8 @@ def describe(loaded: LoadedScenario, config: Path | None = None) -> str:
             what = f"container {spec.describe_selector()}{on}"
             rows.append([name, what, containers.get(name, "")])
         elif spec.host is not None:
-            what = f"process, pid file {spec.pid_file} on ssh {spec.host.describe()}"
+            of = f"unit {spec.unit}" if spec.unit else f"process, pid file {spec.pid_file}"
+            what = f"{of} on ssh {spec.host.describe()}"
             rows.append([name, redact(what), redact(_host_allowed(loaded, config, name))])
         else:
             assert spec.pid_file is not None

@@ -112,7 +112,8 @@ def target_keys(scenario: Any) -> list[str]:
     keys = []
     for spec in scenario.targets.values():
         if spec.host is not None:  # the host's own: its name as the scenario gives it
-            keys.append(f"host:{spec.host.hostname}:{spec.host.port}:process:{spec.pid_file}")
+            what = f"unit:{spec.unit}" if spec.unit else f"process:{spec.pid_file}"
+            keys.append(f"host:{spec.host.hostname}:{spec.host.port}:{what}")
         elif spec.pid_file is not None:
             keys.append(f"process:{os.path.realpath(spec.pid_file)}")
     if scenario.network is not None:

@@ -9,6 +9,7 @@ import signal
 from drills.checker import CheckConfig, Objectives, ProbeObjectives
 from drills.containers.target import ContainerTarget
 from drills.hosts.target import host_target_class
+from drills.hosts.unit import host_unit_class
 from drills.patroni.spec import cluster_target, role_target
 from drills.scenario import Scenario
 from drills.targets import Target, process_target_class
@@ -29,6 +30,8 @@ def scenario_targets(
             targets[name] = role_target(name, spec.role, spec.cluster, cluster)
         elif name in containers:
             targets[name] = containers[name]
+        elif spec.host is not None and spec.unit is not None:
+            targets[name] = host_unit_class(spec.dsn)(name, spec.host, spec.unit, spec.dsn)
         elif spec.host is not None:
             assert spec.pid_file is not None
             stop = signal.Signals[spec.stop_signal]

@@ -24,7 +24,9 @@ from drills.containers.target import container_target_class
 from drills.durations import Duration, Ratio, format_duration
 from drills.errors import Problem, ScenarioError
 from drills.hosts.spec import HostSpec
+from drills.hosts.systemctl import unit_name
 from drills.hosts.target import host_target_class
+from drills.hosts.unit import host_unit_class
 from drills.labs import LABS, Lab, LabConfig
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
@@ -154,7 +156,10 @@ class TargetSpec(StrictModel):
     lab: str | None = Field(None, description="a node of the scenario's lab")
     pid_file: str | None = Field(None, description="a process you run: its pid file")
     host: HostSpec | None = Field(
-        None, description="the host the pid_file is on, reached over SSH (default: this one)"
+        None, description="the host the pid_file or unit is on, reached over SSH (default: here)"
+    )
+    unit: Annotated[str, AfterValidator(unit_name)] | None = Field(
+        None, description="on `host`: a systemd service there (NAME or NAME.service)"
     )
     engine: str | None = Field(
         None, description="a container's engine: a name from `engines` (default: `engine`)"
@@ -180,12 +185,17 @@ class TargetSpec(StrictModel):
     @model_validator(mode="after")
     def _one_source(self) -> TargetSpec:
         sources: list[object] = [self.lab, self.pid_file, self.container, self.labels]
-        sources += [self.compose, self.patroni, self.role]
-        if self.host is not None and self.pid_file is None:
-            raise ValueError("a `host:` target names its process there: `pid_file: PATH`")
+        sources += [self.compose, self.patroni, self.role, self.unit]
+        if self.host is not None and (self.pid_file is None) == (self.unit is None):
+            raise ValueError(
+                "a `host:` target names its process there: `pid_file: PATH` or `unit: NAME`"
+            )
+        if self.unit is not None:
+            self._unit_only()
         if sum(source is not None for source in sources) != 1:
             raise ValueError(
-                "a target is one of: `lab: NODE`, `pid_file: PATH`, `container: NAME`, "
+                "a target is one of: `lab: NODE`, `pid_file: PATH`, `unit: NAME` (with `host`), "
+                "`container: NAME`, "
                 "`labels: {KEY: VALUE}`, `compose: {project: P, service: S}`, "
                 "`patroni: {urls: [URL, ...]}`, `{role: leader|replica, cluster: TARGET}`"
             )
@@ -200,6 +210,15 @@ class TargetSpec(StrictModel):
         if self.labels is not None and not self.labels:
             raise ValueError("`labels` needs at least one label")
         return self
+
+    def _unit_only(self) -> None:
+        if self.host is None:
+            raise ValueError("`unit` names a systemd service on a `host:` (ssh: USER@HOST)")
+        if self.start is not None or "stop_signal" in self.model_fields_set:
+            raise ValueError(
+                "a unit is started and stopped by systemd (its ExecStart, KillSignal): "
+                "`start` and `stop_signal` are for pid_file targets"
+            )
 
     @property
     def is_container(self) -> bool:
@@ -240,6 +259,8 @@ class TargetSpec(StrictModel):
             return cluster.patroni.member_class() if cluster and cluster.patroni else None
         if self.is_container:
             return container_target_class(self.dsn)
+        if self.unit is not None:
+            return host_unit_class(self.dsn)
         if self.host is not None:
             return host_target_class(self.start, self.dsn)
         return process_target_class(self.start, self.dsn)

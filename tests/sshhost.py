@@ -106,7 +106,7 @@ def _keys(directory: Path) -> None:
         )
 
 
-def _wait_accepting(address: str, sshd: subprocess.Popen[bytes], log: Path) -> None:
+def wait_accepting(address: str, sshd: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 10
     while True:
         if sshd.poll() is not None:
@@ -121,10 +121,9 @@ def _wait_accepting(address: str, sshd: subprocess.Popen[bytes], log: Path) -> N
             time.sleep(0.05)
 
 
-@contextmanager
-def ssh_host(directory: Path) -> Iterator[SshHost]:
-    """The namespace, its links and its sshd, removed on the way out whatever happened."""
-    netns, tag, subnet = f"drills-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6], free_subnet()
+def host_files(directory: Path) -> tuple[SshHost, Path]:
+    """A host in a new namespace's name: its keys, known_hosts and sshd configuration."""
+    netns, subnet = f"drills-{uuid.uuid4().hex[:8]}", free_subnet()
     directory.mkdir(parents=True, exist_ok=True)
     _keys(directory)
     (directory / "authorized_keys").write_text((directory / "client_key.pub").read_text())
@@ -138,27 +137,44 @@ def ssh_host(directory: Path) -> Iterator[SshHost]:
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"
         f"PidFile {directory / 'sshd.pid'}\nStrictModes no\n"
     )
-    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
-    sshd = None
-    _sh("ip", "netns", "add", netns)
+    return host, config
+
+
+@contextmanager
+def host_namespace(host: SshHost) -> Iterator[str]:
+    """The host's namespace with its two links; yields the links' tag. Removed on the way out."""
+    tag = uuid.uuid4().hex[:6]
+    _sh("ip", "netns", "add", host.netns)
     try:
-        _sh("ip", "netns", "exec", netns, "ip", "link", "set", "lo", "up")
-        veth(netns, f"dm{tag}", subnet, 0)
-        veth(netns, f"ds{tag}", subnet, 1)
-        with host.sshd_log.open("wb") as log:
-            sshd = subprocess.Popen(
-                host.inside(str(SSHD), "-D", "-e", "-f", str(config)),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
-        _wait_accepting(host.address, sshd, host.sshd_log)
-        yield host
+        _sh("ip", "netns", "exec", host.netns, "ip", "link", "set", "lo", "up")
+        veth(host.netns, f"dm{tag}", host.subnet, 0)
+        veth(host.netns, f"ds{tag}", host.subnet, 1)
+        yield tag
     finally:
-        if sshd is not None:
-            sshd.terminate()
-            sshd.wait(timeout=10)
-        subprocess.run(["ip", "netns", "del", netns], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", host.netns], capture_output=True, timeout=30)
         for link in (f"dm{tag}", f"ds{tag}"):  # gone with the namespace's end; just in case
             subprocess.run(["ip", "link", "del", link], capture_output=True, timeout=30)
+
+
+@contextmanager
+def ssh_host(directory: Path) -> Iterator[SshHost]:
+    """The namespace, its links and its sshd, removed on the way out whatever happened."""
+    host, config = host_files(directory)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    sshd = None
+    with host_namespace(host):
+        try:
+            with host.sshd_log.open("wb") as log:
+                sshd = subprocess.Popen(
+                    host.inside(str(SSHD), "-D", "-e", "-f", str(config)),
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                )  # fmt: skip
+            wait_accepting(host.address, sshd, host.sshd_log)
+            yield host
+        finally:
+            if sshd is not None:
+                sshd.terminate()
+                sshd.wait(timeout=10)
 
 
 def web_service(host: SshHost, directory: Path) -> tuple[int, Path, str]:

@@ -15,9 +15,11 @@ def add_parsers(sub: Subparsers) -> None:
         description=(
             "Read the crash journals of runs whose harness is gone ($DRILLS_STATE_DIR, default "
             "~/.local/state/drills) and undo what they record: resume stopped processes (on this "
-            "host, or over SSH on a host target's host), start what a `stop` step stopped, "
+            "host, or over SSH on a host target's host; a systemd unit's, if the same "
+            "invocation still runs), start what a `stop` step stopped (a unit with systemctl), "
             "remove iptables rules (in containers and on hosts), unpause, start and reconnect "
-            "containers (each on its own engine), kill and remove labs, heal Toxiproxy links, "
+            "containers (each on its own engine), kill and remove labs (from every engine they "
+            "use), heal Toxiproxy links, "
             "run the `undo` of exec steps (their secrets "
             "taken again from this shell's environment or files); then write the run's record, "
             "verdict crashed, chained and signed (docs/records.md). A new drill refuses to start "

@@ -3,6 +3,7 @@ host's address, port, key and known_hosts, so recovery reaches the same host fro
 
 from __future__ import annotations
 
+import signal
 from typing import Any, Literal
 
 from pydantic import Field
@@ -10,6 +11,7 @@ from pydantic import Field
 from drills.containers.iptables import rules_script
 from drills.hosts.spec import HostSpec
 from drills.hosts.ssh import Ssh
+from drills.hosts.systemctl import kill_script, start_unless_active_script
 from drills.journal import JOURNAL, JournalEntry, Recovery
 from drills.pidfile import StalePidFile
 
@@ -83,3 +85,37 @@ class HostRules(HostEntry):
     def undo(self, recovery: Recovery) -> str | None:
         self.ssh().run("sh -s", stdin=host_script(rules_script("-D", self.rules, "on the host")))
         return f"removed the drill's iptables rules from {self.where()}"
+
+
+class UnitEntry(HostEntry):
+    unit: str
+
+    def where(self) -> str:
+        return f"{self.about()} (unit {self.unit}) on {self.spec().describe()}"
+
+
+@JOURNAL.register("host-unit-pause")
+class HostUnitPaused(UnitEntry):
+    """A systemd unit's processes stopped with SIGSTOP; recovered with SIGCONT to them, if the
+    same invocation of the unit still runs."""
+
+    op: Literal["host-unit-pause"] = "host-unit-pause"
+    invocation: str
+
+    def undo(self, recovery: Recovery) -> str | None:
+        script = kill_script(self.unit, signal.SIGCONT, self.invocation)
+        if self.ssh().run("sh -s", stdin=host_script(script)).strip() != "sent":
+            return None  # restarted since, or gone: nothing of ours is stopped
+        return f"resumed {self.where()}"
+
+
+@JOURNAL.register("host-unit-stop")
+class HostUnitStopped(UnitEntry):
+    """A systemd unit stopped by the drill; recovered by starting it, unless it is active."""
+
+    op: Literal["host-unit-stop"] = "host-unit-stop"
+
+    def undo(self, recovery: Recovery) -> str | None:
+        script = start_unless_active_script(self.unit)
+        done = self.ssh().run("sh -s", stdin=host_script(script), timeout_s=120)
+        return f"started {self.where()}" if done.strip() == "started" else None

@@ -1,7 +1,8 @@
 """A process on another host as a target, found by its pid file there and acted on over SSH
 through drills' process agent (drills.hosts.agent): the same identity checks and tree walk as
 for a local process. It can be signalled, paused, partitioned (iptables on that host), and with
-a `start:` command stopped, started and restarted; with a `dsn:`, promoted."""
+a `start:` command stopped, started and restarted; with a `dsn:`, promoted. A systemd unit on a
+host (drills.hosts.unit) shares the connection and the partitions."""
 
 from __future__ import annotations
 
@@ -22,7 +23,53 @@ STOP_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 120.0
 
 
-class HostProcess:
+class HostTarget:
+    """What every target on a host shares: the SSH connection, and partitions made with
+    iptables there."""
+
+    def __init__(self, name: str, host: HostSpec, dsn: str | None = None) -> None:
+        self.name = name
+        self.host = host
+        self.ssh = Ssh(host, name)
+        self.dsn = dsn
+
+    def _where(self) -> str:
+        return f"on {self.host.describe()}"
+
+    def _entry(self, called: str) -> dict[str, Any]:
+        return {"target": called, "host": self.host.pinned()}
+
+    def _refuse_own_path(self, peers: list[str]) -> None:
+        """A cut of the address drills reaches the host from would cut its own connection:
+        neither the revert nor `drills recover` could get through."""
+        seen = self.ssh.run('echo "$SSH_CONNECTION"').split()
+        if not seen:
+            return
+        client = ipaddress.ip_address(seen[0])
+        for peer in peers:
+            if client in ipaddress.ip_network(peer, strict=False):
+                raise StepError(
+                    f"{self.name}: cutting {peer} would cut drills' own SSH connection (from "
+                    f"{client}) {self._where()}: nothing could undo it"
+                )
+
+    def partitioning(self, peers: list[str], tag: str, run_id: str) -> Injection:
+        self._refuse_own_path(peers)
+        rules = [rule for peer in peers for rule in drop_rules(peer, tag)]
+
+        def apply(action: str) -> None:
+            script = rules_script(action, rules, "on the host")
+            self.ssh.run("sh -s", stdin=host_script(script))
+
+        def make() -> str:
+            apply("-I")
+            return f"{self.name} {self._where()}: dropping traffic"
+
+        entry = HostRules(**self._entry(self.name), rules=rules)
+        return Injection(entry, make, lambda: apply("-D"), f"rules removed from {self.name}")
+
+
+class HostProcess(HostTarget):
     def __init__(
         self,
         name: str,
@@ -32,19 +79,10 @@ class HostProcess:
         start: str | None = None,
         stop_signal: signal.Signals = signal.SIGTERM,
     ) -> None:
-        self.name = name
-        self.host = host
-        self.ssh = Ssh(host, name)
+        super().__init__(name, host, dsn)
         self.pid_file = pid_file
-        self.dsn = dsn
         self.start_command = start
         self.stop_signal = stop_signal
-
-    def _where(self) -> str:
-        return f"on {self.host.describe()}"
-
-    def _entry(self, called: str) -> dict[str, Any]:
-        return {"target": called, "host": self.host.pinned()}
 
     def process(self) -> list[Any]:
         """[pid, start time, executable] of the process the pid file names, checked there."""
@@ -83,35 +121,6 @@ class HostProcess:
 
     def resume(self) -> str:
         return f"SIGCONT sent to {len(self._signal(signal.SIGCONT))} processes {self._where()}"
-
-    def _refuse_own_path(self, peers: list[str]) -> None:
-        """A cut of the address drills reaches the host from would cut its own connection:
-        neither the revert nor `drills recover` could get through."""
-        seen = self.ssh.run('echo "$SSH_CONNECTION"').split()
-        if not seen:
-            return
-        client = ipaddress.ip_address(seen[0])
-        for peer in peers:
-            if client in ipaddress.ip_network(peer, strict=False):
-                raise StepError(
-                    f"{self.name}: cutting {peer} would cut drills' own SSH connection (from "
-                    f"{client}) {self._where()}: nothing could undo it"
-                )
-
-    def partitioning(self, peers: list[str], tag: str, run_id: str) -> Injection:
-        self._refuse_own_path(peers)
-        rules = [rule for peer in peers for rule in drop_rules(peer, tag)]
-
-        def apply(action: str) -> None:
-            script = rules_script(action, rules, "on the host")
-            self.ssh.run("sh -s", stdin=host_script(script))
-
-        def make() -> str:
-            apply("-I")
-            return f"{self.name} {self._where()}: dropping traffic"
-
-        entry = HostRules(**self._entry(self.name), rules=rules)
-        return Injection(entry, make, lambda: apply("-D"), f"rules removed from {self.name}")
 
 
 class RestartableHostProcess(HostProcess):

@@ -68,7 +68,11 @@ CASES: dict[str, Expect] = {
         "availability there",
     ),
     "host-without-pid-file.yaml": Expect(
-        5, "targets.db", "a `host:` target names its process there: `pid_file: PATH`"
+        5, "targets.db", "names its process there: `pid_file: PATH` or `unit: NAME`"
+    ),
+    "unit-with-start.yaml": Expect(5, "targets.web", "a unit is started and stopped by systemd"),
+    "unit-not-a-service.yaml": Expect(
+        7, "targets.web.unit", "'--now' is not a systemd service name"
     ),
     "probe-objectives-empty.yaml": Expect(
         11, "probes.shop.objectives", "give rto, availability or both"
@@ -94,7 +98,9 @@ CASES: dict[str, Expect] = {
     "write-probe-not-writing.yaml": Expect(39, "write_probe", "probe 'site-a-port' does not write"),
     "target-no-such-node.yaml": Expect(19, "targets.site-b.lab", "no node 'c'"),
     "target-neither-lab-nor-pid-file.yaml": Expect(
-        19, "targets.site-b", "a target is one of: `lab: NODE`, `pid_file: PATH`, `container:"
+        19,
+        "targets.site-b",
+        "a target is one of: `lab: NODE`, `pid_file: PATH`, `unit: NAME` (with `host`), `cont",
     ),
     "target-container-and-pid-file.yaml": Expect(5, "targets.db", "a target is one of:"),
     "dual-active-without-proxy.yaml": Expect(6, "lab.proxy", "proxy links: keep it true"),
