@@ -72,12 +72,27 @@ class CrossCheck:
             engines = ", ".join(sorted(self.scenario.engines)) or "none: declare them in `engines`"
             self.add(path, f"no engine named {name!r} (engines: {engines})")
 
+    def sites_reachable(self, sites: Sites) -> None:
+        """Sites on two engines reach each other, and the harness reaches both, at an address
+        that is not a loopback (each engine's host has its own)."""
+        if sites.a.engine == sites.b.engine:
+            return
+        for node in SITES:
+            if sites.of(node).loopback():
+                self.add(
+                    ("lab", "sites", node),
+                    f"site {node} is reached at {sites.of(node).reached_at()}, a loopback: with "
+                    "the sites on two engines, publish it on an address the other site and the "
+                    "harness reach (`publish`, or `address`)",
+                )
+
     def targets(self) -> None:
         scenario = self.scenario
         sites = getattr(scenario.lab, "sites", None)
         if isinstance(sites, Sites):
             for node in SITES:
                 self.engine(("lab", "sites", node, "engine"), sites.of(node).engine)
+            self.sites_reachable(sites)
         for name, target in scenario.targets.items():
             if target.cluster is not None:
                 self.role_target(name, target.cluster)

@@ -117,8 +117,8 @@ def systemd_host(
 
 
 def _end(cgroup: Path, launcher: subprocess.Popen[bytes]) -> None:
-    """SIGKILL to every process under the host's cgroup (systemd first: the PID namespace
-    ends with it), then wait for the launcher."""
+    """SIGKILL to every process under the host's cgroup, again until none is left (the PID
+    namespace ends with its systemd), then wait for the launcher."""
     for _ in range(50):
         pids = [int(p) for f in cgroup.rglob("cgroup.procs") for p in f.read_text().split()]
         if not pids:

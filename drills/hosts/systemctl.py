@@ -20,7 +20,7 @@ OTHER_TYPES = ("socket", "target", "timer", "mount", "automount", "scope", "slic
 def unit_name(value: str) -> str:
     """`NAME` or `NAME.service`, as a full service name; ValueError for anything else."""
     name = value if value.endswith(".service") else f"{value}.service"
-    other = value.rpartition(".")[2] in (*OTHER_TYPES, "swap", "device")
+    other = "." in value and value.rpartition(".")[2] in (*OTHER_TYPES, "swap", "device")
     if value.startswith("-") or other or not UNIT_NAME.match(name):
         raise ValueError(f"{value!r} is not a systemd service name (NAME or NAME.service)")
     return name
@@ -34,16 +34,16 @@ class UnitState:
     main_pid: int
     invocation: str
     cgroup: str
-    own_cgroups: tuple[str, ...]  # the cgroups of the shell drills ran the query in
+    own_cgroups: tuple[str, ...]  # of the shell drills ran the query in, and its ancestors
 
     @property
     def running(self) -> bool:
         return self.active in ("active", "reloading")
 
     def holds_own_session(self) -> bool:
-        """Whether the unit's processes include drills' own SSH session on the host (sshd
-        without pam_systemd leaves sessions in ssh.service): stopping or killing it would cut
-        the connection its revert needs."""
+        """Whether the unit's processes include drills' own SSH session on the host or one of
+        its ancestors (the sshd that listens, whatever cgroup pam_systemd moved the session
+        to): stopping or killing it would cut the connection its revert needs."""
         if not self.cgroup:
             return False
         return any(
@@ -51,10 +51,20 @@ class UnitState:
         )
 
 
+# The cgroups of the shell and each of its ancestors up to pid 1 (the session, sshd's
+# per-connection process, the sshd that listens).
+ANCESTORS_CGROUPS = """pid=$$
+while [ "$pid" -gt 1 ] 2>/dev/null; do
+  cat "/proc/$pid/cgroup" 2>/dev/null
+  pid=$(sed -n 's/^PPid:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+done
+"""
+
+
 def show_script(unit: str) -> str:
     return (
         f"systemctl show --property={PROPERTIES} -- {shlex.quote(unit)}\n"
-        f"echo '{SEPARATOR}'\ncat /proc/self/cgroup\n"
+        f"echo '{SEPARATOR}'\n{ANCESTORS_CGROUPS}"
     )
 
 
@@ -75,10 +85,10 @@ def parse_state(output: str) -> UnitState:
 def own_cgroups(proc_cgroup: str) -> tuple[str, ...]:
     """The shell's cgroups in the hierarchies systemd may manage, from /proc/self/cgroup: the
     unified one (`0::`) and the named systemd one of a hybrid or legacy layout."""
-    found = []
+    found: list[str] = []
     for line in proc_cgroup.splitlines():
         hierarchy, _, path = line.partition(":")[2].partition(":")
-        if hierarchy == "name=systemd" or line.startswith("0::"):
+        if (hierarchy == "name=systemd" or line.startswith("0::")) and path not in found:
             found.append(path)
     return tuple(found)
 
@@ -90,7 +100,7 @@ def kill_script(unit: str, sig: signal.Signals, invocation: str | None = None) -
     if invocation is None:
         return f"{kill}\n"
     check = f'[ "$(systemctl show --value --property=InvocationID -- {shlex.quote(unit)})" = '
-    return f"{check}{shlex.quote(invocation)} ] || {{ echo gone; exit 0; }}\n{kill}\necho sent\n"
+    return f"{check}{shlex.quote(invocation)} ] || {{ echo gone; exit 0; }}\n{kill} && echo sent\n"
 
 
 def action_script(action: str, unit: str) -> str:

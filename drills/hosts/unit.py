@@ -26,6 +26,8 @@ from drills.hosts.systemctl import (
 from drills.hosts.target import START_TIMEOUT_S, HostTarget
 from drills.targets import PromotesThroughDsn
 
+SYSTEMD_STOP_TIMEOUT_S = 90.0  # systemd's DefaultTimeoutStopSec
+
 
 class HostUnit(HostTarget):
     def __init__(self, name: str, host: HostSpec, unit: str, dsn: str | None = None) -> None:
@@ -70,10 +72,12 @@ class HostUnit(HostTarget):
         invocation = self.running().invocation
 
         def make() -> str:
-            self._systemctl(kill_script(self.unit, signal.SIGSTOP, invocation))
+            sent = self._systemctl(kill_script(self.unit, signal.SIGSTOP, invocation))
+            if sent.strip() != "sent":
+                raise TargetError(f"{self.name}: restarted {self._where()} since it was checked")
             return f"SIGSTOP sent to the processes {self._where()}"
 
-        def undo() -> None:
+        def undo() -> None:  # a unit restarted since is not stopped: nothing to resume
             self._systemctl(kill_script(self.unit, signal.SIGCONT, invocation))
 
         entry = HostUnitPaused(**self._entry(called), unit=self.unit, invocation=invocation)
@@ -87,8 +91,7 @@ class HostUnit(HostTarget):
         self.running()
 
         def make() -> str:
-            # systemd's own stop timeout (TimeoutStopSec) applies; ours bounds the wait for it
-            self._systemctl(action_script("stop", self.unit), timeout_s + 30)
+            self._systemctl(action_script("stop", self.unit), stop_wait_s(timeout_s))
             return f"{called} stopped {self._where()}"
 
         entry = HostUnitStopped(**self._entry(called), unit=self.unit)
@@ -99,7 +102,14 @@ class HostUnit(HostTarget):
 
     def restart(self) -> None:
         self.running()
-        self._systemctl(action_script("restart", self.unit), START_TIMEOUT_S)
+        self._systemctl(action_script("restart", self.unit), stop_wait_s() + START_TIMEOUT_S)
+
+
+def stop_wait_s(timeout_s: float = 0.0) -> float:
+    """How long drills waits for `systemctl stop`: systemd applies the unit's own stop timeout
+    (TimeoutStopSec, 90 s by default), not the step's; drills waits for the longer of the two,
+    and 30 s more."""
+    return max(timeout_s, SYSTEMD_STOP_TIMEOUT_S) + 30
 
 
 class PromotableHostUnit(HostUnit, PromotesThroughDsn):

@@ -35,8 +35,10 @@ def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -
 
 
 def pgpass(secret: str, user: str = SUPERUSER, host: str = "127.0.0.1") -> str:
-    """A password-file line for `user` at `host`, any port and database."""
-    return f"{host}:*:*:{user}:{secret}\n"
+    """A password-file line for `user` at `host`, any port and database (`:` and `\\` in the
+    host, an IPv6 address's, escaped as libpq reads them)."""
+    escaped = host.replace("\\", "\\\\").replace(":", "\\:")
+    return f"{escaped}:*:*:{user}:{secret}\n"
 
 
 def passfile_param(passfile: Path) -> str:

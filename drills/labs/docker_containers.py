@@ -122,7 +122,10 @@ class DockerLabCreated(JournalEntry):
 
     def undo(self, recovery: Recovery) -> str | None:
         removed = remove_lab(engine_client(recovery, self.engine), self.label)
-        return f"removed docker lab {self.label} ({len(removed)} objects)" if removed else None
+        where = self.engine.get("host") or self.engine.get("context")
+        if not removed:
+            return None
+        return f"removed docker lab {self.label} from {where} ({len(removed)} objects)"
 
 
 def published_port(container: Container, port: str = "5432/tcp") -> int:

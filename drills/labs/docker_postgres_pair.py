@@ -29,9 +29,10 @@ from docker.models.containers import Container
 from pydantic import Field
 
 from drills.abilities import NodeSpec
-from drills.containers.engine import engine_error, resolved_engine
+from drills.containers.engine import EngineSpec, engine_error, resolved_engine
 from drills.containers.iptables import remove_helpers
 from drills.containers.target import ContainerTarget, PostgresContainer
+from drills.errors import EngineError
 from drills.labs.base import LABS, Lab, LabConfig, LabHandle
 from drills.labs.credentials import dsn, passfile_param, password, pgpass, write_private
 from drills.labs.docker_containers import (
@@ -58,6 +59,7 @@ from drills.labs.docker_sites import (
     Sites,
     SiteSpec,
     distinct,
+    engine_key,
     one_engine,
     place,
     removal,
@@ -341,16 +343,16 @@ class DockerPostgresPairLab(Lab):
             self.root = Path()
         if not self.placed or not self.lab_id:
             return
-        failed = None
+        failed = []
         for site in distinct(self.placed):
             try:
                 remove_lab(site.client, self.lab_id)
                 if self.run_id:
                     remove_helpers(site.client, self.run_id)
             except docker.errors.DockerException as exc:  # the other engine's is still removed
-                failed = engine_error(f"lab: could not remove {self.lab_id} from {site.key}", exc)
-        if failed is not None:
-            raise failed
+                failed.append(str(engine_error(f"from {site.key}", exc)))
+        if failed:
+            raise EngineError(f"lab: could not remove {self.lab_id} {'; '.join(failed)}")
         self.lab_id = ""
 
     def keep(self) -> str:
@@ -358,7 +360,7 @@ class DockerPostgresPairLab(Lab):
         root, self.root = self.root, Path()
         commands = "; ".join(f"{node}: psql {shlex.quote(d)}" for node, d in self.dsns.items())
         engines = [site.key for site in distinct(self.placed)] or [""]
-        named = len(engines) > 1
+        named = len(engines) > 1 or engines[0] not in ("", engine_key(EngineSpec.default()))
         removing = "; ".join(removal(engine, lab_id, LAB_LABEL, named) for engine in engines)
         return (
             f"lab kept: containers and networks labelled {LAB_LABEL}={lab_id}; connect with the "

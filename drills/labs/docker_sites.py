@@ -10,17 +10,20 @@ must be able to reach that address (in two data centres, the link between them).
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import shlex
 from dataclasses import dataclass
 
 import docker
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from drills.containers.engine import EngineSpec, connect, resolved_engine
 from drills.model import StrictModel
 
 SITES = ("a", "b")
-ANY_ADDRESS = ("0.0.0.0", "::")
+ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
 
 
 class SiteSpec(StrictModel):
@@ -36,10 +39,34 @@ class SiteSpec(StrictModel):
         "`publish`, or 127.0.0.1 when it is 0.0.0.0)",
     )
 
+    @field_validator("publish")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        return str(ipaddress.ip_address(value))  # ValueError names the value
+
+    @field_validator("address")
+    @classmethod
+    def _host(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            if HOST_NAME.match(value):
+                return value
+        raise ValueError(f"{value!r} is neither an IP address nor a host name")
+
     def reached_at(self) -> str:
         if self.address:
             return self.address
-        return "127.0.0.1" if self.publish in ANY_ADDRESS else self.publish
+        return ANY_ADDRESS.get(self.publish, self.publish)
+
+    def loopback(self) -> bool:
+        at = self.reached_at()
+        try:
+            return ipaddress.ip_address(at).is_loopback
+        except ValueError:
+            return at == "localhost"
 
 
 def _default() -> SiteSpec:

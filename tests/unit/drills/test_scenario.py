@@ -51,6 +51,9 @@ CASES: dict[str, Expect] = {
     "lab-site-unknown-engine.yaml": Expect(
         11, "lab.sites.b.engine", "no engine named 'dc3' (engines: dc1, dc2)"
     ),
+    "lab-sites-on-loopback.yaml": Expect(
+        10, "lab.sites.a", "site a is reached at 127.0.0.1, a loopback: with the sites on two"
+    ),
     "yaml-syntax.yaml": Expect(3, "", "invalid YAML: mapping values are not allowed here"),
     "top-level-list.yaml": Expect(1, "", "a scenario is a mapping of keys; got list"),
     "empty.yaml": Expect(1, "", "a scenario is a mapping of keys; got an empty file"),

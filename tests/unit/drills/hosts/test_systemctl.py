@@ -26,6 +26,7 @@ def test_a_unit_name_is_a_service_and_never_an_option() -> None:
     for bad in ("-H evil", "--now", "a b", "x;rm", "sshd.socket", "a/b.service", ""):
         with pytest.raises(ValueError):
             unit_name(bad)
+    assert unit_name("timer") == "timer.service"
 
 
 def test_own_cgroups_are_systemds_in_any_layout() -> None:
@@ -62,6 +63,20 @@ def test_a_pause_is_undone_only_for_the_same_invocation(tmp_path: object) -> Non
         ["sh", "-c", fake + script], env={"ID": "new"}, capture_output=True, text=True
     )
     assert other.stdout.strip() == "gone" and other.stderr == ""
+    refused = fake.replace('echo "kill $*" >&2', "return 1")
+    failed = subprocess.run(
+        ["sh", "-c", refused + script], env={"ID": "abc"}, capture_output=True, text=True
+    )
+    assert failed.returncode != 0 and failed.stdout == ""  # never "sent" for a failed kill
+
+
+def test_the_ancestors_cgroups_count_once_each() -> None:
+    listening = "0::/system.slice/ssh.service\n"
+    assert own_cgroups(UNIFIED + UNIFIED + listening) == (
+        "/user.slice/user-0.slice/session-4.scope",
+        "/system.slice/ssh.service",
+    )
+    assert parse_state(show(UNIFIED + listening)).holds_own_session()
 
 
 def test_the_query_quotes_the_unit() -> None:

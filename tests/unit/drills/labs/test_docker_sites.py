@@ -42,3 +42,12 @@ def test_a_kept_labs_removal_names_its_engine_when_there_are_two() -> None:
         "docker --context dc2"
     )
     assert removal("x", "drills-1", "l", named=False).startswith("docker rm -f $(docker ps")
+
+
+def test_a_site_is_published_on_an_ip_address_and_reached_at_an_address_or_name() -> None:
+    assert SiteSpec.model_validate({"publish": "::"}).reached_at() == "::1"
+    assert SiteSpec.model_validate({"address": "dc2-docker.example"}).loopback() is False
+    assert SiteSpec.model_validate({}).loopback() is True
+    for bad in ({"publish": "dc1-docker"}, {"address": "10.0.0.1 sslmode=disable"}):
+        with pytest.raises(ValidationError):
+            SiteSpec.model_validate(bad)
