@@ -105,6 +105,16 @@ class PatroniRest:
             raise TargetError(f"{url}/patroni: not a member status: {str(raw)[:100]}")
         return raw
 
+    def members_paused(self) -> list[bool | None]:
+        """Whether each member's own HA loop is in maintenance mode (None: no answer)."""
+        seen: list[bool | None] = []
+        for url in self.urls:
+            try:
+                seen.append(bool(self.status(url).get("pause", False)))
+            except TargetError:
+                seen.append(None)
+        return seen
+
     def switchover(self, leader: str, candidate: str | None = None) -> str:
         body = {"leader": leader, **({"candidate": candidate} if candidate else {})}
         return str(self._change("POST", "/switchover", body))

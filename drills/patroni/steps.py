@@ -133,11 +133,16 @@ def maintenance_key(target: str) -> tuple[str, str]:
 
 
 def wait_for_pause(rest: PatroniRest, paused: bool, timeout_s: float) -> float:
-    """Poll until the cluster reports maintenance mode `paused`; return the seconds waited."""
+    """Poll until the cluster reports maintenance mode `paused`, and every member that answers
+    does too (GET /patroni); return the seconds waited. The cluster's answer comes from the
+    DCS at once; a member acts on it only at its next HA loop, and until then it may still
+    demote a primary it did not expect (a drill's manual promotion, say)."""
     started = time.monotonic()
     while True:
         try:
-            if rest.cluster().paused == paused:
+            if rest.cluster().paused == paused and all(
+                seen in (paused, None) for seen in rest.members_paused()
+            ):
                 return time.monotonic() - started
         except TargetError:
             pass

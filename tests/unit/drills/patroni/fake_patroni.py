@@ -1,5 +1,6 @@
-"""A tiny HTTP server in a thread that answers like Patroni's REST API: /cluster, /switchover,
-/failover and PATCH /config, with basic authentication on the requests that change things."""
+"""A tiny HTTP server in a thread that answers like Patroni's REST API: /cluster, /patroni,
+/switchover, /failover and PATCH /config, with basic authentication on the requests that change
+things."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ class State:
     paused: bool = False
     refuse: tuple[int, str] | None = None  # status and text for every change request
     stuck: bool = False  # accept a switchover but never change the leader
+    lagging: int = 0  # GET /patroni answers with the old pause state this many times more
+    member_paused: bool = False  # what GET /patroni says
     requests: list[tuple[str, str, Any, str | None]] = field(default_factory=list)
 
     def cluster(self) -> dict[str, Any]:
@@ -48,6 +51,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/cluster":
             self.reply(200, self.state.cluster())
+        elif self.path == "/patroni":
+            if self.state.lagging > 0:
+                self.state.lagging -= 1
+            else:
+                self.state.member_paused = self.state.paused
+            paused = {"pause": True} if self.state.member_paused else {}
+            self.reply(200, {"state": "running", "role": "primary", **paused})
         else:
             self.reply(404, {"error": "not found"})
 

@@ -140,6 +140,12 @@ def test_pause_journals_and_pushes_its_undo_before_it_pauses(state: State, url: 
     assert not state.paused
 
 
+def test_a_pause_waits_until_each_member_is_in_maintenance_mode(state: State, url: str) -> None:
+    state.lagging = 3  # the DCS says paused at once; the member's HA loop sees it later
+    step(PauseCluster, target="pg").run(context(url, []))
+    assert state.member_paused and state.lagging == 0
+
+
 def test_a_pause_that_fails_still_leaves_its_undo(state: State, url: str) -> None:
     state.refuse = (503, "DCS unreachable")
     journal: list[JournalEntry] = []
