@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from drills.labs.lab_process import free_port
+from drills.network.ports import free_port
 from tests.postgres_server import OS_USER, Server
 
 BINARY = "/usr/sbin/pgbouncer"

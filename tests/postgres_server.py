@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from drills.labs.lab_process import free_port
 from drills.labs.postgres_pair import find_bin_dir
+from drills.network.ports import free_port
 
 OS_USER = "postgres"
 

@@ -32,8 +32,8 @@ from psycopg import sql
 
 from drills.containers.local_image import NETUTILS_IMAGE
 from drills.labs.dual_active import find_haproxy
-from drills.labs.lab_process import free_port
 from drills.labs.postgres_pair import find_bin_dir
+from drills.network.ports import free_port
 from tests.second_engine import Engine
 from tests.sshhost import SshHost
 

@@ -35,9 +35,10 @@ from drills.errors import LabError
 from drills.files import write_nofollow
 from drills.labs.base import LABS, LabConfig, LabHandle
 from drills.labs.credentials import child_env, passfile_param
-from drills.labs.lab_process import LabProcess, PostgresNode, free_port, spawn
+from drills.labs.lab_process import LabProcess, PostgresNode, spawn
 from drills.labs.postgres_pair import PostgresPairConfig, PostgresPairLab
 from drills.network.control import LinkEnds
+from drills.network.ports import free_port
 from drills.refservice.orders import SCHEMA
 
 READY_TIMEOUT_S = 20.0

@@ -8,7 +8,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -135,12 +134,6 @@ def lab_directory(root: Path, bin_dir: Path, user: LabUser | None = None) -> Lab
     """The journal entry of a lab's directory, made before the directory."""
     owner = None if user is None else user.uid
     return LabDirectory(path=str(root), bin=str(bin_dir), programs=programs(), owner=owner)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -299,12 +292,19 @@ class PostgresNode(LabProcess):
                     f"{self.name}: server exited ({self.proc.returncode}): {self.log_tail()}"
                 )
             try:
-                with psycopg.connect(self.dsn, connect_timeout=2):
-                    return
+                with psycopg.connect(self.dsn, connect_timeout=2) as conn:
+                    row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+                self._check_own(str(row[0]) if row else "")
+                return
             except psycopg.Error as exc:
                 last = str(exc).strip()
             time.sleep(0.05)
         raise LabError(f"{self.name}: not ready after {READY_TIMEOUT_S:g}s: {last}")
+
+    def _check_own(self, datadir: str) -> None:
+        """The server on the port is this one, not another that took the port first."""
+        if os.path.realpath(datadir) != os.path.realpath(self.datadir):
+            raise LabError(f"{self.name}: port {self.port} is answered by another server")
 
     def restart(self) -> None:
         self.stop_server()

@@ -36,13 +36,13 @@ from drills.labs.lab_process import (
     LabUser,
     PostgresNode,
     check_searchable,
-    free_port,
     lab_directory,
     own_conf,
     spawn,
 )
 from drills.labs.pair_files import base_settings, connect_hint, init_cluster, write_access
 from drills.network.control import LinkEnds, Network
+from drills.network.ports import free_port
 from drills.network.proxy import Proxy
 
 LAB_PREFIX = "drills-lab-"

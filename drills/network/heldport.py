@@ -15,6 +15,8 @@ import errno
 import socket
 from typing import Any
 
+from drills.network.ports import pick_port
+
 BACKLOG = 128
 _PICK_ATTEMPTS = 20
 
@@ -31,7 +33,7 @@ class HeldPort:
         for _ in range(_PICK_ATTEMPTS):
             try:
                 return cls(
-                    _bound(family, (sockaddr[0], _free_port(family, sockaddr), *sockaddr[2:]))
+                    _bound(family, (sockaddr[0], pick_port(family, sockaddr), *sockaddr[2:]))
                 )
             except OSError as exc:  # taken between the pick and the bind: pick again
                 if exc.errno != errno.EADDRINUSE:
@@ -69,9 +71,3 @@ def _bound(family: int, sockaddr: tuple[Any, ...]) -> socket.socket:
         sock.close()
         raise
     return sock
-
-
-def _free_port(family: int, sockaddr: tuple[Any, ...]) -> int:
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.bind((sockaddr[0], 0, *sockaddr[2:]))
-        return int(probe.getsockname()[1])

@@ -29,11 +29,11 @@ from drills.labs.lab_process import (
     LabProcess,
     LabUser,
     check_searchable,
-    free_port,
     lab_directory,
     spawn,
 )
 from drills.network.control import LinkEnds, Network
+from drills.network.ports import free_port
 from drills.network.proxy import Proxy
 from drills.patroni import lab_topology as topology
 from drills.patroni.cluster import ClusterTarget, RoleTarget, pick

@@ -12,7 +12,7 @@ import pytest
 from drills.backup.amcheck import amcheck
 from drills.backup.fill import fill_database
 from drills.history import Outcome
-from drills.labs.lab_process import free_port
+from drills.network.ports import free_port
 from drills.probe import Sample
 from probes.postgres_archive import PostgresArchiveConfig, PostgresArchiveProbe
 from tests.postgres_server import Server, as_server_user, postgres_server
