@@ -1,7 +1,9 @@
 """Stalls of the whole machine, seen from outside the harness: a separate process that asks to
-wake every millisecond and notes each wake more than a tolerance late. A gap in the harness's
-samples that overlaps one of these is the machine's (the hypervisor, the kernel) as much as
-the harness's; one that overlaps none is the harness's own."""
+wake every millisecond and notes each wake more than a tolerance late. It runs real-time
+(SCHED_RR, as the harness's probe loop) where the system allows it, so that it is late only
+when the machine (the kernel, the hypervisor) is, not because other processes took the CPUs.
+A gap in the harness's samples that overlaps one of these is the machine's as much as the
+harness's; one that overlaps none is the harness's own."""
 
 from __future__ import annotations
 
@@ -14,7 +16,11 @@ from pathlib import Path
 TOLERANCE_NS = 8_000_000
 
 WATCHER = f"""
-import sys, time
+import os, sys, time
+try:  # as the harness's timing threads: late only when even a real-time thread is
+    os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+except OSError:
+    pass
 out = open(sys.argv[1], "w", buffering=1)
 while True:
     due = time.monotonic_ns() + 1_000_000

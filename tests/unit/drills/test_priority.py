@@ -1,5 +1,6 @@
 """The harness's timing threads (the probe loop, the stall watch) are scheduled ahead of the
-rest of the process where the system allows it, and only they are."""
+rest of the process where the system allows it (the real-time policy SCHED_RR, else ten
+niceness points), and only they are."""
 
 from __future__ import annotations
 
@@ -7,20 +8,27 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import pytest
 
-from drills.priority import BOOST, raise_thread_priority
+from drills.priority import BOOST, REALTIME_PRIORITY, raise_thread_priority
 from drills.reactor import Reactor
 from drills.stalls import StallWatch
+
+T = TypeVar("T")
 
 
 def niceness() -> int:
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-def in_thread(action: Callable[[], int]) -> int:
-    found: list[int] = []
+def policy(thread: int = 0) -> int:
+    return os.sched_getscheduler(thread or threading.get_native_id()) & ~os.SCHED_RESET_ON_FORK
+
+
+def in_thread(action: Callable[[], T]) -> T:
+    found: list[T] = []
     thread = threading.Thread(target=lambda: found.append(action()))
     thread.start()
     thread.join(5)
@@ -28,54 +36,88 @@ def in_thread(action: Callable[[], int]) -> int:
 
 
 @pytest.fixture
-def may_boost() -> int:
-    """The niceness a boosted thread gets here; skips where the system refuses a boost."""
-
-    def boosted() -> int:
-        raise_thread_priority()
-        return niceness()
-
-    mine = niceness()
-    if in_thread(boosted) == mine:
-        pytest.skip("this process may not raise a thread's priority (no CAP_SYS_NICE)")
-    return max(-20, mine - BOOST)
+def realtime() -> None:
+    """Skips where the system refuses the real-time policy (no CAP_SYS_NICE, RLIMIT_RTPRIO)."""
+    if in_thread(raise_thread_priority) != "realtime":
+        pytest.skip("this process may not use SCHED_RR (no CAP_SYS_NICE or RLIMIT_RTPRIO)")
 
 
-def test_the_probe_loop_thread_alone_is_boosted(may_boost: int) -> None:
-    mine = niceness()
+def test_the_probe_loop_thread_alone_runs_real_time(realtime: None) -> None:
     reactor = Reactor()
     loop = reactor.acquire()
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
     done = threading.Event()
-    loop.call_soon_threadsafe(lambda: (seen.append(niceness()), done.set()))
+
+    def look() -> None:
+        seen.append((policy(), os.sched_getparam(0).sched_priority))
+        done.set()
+
+    loop.call_soon_threadsafe(look)
     try:
         assert done.wait(5)
     finally:
         reactor.release()
-    assert seen == [may_boost]
-    assert niceness() == mine
+    assert seen == [(os.SCHED_RR, REALTIME_PRIORITY)]
+    assert policy() == os.SCHED_OTHER
 
 
-def test_the_stall_watch_is_boosted_like_the_loop(may_boost: int) -> None:
+def test_the_stall_watch_runs_like_the_loop(realtime: None) -> None:
     watch = StallWatch()
     watch.acquire()
     try:
         thread = watch._thread
         assert thread is not None and thread.native_id is not None
-        give_up = time.monotonic() + 2  # the thread boosts itself once it runs
-        while (found := os.getpriority(os.PRIO_PROCESS, thread.native_id)) != may_boost:
+        give_up = time.monotonic() + 2  # the thread raises itself once it runs
+        while (found := policy(thread.native_id)) != os.SCHED_RR:
             if time.monotonic() > give_up:
                 break
             time.sleep(0.01)
     finally:
         watch.release()
-    assert found == may_boost
+    assert found == os.SCHED_RR
 
 
-def test_without_the_right_the_thread_keeps_its_priority(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refused(which: int, who: int, priority: int) -> None:
+def test_threads_a_real_time_thread_starts_are_normal_again(realtime: None) -> None:
+    def starts_one() -> int:
+        raise_thread_priority()
+        return in_thread(policy)
+
+    assert in_thread(starts_one) == os.SCHED_OTHER
+
+
+def test_refused_real_time_the_thread_lowers_its_niceness(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(*args: object) -> None:
         raise PermissionError(1, "Operation not permitted")
 
+    monkeypatch.setattr(os, "sched_setscheduler", refused)
+    mine = niceness()
+    got, nice = in_thread(lambda: (raise_thread_priority(), niceness()))
+    if got == "":
+        pytest.skip("this process may not raise a thread's priority (no CAP_SYS_NICE)")
+    assert (got, nice) == ("nice", max(-20, mine - BOOST))
+
+
+def test_drills_priority_nice_asks_for_the_niceness_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DRILLS_PRIORITY", "nice")
+    got, found = in_thread(lambda: (raise_thread_priority(), policy()))
+    assert got in ("nice", "") and found == os.SCHED_OTHER
+
+
+def test_without_any_right_the_thread_keeps_its_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refused(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refused)
     monkeypatch.setattr(os, "setpriority", refused)
     mine = niceness()
-    assert in_thread(lambda: (raise_thread_priority(), niceness())[1]) == mine
+    assert in_thread(lambda: (raise_thread_priority(), niceness())) == ("", mine)
+    monkeypatch.setenv("DRILLS_PRIORITY", "none")
+    monkeypatch.undo()
+    monkeypatch.setenv("DRILLS_PRIORITY", "none")
+    assert in_thread(lambda: (raise_thread_priority(), policy())) == ("", os.SCHED_OTHER)
