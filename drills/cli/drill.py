@@ -10,10 +10,7 @@ from typing import TYPE_CHECKING
 
 from drills.cli.common import EPILOG, Subparsers, add_command, add_config, add_reports_dir
 from drills.errors import (
-    EXIT_ABORTED,
     EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_MISSED,
     EXIT_OK,
     DrillsError,
     ScenarioError,
@@ -45,6 +42,9 @@ def add_parsers(sub: Subparsers) -> None:
     )
     chk.add_argument("record", type=Path, help="run record (reports/runs/*.json)")
     chk.add_argument("--json", action="store_true", help="print the recomputed record as JSON")
+    chk.add_argument(
+        "--junit", metavar="PATH", type=Path, help="also write the verdicts as a JUnit XML file"
+    )
 
 
 def _add_run(sub: Subparsers) -> None:
@@ -81,6 +81,19 @@ def _add_run(sub: Subparsers) -> None:
         metavar="URL",
         default=None,
         help="push the run's metrics to this Pushgateway (default: $DRILLS_PUSHGATEWAY, if set)",
+    )
+    run.add_argument(
+        "--junit",
+        metavar="PATH",
+        type=Path,
+        help="also write a JUnit XML file for CI: one test case per objective (a missed one is "
+        "a failure, one not measured or a drill that could not run is an error)",
+    )
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print the outcome as JSON on standard output (verdicts, figures, record path); "
+        "the tables and the live view go to standard error",
     )
     live = run.add_mutually_exclusive_group()
     live.add_argument(
@@ -119,10 +132,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from drills.cli.run_outputs import finish, refused
     from drills.durations import parse_duration
-    from drills.metrics import after_drill
     from drills.runner import RunOptions, run_drill
-    from drills.summary import render
 
     if args.dry_run:
         from drills.dryrun import describe
@@ -131,55 +143,33 @@ def _run(args: argparse.Namespace) -> int:
         print(describe(load_scenario(args.scenario), args.config))
         return EXIT_OK
     max_downtime = None
-    if args.max_downtime is not None:
-        try:
-            max_downtime = parse_duration(args.max_downtime)
-        except ValueError as exc:
-            raise DrillsError(f"--max-downtime: {exc}") from None
-    result = run_drill(
-        args.scenario,
-        RunOptions(
-            reports_dir=args.reports_dir,
-            keep_lab=args.keep_lab,
-            live=args.live,
-            max_downtime=max_downtime,
-            config=args.config,
-        ),
-    )
-    print(render(result.record))
-    if result.record_error:
-        print(f"drills: {result.record_error}", file=sys.stderr)
-    else:
-        print(f"record: {result.record_path}")
-    if not result.interrupted:
-        try:
-            note = after_drill(result.record, args.pushgateway)
-        except DrillsError as exc:  # the drill's verdict stands; the push is reported
-            print(f"drills: {exc}", file=sys.stderr)
-        else:
-            if note:
-                print(note)
-    if result.interrupted:
-        return EXIT_INTERRUPTED
-    if result.record_error:
-        return EXIT_ERROR
-    if result.aborted:
-        return EXIT_ABORTED
-    return _exit_status(result.record)
-
-
-def _exit_status(record: RunRecord) -> int:
-    """1 only for an objective missed; any other verdict but `pass` (`error`, `aborted` re-judged
-    by `check`...) is 2, never 1."""
-    from drills.checker import Overall
-
-    return {Overall.PASS: EXIT_OK, Overall.FAIL: EXIT_MISSED}.get(record.verdict, EXIT_ERROR)
+    try:
+        if args.max_downtime is not None:
+            try:
+                max_downtime = parse_duration(args.max_downtime)
+            except ValueError as exc:
+                raise DrillsError(f"--max-downtime: {exc}") from None
+        result = run_drill(
+            args.scenario,
+            RunOptions(
+                reports_dir=args.reports_dir,
+                keep_lab=args.keep_lab,
+                live=args.live,
+                max_downtime=max_downtime,
+                config=args.config,
+            ),
+        )
+    except DrillsError as exc:
+        refused(args, exc)
+        raise
+    return finish(args, result)
 
 
 def _check(args: argparse.Namespace) -> int:
     import json
 
     from drills.checker import check
+    from drills.cli.run_outputs import exit_status
     from drills.history_file import load_history
     from drills.records import build_record, load_record
     from drills.summary import render
@@ -198,11 +188,19 @@ def _check(args: argparse.Namespace) -> int:
             "host": record.host,
         }
     )
+    if args.junit is not None:
+        from drills.files import os_error_text
+        from drills.records.junit import write_junit
+
+        try:
+            write_junit(rebuilt, args.junit, str(args.record))
+        except OSError as exc:
+            raise DrillsError(f"--junit {args.junit}: {os_error_text(exc)}") from None
     if args.json:
         print(json.dumps(rebuilt.data(), indent=2))
     else:
         print(render(rebuilt))
-    return _exit_status(rebuilt)
+    return exit_status(rebuilt)
 
 
 def _run_info(record: RunRecord, wall_ns: int) -> RunInfo:

@@ -16,6 +16,7 @@ COMMANDS = [
     "run",
     "validate",
     "check",
+    "show",
     "report",
     "due",
     "schedule",
@@ -56,7 +57,7 @@ def test_reports_dir_defaults_alike_in_every_command() -> None:
         for name, parser in subcommands().items()
         if any("--reports-dir" in a.option_strings for a in parser._actions)
     }
-    assert set(having) == {"run", "report", "due", "metrics", "exporter", "verify"}
+    assert set(having) == {"run", "show", "report", "due", "metrics", "exporter", "verify"}
     assert set(having.values()) == {common.REPORTS_DIR}
 
 

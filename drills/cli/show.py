@@ -1,0 +1,62 @@
+"""`drills show RUN`: a past run's end-of-drill tables (or its outcome as JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from drills.cli.common import Subparsers, add_command, add_reports_dir
+from drills.errors import DrillsError
+
+
+def add_parsers(sub: Subparsers) -> None:
+    show = add_command(
+        sub,
+        "show",
+        _show,
+        help="print a past run's tables and verdict (a run id, a record file, or `last`)",
+        description=(
+            "Print the end-of-drill tables of a run from its record: RUN is a run id "
+            "(20261123T201923Z-db-failover), a record file, or `last` for the newest record in "
+            "the reports directory. The exit status is the run's own (0 pass, 1 an objective "
+            "missed, 2 error)."
+        ),
+    )
+    show.add_argument("run", metavar="RUN", help="run id, record file, or `last`")
+    add_reports_dir(show)
+    show.add_argument("--json", action="store_true", help="the outcome as JSON, as `run --json`")
+
+
+def find_record(run: str, reports_dir: Path) -> Path:
+    as_file = Path(run)
+    if run.endswith(".json") and as_file.is_file():
+        return as_file
+    records = sorted(p for p in reports_dir.glob("*.json") if p.is_file())
+    if run == "last":
+        if not records:
+            raise DrillsError(f"no run record in {reports_dir}")
+        return records[-1]
+    found = reports_dir / f"{run}.json"
+    if found.is_file():
+        return found
+    newest = f" (the newest: {records[-1].stem})" if records else ""
+    raise DrillsError(f"no run {run!r} in {reports_dir}{newest}")
+
+
+def _show(args: argparse.Namespace) -> int:
+    from drills.cli.run_outputs import exit_status, summary
+    from drills.records import load_record
+    from drills.summary import render
+
+    path = find_record(args.run, args.reports_dir)
+    record = load_record(path)
+    status = exit_status(record)
+    if args.json:
+        print(json.dumps(summary(record, str(path), status), indent=2))
+        return status
+    host = f" on {record.host.hostname}" if record.host and record.host.hostname else ""
+    print(f"run {record.run_id}: {record.scenario.name}, {record.started_at}{host}\n")
+    print(render(record))
+    print(f"record: {path}")
+    return status
