@@ -20,6 +20,9 @@ from drills.errors import EXIT_OK, DrillsError
 log = logging.getLogger("drills.metrics")
 
 
+DEFAULT_EXPORTER_PORT = 9464
+
+
 def add_parsers(sub: Subparsers) -> None:
     """Add `drills metrics` and `drills exporter`."""
     metrics = add_command(
@@ -55,7 +58,9 @@ def add_parsers(sub: Subparsers) -> None:
             "time since the last success). Metrics: docs/metrics.md."
         ),
     )
-    exporter.add_argument("--port", type=int, required=True, help="port to listen on")
+    exporter.add_argument(
+        "--port", type=int, default=DEFAULT_EXPORTER_PORT, help="port to listen on (default: 9464)"
+    )
     exporter.add_argument("--host", default="127.0.0.1", help="address (default: 127.0.0.1)")
     add_reports_dir(exporter)
     add_config(exporter, KEY_CONFIG_HELP + "; the key is read once, at start")
