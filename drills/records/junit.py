@@ -7,6 +7,7 @@ that could not run, was aborted or crashed (a test case named `drill` carrying t
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from drills.files import write_atomically
 from drills.records.model import ObjectiveVerdict, RunRecord
 from drills.verdicts import Verdict
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SECONDS = ("rto", "rpo")
 _SHARES = ("availability",)
 
@@ -68,11 +70,7 @@ def junit_xml(record: RunRecord, record_file: str = "") -> bytes:
     suite.set("failures", str(counts["failure"]))
     suite.set("errors", str(counts["error"]))
     suite.set("skipped", "0")
-    root = ET.Element("testsuites")
-    root.append(suite)
-    ET.indent(root)
-    text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
-    return text + b"\n"
+    return _document(suite)
 
 
 def _drill_case(suite: ET.Element, record: RunRecord, classname: str) -> None:
@@ -98,8 +96,20 @@ def write_junit_error(path: Path, scenario_file: Path, message: str) -> None:
         suite.set(key, value)
     case = ET.SubElement(suite, "testcase", classname=f"drills.{scenario_file.stem}", name="drill")
     ET.SubElement(case, "error", message=f"drill did not run: {message}", type="error")
+    write_atomically(path, _document(suite).decode("utf-8"))
+
+
+def _document(suite: ET.Element) -> bytes:
     root = ET.Element("testsuites")
     root.append(suite)
+    for element in root.iter():  # XML 1.0 cannot hold most control characters, even escaped
+        element.attrib = {key: _xml_safe(value) for key, value in element.attrib.items()}
+        if element.text:
+            element.text = _xml_safe(element.text)
     ET.indent(root)
-    text = ET.tostring(root, encoding="unicode", xml_declaration=True)
-    write_atomically(path, text + "\n")
+    text: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda found: f"\\x{ord(found.group()):02x}", text)

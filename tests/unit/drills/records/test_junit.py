@@ -79,3 +79,13 @@ def test_figures_are_in_each_objectives_unit() -> None:
     )
     rto = ObjectiveVerdict(verdict=Verdict.MET, objective=30, measured=1.5, reason="lower bound")
     assert judgement("rto", rto) == "rto: measured 1.500 s, objective <= 30.000 s (lower bound)"
+
+
+def test_characters_xml_cannot_hold_are_written_as_escapes(tmp_path: Path) -> None:
+    out = tmp_path / "junit.xml"
+    write_junit_error(out, Path("x.yaml"), "bell \x07 and \udcff from a program's output")
+    [suite] = list(JUnitXml.fromfile(str(out)))
+    [case] = list(suite)
+    assert case.result[0].message == (
+        "drill did not run: bell \\x07 and \\xdcff from a program's output"
+    )
