@@ -132,7 +132,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from drills.cli.run_outputs import finish, refused
+    from drills.cli.run_outputs import finish, refused, starting
     from drills.durations import parse_duration
     from drills.runner import RunOptions, run_drill
 
@@ -140,8 +140,11 @@ def _run(args: argparse.Namespace) -> int:
         from drills.dryrun import describe
         from drills.scenario import load_scenario
 
+        if args.junit is not None or args.json:
+            raise DrillsError("--dry-run runs nothing: --junit and --json do not apply")
         print(describe(load_scenario(args.scenario), args.config))
         return EXIT_OK
+    starting(args)
     max_downtime = None
     try:
         if args.max_downtime is not None:
@@ -159,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
                 config=args.config,
             ),
         )
-    except DrillsError as exc:
+    except BaseException as exc:
         refused(args, exc)
         raise
     return finish(args, result)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from drills.errors import (
@@ -17,8 +18,10 @@ from drills.errors import (
     EXIT_OK,
     DrillsError,
     ScenarioError,
+    exit_code,
 )
 from drills.files import os_error_text
+from drills.records.junit import write_junit, write_junit_error
 
 if TYPE_CHECKING:
     from drills.records import RunRecord
@@ -43,6 +46,13 @@ def run_status(result: RunResult) -> int:
     return exit_status(result.record)
 
 
+def starting(args: argparse.Namespace) -> None:
+    """Replace an earlier run's JUnit file at once: if this drill never gets to write its own
+    (SIGKILL), CI must not read the last one as this one's."""
+    if args.junit is not None:
+        _write(args, lambda: write_junit_error(args.junit, args.scenario, "it did not finish"))
+
+
 def finish(args: argparse.Namespace, result: RunResult) -> int:
     from drills.metrics import after_drill
     from drills.summary import render
@@ -54,6 +64,12 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
         print(f"drills: {result.record_error}", file=sys.stderr)
     else:
         print(f"record: {record_file}", file=out)
+    status = run_status(result)
+    junit_error = ""
+    if args.junit is not None:  # before the push, which may be slow
+        junit_error = _write(args, lambda: write_junit(result.record, args.junit, record_file))
+        if junit_error and status != EXIT_INTERRUPTED:
+            status = max(status, EXIT_ERROR)
     if not result.interrupted:
         try:
             note = after_drill(result.record, args.pushgateway)
@@ -62,36 +78,40 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
         else:
             if note:
                 print(note, file=out)
-    status = run_status(result)
-    if args.junit is not None and not _junit(args, result.record, record_file):
-        status = max(status, EXIT_ERROR) if status != EXIT_INTERRUPTED else status
     if args.json:
-        print(json.dumps(summary(result.record, record_file, status), indent=2))
+        data = summary(result.record, record_file, status)
+        data |= {"record_error": result.record_error, "junit_error": junit_error or None}
+        print(json.dumps(data, indent=2))
     return status
 
 
-def _junit(args: argparse.Namespace, record: RunRecord, record_file: str) -> bool:
-    from drills.records.junit import write_junit
-
+def _write(args: argparse.Namespace, write: Callable[[], None]) -> str:
+    """Write the JUnit file; "" or why it could not be written (said on stderr)."""
     try:
-        write_junit(record, args.junit, record_file)
+        write()
     except OSError as exc:
-        print(f"drills: --junit {args.junit}: {os_error_text(exc)}", file=sys.stderr)
-        return False
-    return True
+        why = f"--junit {args.junit}: {os_error_text(exc)}"
+        print(f"drills: {why}", file=sys.stderr)
+        return why
+    return ""
 
 
-def refused(args: argparse.Namespace, exc: DrillsError) -> None:
-    """A drill that never ran still leaves its JUnit file, with the reason as an error."""
-    from drills.records.junit import write_junit_error
-
-    if args.junit is None:
-        return
-    problems = [str(p) for p in exc.problems] if isinstance(exc, ScenarioError) else [str(exc)]
-    try:
-        write_junit_error(args.junit, args.scenario, "; ".join(problems))
-    except OSError as err:
-        print(f"drills: --junit {args.junit}: {os_error_text(err)}", file=sys.stderr)
+def refused(args: argparse.Namespace, exc: BaseException) -> None:
+    """A drill that never ran (bad input, a lock held, Ctrl-C before it started, a bug) still
+    leaves its JUnit file, and with --json its outcome, with the reason as an error."""
+    if isinstance(exc, ScenarioError):
+        reason = "; ".join(str(p) for p in exc.problems)
+    elif isinstance(exc, DrillsError):
+        reason = str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted"
+    else:
+        reason = f"internal error: {exc!r}"
+    if args.junit is not None:
+        _write(args, lambda: write_junit_error(args.junit, args.scenario, f"did not run: {reason}"))
+    if args.json:
+        outcome = {"verdict": "error", "exit_status": exit_code(exc), "error": reason}
+        print(json.dumps(outcome | {"record": None}, indent=2))
 
 
 def summary(record: RunRecord, record_file: str, status: int) -> dict[str, Any]:

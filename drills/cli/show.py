@@ -8,6 +8,7 @@ from pathlib import Path
 
 from drills.cli.common import Subparsers, add_command, add_reports_dir
 from drills.errors import DrillsError
+from drills.records.files import record_files
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -19,8 +20,8 @@ def add_parsers(sub: Subparsers) -> None:
         description=(
             "Print the end-of-drill tables of a run from its record: RUN is a run id "
             "(20261123T201923Z-db-failover), a record file, or `last` for the newest record in "
-            "the reports directory. The exit status is the run's own (0 pass, 1 an objective "
-            "missed, 2 error)."
+            "the reports directory. The exit status says the verdict: 0 pass, 1 an objective "
+            "missed, 2 anything else (error, aborted, crashed)."
         ),
     )
     show.add_argument("run", metavar="RUN", help="run id, record file, or `last`")
@@ -32,7 +33,7 @@ def find_record(run: str, reports_dir: Path) -> Path:
     as_file = Path(run)
     if run.endswith(".json") and as_file.is_file():
         return as_file
-    records = sorted(p for p in reports_dir.glob("*.json") if p.is_file())
+    records = record_files(reports_dir)
     if run == "last":
         if not records:
             raise DrillsError(f"no run record in {reports_dir}")

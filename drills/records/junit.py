@@ -90,12 +90,12 @@ def write_junit(record: RunRecord, path: Path, record_file: str = "") -> None:
 
 
 def write_junit_error(path: Path, scenario_file: Path, message: str) -> None:
-    """A drill refused before it ran (a bad scenario, a lock held): one test case in error."""
+    """A drill that did not run or did not finish: one test case in error, `drill MESSAGE`."""
     suite = ET.Element("testsuite", name=f"drills: {scenario_file.stem}")
     for key, value in (("tests", "1"), ("failures", "0"), ("errors", "1"), ("skipped", "0")):
         suite.set(key, value)
     case = ET.SubElement(suite, "testcase", classname=f"drills.{scenario_file.stem}", name="drill")
-    ET.SubElement(case, "error", message=f"drill did not run: {message}", type="error")
+    ET.SubElement(case, "error", message=f"drill {message}", type="error")
     write_atomically(path, _document(suite).decode("utf-8"))
 
 
@@ -112,4 +112,4 @@ def _document(suite: ET.Element) -> bytes:
 
 
 def _xml_safe(text: str) -> str:
-    return _NOT_XML.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+    return _NOT_XML.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
