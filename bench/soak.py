@@ -40,9 +40,10 @@ class Soak:
                 "the history written to a file as a drill writes it. RSS growth is measured",
                 f"after a warm-up of {_warm(self.seconds):.0f} s. A gap is the time between two",
                 "due times of a probe that were both recorded (a due time the harness skipped",
-                "leaves one). A separate process that wakes every millisecond notes the",
-                "machine's own stalls (a wake over 8 ms late): a gap during one of them is the",
-                "machine's, not only the harness's.",
+                "leaves one). The probe loop runs real-time (SCHED_RR, drills/priority.py)",
+                "where allowed. A separate process, real-time too, that wakes every millisecond",
+                "notes the machine's own stalls (a wake over 8 ms late): a gap during one of",
+                "them is the machine's, not only the harness's.",
                 "",
                 f"- {self.samples:,} samples in {self.seconds:.0f} s, "
                 f"{self.late_share:.2%} of them late",
