@@ -32,6 +32,7 @@ from drills.locks import Locks, target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner, start_all, stop_all
+from drills.operator import Operator
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
 from drills.records.crashed import record_on_crash
@@ -52,6 +53,7 @@ class RunOptions:
     state_dir: Path | None = None  # crash journals; default $DRILLS_STATE_DIR or ~/.local/state
     live: bool | None = None  # None: when stderr is a terminal
     config: Path | None = None  # drills.yaml; None: looked up (drills.config.config_path)
+    auto_ack: float | None = None  # acknowledge manual steps after this long
 
 
 @dataclass
@@ -269,6 +271,7 @@ class Drill:
             journal=self.journal.append,
             run_id=self.run_id,
             sites=self.sites,
+            operator=Operator.for_run(self.run_id, self.journal, self.view.message, self.options),
         )
         for index, step in enumerate(scenario.steps):
             self._step(index, len(scenario.steps), step, ctx, log)
@@ -289,7 +292,6 @@ class Drill:
         description = step.describe()
         self.view.set_step(f"step {index + 1}/{total}: {description}")
         start = time.monotonic_ns()
-
         ctx.resolved.clear()
         ctx.facts = {}
 

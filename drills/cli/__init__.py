@@ -1,4 +1,4 @@
-"""Command line: run, validate, check, show, report, due, schedule, metrics, exporter, verify,
+"""Command line: run, validate, check, ack, show, report, due, schedule, metrics, exporter, verify,
 recover, list, proxy. One module per command group, each with `add_parsers(sub)` registering its
 commands and their handlers; `main` dispatches to the handler and maps errors to the exit
 status in one place.
@@ -16,12 +16,12 @@ import sys
 import traceback
 
 from drills import __version__
-from drills.cli import drill, kinds, metrics, proxy, recover, report, schedule, show, verify
+from drills.cli import ack, drill, kinds, metrics, proxy, recover, report, schedule, show, verify
 from drills.cli.common import EPILOG, Handler
 from drills.errors import EXIT_ERROR, EXIT_INTERRUPTED, DrillsError, exit_code, report_error
 
 # In the order `drills --help` lists their commands.
-GROUPS = (drill, show, report, schedule, metrics, verify, recover, kinds, proxy)
+GROUPS = (drill, ack, show, report, schedule, metrics, verify, recover, kinds, proxy)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -77,6 +77,12 @@ def _add_run(sub: Subparsers) -> None:
     )
     add_config(run)
     run.add_argument(
+        "--auto-ack",
+        metavar="DURATION",
+        help="acknowledge each manual step automatically after DURATION (unattended "
+        "rehearsals; recorded as automatic), e.g. 30s",
+    )
+    run.add_argument(
         "--pushgateway",
         metavar="URL",
         default=None,
@@ -133,7 +139,6 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from drills.cli.run_outputs import finish, refused, starting
-    from drills.durations import parse_duration
     from drills.runner import RunOptions, run_drill
 
     if args.dry_run:
@@ -145,13 +150,9 @@ def _run(args: argparse.Namespace) -> int:
         print(describe(load_scenario(args.scenario), args.config))
         return EXIT_OK
     starting(args)
-    max_downtime = None
     try:
-        if args.max_downtime is not None:
-            try:
-                max_downtime = parse_duration(args.max_downtime)
-            except ValueError as exc:
-                raise DrillsError(f"--max-downtime: {exc}") from None
+        max_downtime = _duration(args.max_downtime, "--max-downtime")
+        auto_ack = _duration(args.auto_ack, "--auto-ack")
         result = run_drill(
             args.scenario,
             RunOptions(
@@ -160,12 +161,24 @@ def _run(args: argparse.Namespace) -> int:
                 live=args.live,
                 max_downtime=max_downtime,
                 config=args.config,
+                auto_ack=auto_ack,
             ),
         )
     except BaseException as exc:
         refused(args, exc)
         raise
     return finish(args, result)
+
+
+def _duration(text: str | None, option: str) -> float | None:
+    from drills.durations import parse_duration
+
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise DrillsError(f"{option}: {exc}") from None
 
 
 def _check(args: argparse.Namespace) -> int:

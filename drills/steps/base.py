@@ -24,6 +24,7 @@ from drills.targets import Resolving, Target
 if TYPE_CHECKING:
     from drills.labs.base import LabConfig
     from drills.openloop import ProbeRunner
+    from drills.operator import Operator
 
 A = TypeVar("A")
 # What a revert undoes, e.g. ("pause", "site-a") or ("link", "replication", "latency-3"):
@@ -101,6 +102,7 @@ class StepContext:
     # What this step found out, for the record (an incident's xid, a restore's timings).
     facts: dict[str, Any] = field(default_factory=dict)
     done: dict[str, StepEvent] = field(default_factory=dict)  # named steps already run
+    operator: Operator | None = None  # acknowledges manual steps
     _serial: int = 0
 
     def serial(self) -> int:

@@ -16,6 +16,7 @@ COMMANDS = [
     "run",
     "validate",
     "check",
+    "ack",
     "show",
     "report",
     "due",

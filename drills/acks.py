@@ -1,0 +1,99 @@
+"""Acknowledgements of manual steps, through the state directory.
+
+A drill waiting at a manual step writes `acks/<run>/waiting.json` (the step, its instruction
+and role); `drills ack`, from another shell or another host sharing the state directory,
+writes `acks/<run>/ack-<step>.json` (who, when by the wall clock, and a note); the drill reads
+it and removes the run's directory once the step is over. Every file is private to the user
+that runs drills (docs/security.md).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from drills.errors import DrillsError
+from drills.files import private_dir, write_atomically
+
+WAITING = "waiting.json"
+
+
+@dataclass(frozen=True)
+class Waiting:
+    run_id: str
+    step: int  # 1-based, as the live view numbers steps
+    instruction: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AckFile:
+    step: int
+    by: str
+    note: str
+    wall_ns: int
+
+
+def acks_root(state: Path) -> Path:
+    return state / "acks"
+
+
+def _run_dir(state: Path, run_id: str) -> Path:
+    if not run_id or "/" in run_id or run_id.startswith("."):
+        raise DrillsError(f"not a run id: {run_id!r}")
+    return private_dir(acks_root(state)) / run_id
+
+
+def announce(state: Path, waiting: Waiting) -> Path:
+    """Say that `waiting.run_id` waits at `waiting.step`; return the run's directory."""
+    directory = private_dir(_run_dir(state, waiting.run_id))
+    write_atomically(directory / WAITING, json.dumps(asdict(waiting)), 0o600)
+    return directory
+
+
+def read_ack(directory: Path, step: int) -> AckFile | None:
+    try:
+        data: dict[str, Any] = json.loads((directory / f"ack-{step}.json").read_text())
+        return AckFile(int(data["step"]), str(data["by"]), str(data["note"]), int(data["wall_ns"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DrillsError(f"{directory}/ack-{step}.json: not an acknowledgement: {exc}") from None
+
+
+def withdraw(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def waiting_runs(state: Path) -> list[Waiting]:
+    root = acks_root(state)
+    found = []
+    for path in sorted(root.glob(f"*/{WAITING}")) if root.is_dir() else []:
+        try:
+            found.append(Waiting(**json.loads(path.read_text())))
+        except (OSError, ValueError, TypeError):
+            continue  # a run that just finished
+    return found
+
+
+def acknowledge(state: Path, run_id: str | None, by: str, note: str) -> Waiting:
+    """Acknowledge the step `run_id` (or the only waiting drill) waits at."""
+    waiting = waiting_runs(state)
+    if run_id is not None:
+        waiting = [w for w in waiting if w.run_id == run_id]
+        if not waiting:
+            raise DrillsError(f"run {run_id} is not waiting for an acknowledgement")
+    elif not waiting:
+        raise DrillsError(f"no drill is waiting for an acknowledgement (state: {state})")
+    elif len(waiting) > 1:
+        runs = ", ".join(w.run_id for w in waiting)
+        raise DrillsError(f"several drills are waiting ({runs}): name one with --run")
+    [found] = waiting
+    ack = AckFile(found.step, by, note, time.time_ns())
+    path = _run_dir(state, found.run_id) / f"ack-{found.step}.json"
+    write_atomically(path, json.dumps(asdict(ack)), 0o600)
+    return found

@@ -1,0 +1,138 @@
+"""Manual steps in real drills: acknowledged from a second process after a delay the test
+chooses, by `drills ack`, automatically, or never (the drill fails and reverts)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drills.acks import Waiting, acknowledge, waiting_runs
+from tests.conftest import REPO, drills_env, run_drills, stopped_postgres
+
+pytestmark = pytest.mark.postgres
+
+PAUSED = """
+version: 1
+name: game-day-test
+lab: {kind: postgres-pair}
+targets:
+  site-a: {lab: a}
+probes:
+  reads: {kind: postgres-read, dsn: "${lab.a.dsn}", interval: 20ms}
+  writes: {kind: postgres-write, dsn: "${lab.a.dsn}", interval: 50ms}
+service_probe: reads
+write_probe: writes
+steps:
+  - wait: 300ms
+  - pause: site-a
+  - manual: {instruction: "Confirm site A hangs", role: dba, timeout: 60s}
+  - resume: site-a
+  - wait-until: reads
+  - manual: {instruction: "Close the incident", role: manager, timeout: 60s}
+"""
+
+
+def manual_facts(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s["facts"]["manual"] for s in record["timeline"] if s["kind"] == "manual"]
+
+
+def wait_for(state: Path, proc: subprocess.Popen[str], seen: int) -> Waiting:
+    """The next manual step the drill waits at (bounded)."""
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up and proc.poll() is None:
+        waiting = waiting_runs(state)
+        if waiting and waiting[0].step > seen:
+            return waiting[0]
+        time.sleep(0.005)
+    raise AssertionError(f"the drill did not wait (exit {proc.poll()})")
+
+
+def test_acknowledged_from_another_process_the_operator_time_is_measured(
+    sandbox: Path, tmp_path: Path
+) -> None:
+    scenario, reports = tmp_path / "game.yaml", tmp_path / "runs"
+    scenario.write_text(PAUSED)
+    env = drills_env(sandbox)
+    state = Path(env["DRILLS_STATE_DIR"])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        first = wait_for(state, proc, 0)
+        seen_at = time.monotonic()
+        delay = 1.5
+        time.sleep(delay)
+        waited = time.monotonic() - seen_at
+        acknowledge(state, first.run_id, "ana", "site A confirmed hung")
+        second = wait_for(state, proc, first.step)
+        ack = subprocess.run(
+            [sys.executable, "-m", "drills", "ack", "--note", "closed", "--as", "bo"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+        assert ack.returncode == 0, ack.stderr
+        assert (
+            ack.stdout.strip() == f"acknowledged in {second.run_id}: Close the incident (manager)"
+        )
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "MANUAL (dba): Confirm site A hangs -- acknowledge: `drills ack --run" in err
+    record = json.loads((reports / f"{first.run_id}.json").read_text())
+    dba, manager = manual_facts(record)
+    # The step began at most a poll (5 ms) before the test saw it wait.
+    assert abs(dba["operator_time_s"] - waited) < 0.1, (dba, waited)
+    assert (dba["by"], dba["via"], dba["note"], dba["role"]) == (
+        "ana",
+        "drills ack",
+        "site A confirmed hung",
+        "dba",
+    )
+    assert (manager["by"], manager["note"], manager["role"]) == ("bo", "closed", "manager")
+    # The primary was frozen while the DBA decided: the RTO includes the operator's time.
+    assert record["measurements"]["rto_s"] >= dba["operator_time_s"]
+
+
+def test_an_unacknowledged_manual_step_fails_the_drill_and_reverts(
+    sandbox: Path, tmp_path: Path
+) -> None:
+    scenario, reports = tmp_path / "late.yaml", tmp_path / "runs"
+    scenario.write_text(PAUSED.replace("role: dba, timeout: 60s", "role: dba, timeout: 1s"))
+    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    assert run.returncode == 2, run.stderr
+    assert "manual (dba): Confirm site A hangs) failed: not acknowledged within 1s" in run.stdout
+    record = json.loads(next(reports.glob("*.json")).read_text())
+    assert record["verdict"] == "error"
+    [dba] = manual_facts(record)
+    assert (dba["acknowledged"], dba["operator_time_s"]) == (False, None)
+    assert stopped_postgres() == []  # the pause was reverted
+
+
+def test_the_shipped_game_day_runs_unattended_with_auto_ack(sandbox: Path, tmp_path: Path) -> None:
+    reports = tmp_path / "runs"
+    args = ["run", str(REPO / "scenarios" / "game-day.yaml"), "--reports-dir", str(reports)]
+    run = run_drills([*args, "--auto-ack", "1s"], sandbox, reports)
+    assert run.returncode == 0, run.stderr
+    record = json.loads(next(reports.glob("*.json")).read_text())
+    facts = manual_facts(record)
+    assert [f["role"] for f in facts] == ["dba", "support", "manager"]
+    assert {(f["by"], f["via"]) for f in facts} == {("auto", "auto")}
+    assert all(abs(f["operator_time_s"] - 1.0) < 0.05 for f in facts), facts
+    assert record["measurements"]["rto_s"] > 1.0  # the DBA's second before the promote
