@@ -171,6 +171,8 @@ def _findings(record: RunRecord) -> list[str]:
         out.append("served by: " + "; ".join(served))
     if len(record.disruptions) > 1:
         out.append(_disruptions(record))
+    if manual := _manual_steps(record):
+        out.append("manual steps:\n" + "\n".join(manual))
     if m.replication_lag_peak_bytes is not None:
         out.append(
             f"replication lag peak (RPO exposure before any failover): "
@@ -347,3 +349,22 @@ def _verdict_line(record: RunRecord) -> str:
     if record.error:
         verdict += f": {record.error}"
     return verdict
+
+
+def _manual_steps(record: RunRecord) -> list[str]:
+    """One line per manual step: role, who acknowledged, how, and the operator's time."""
+    lines = []
+    for step in record.timeline:
+        facts = step.facts.get("manual")
+        if step.kind != "manual" or not isinstance(facts, dict):
+            continue
+        role = facts.get("role") or "anyone"
+        if not facts.get("acknowledged"):
+            lines.append(f"  {step.index + 1}. {role}: not acknowledged ({step.detail})")
+            continue
+        note = f": {facts['note']}" if facts.get("note") else ""
+        lines.append(
+            f"  {step.index + 1}. {role}: {facts.get('by')} ({facts.get('via')}) after "
+            f"{facts.get('operator_time_s', 0):.3f}s{note}"
+        )
+    return lines

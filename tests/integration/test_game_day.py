@@ -90,7 +90,7 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
         assert (
             ack.stdout.strip() == f"acknowledged in {second.run_id}: Close the incident (manager)"
         )
-        _, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
@@ -106,6 +106,9 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
         "dba",
     )
     assert (manager["by"], manager["note"], manager["role"]) == ("bo", "closed", "manager")
+    seconds = f"{dba['operator_time_s']:.3f}s"
+    assert f"  3. dba: ana (drills ack) after {seconds}: site A confirmed hung" in out
+    assert "  6. manager: bo (drills ack) after " in out
     # The primary was frozen while the DBA decided: the RTO includes the operator's time.
     assert record["measurements"]["rto_s"] >= dba["operator_time_s"]
 
