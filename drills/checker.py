@@ -26,6 +26,7 @@ from drills.failover import Failover, TwoPrimaries, cluster_probe, cluster_sampl
 from drills.failover import two_primaries as find_two_primaries
 from drills.history import History
 from drills.lateness import HarnessLag, between, harness_lag, overload_error
+from drills.levels import Level, judge_level
 from drills.probe_objectives import (
     ProbeObjectives,
     availability_of,
@@ -70,6 +71,7 @@ class CheckConfig:
     write_probe: str | None
     stable: int = DEFAULT_STABLE
     probe_objectives: dict[str, ProbeObjectives] = field(default_factory=dict)
+    level: Level | None = None  # the incident level judged (response, recovery)
 
 
 @dataclass
@@ -140,6 +142,7 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         *judge_probes(
             history, summaries, disruptive, config.probe_objectives, config.stable, quarter
         ),
+        *_level(config.level, history, disruption_start, rto, rto_reason),
     ]
     lag = harness_lag(history.ops, sum(p.skipped for p in history.probes))
     during = between(history.ops, disruption_start, recovered)
@@ -166,6 +169,12 @@ def check(history: History, config: CheckConfig) -> CheckResult:
         harness=lag,
         harness_error=overloaded,
     )
+
+
+def _level(
+    level: Level | None, history: History, start: int | None, rto: float | None, why: str
+) -> list[ObjectiveResult]:
+    return [] if level is None else judge_level(level, history, start, rto, why)
 
 
 def _restore_rto(restore: Restore) -> tuple[float | None, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from pydantic import Field, model_validator
 
 from drills.configfile import load_model
+from drills.levels import LevelObjectives
 from drills.model import StrictModel
 from drills.yamlsource import MAX_BYTES
 
@@ -68,6 +69,10 @@ class Config(StrictModel):
     containers: Containers = Field(default_factory=Containers)
     hosts: Hosts = Field(default_factory=Hosts)
     limits: Limits = Field(default_factory=lambda: Limits.model_validate({}))
+    levels: dict[int, LevelObjectives] = Field(
+        default_factory=dict,
+        description="incident levels by number, over the defaults 1-3 (docs/game-days.md)",
+    )
     signing_key_file: Path | None = Field(
         None, description="HMAC key run records are signed with (docs/security.md), outside them"
     )

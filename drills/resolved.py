@@ -10,6 +10,7 @@ from drills.checker import CheckConfig, Objectives, ProbeObjectives
 from drills.containers.target import ContainerTarget
 from drills.hosts.target import host_target_class
 from drills.hosts.unit import host_unit_class
+from drills.levels import Level
 from drills.patroni.spec import cluster_target, role_target
 from drills.scenario import Scenario
 from drills.targets import Target, process_target_class
@@ -45,7 +46,7 @@ def scenario_targets(
     return targets
 
 
-def check_config(scenario: Scenario) -> CheckConfig:
+def check_config(scenario: Scenario, level: Level | None = None) -> CheckConfig:
     return CheckConfig(
         objectives=Objectives(
             rto_s=scenario.objectives.rto,
@@ -60,4 +61,5 @@ def check_config(scenario: Scenario) -> CheckConfig:
             for name, probe in scenario.probes.items()
             if probe.objectives is not None
         },
+        level=level,
     )

@@ -187,7 +187,7 @@ class Drill:
             self.view.message("the kept lab is journalled: `drills recover` removes it")
         else:
             self.journal.close()  # everything was undone: nothing to recover
-        config = check_config(self.scenario)
+        config = check_config(self.scenario, self.loaded.level)
         if self.notes:
             error = "; ".join([error, *self.notes] if error else self.notes)
         result = check(history, config)

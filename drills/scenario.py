@@ -28,6 +28,7 @@ from drills.hosts.systemctl import unit_name
 from drills.hosts.target import host_target_class
 from drills.hosts.unit import host_unit_class
 from drills.labs import LABS, Lab, LabConfig
+from drills.levels import Level, scenario_level
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
 from drills.openloop import MAX_STABLE
@@ -271,6 +272,7 @@ class Scenario(StrictModel):
     name: Annotated[str, BeforeValidator(_name)]
     description: str = ""
     objectives: Objectives = Field(default_factory=lambda: Objectives.model_validate({}))
+    level: int | None = Field(None, ge=1, description="incident level judged (docs/game-days.md)")
     lab: LabSpec | None = None
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
     engine: EngineSpec | None = Field(
@@ -301,6 +303,7 @@ class LoadedScenario:
     sha256: str
     source: Source
     secrets: set[str] = field(default_factory=set)  # values from ${env:...} and ${file:...}
+    level: Level | None = None  # the scenario's incident level, objectives from drills.yaml
 
     @property
     def lab_class(self) -> type[Lab] | None:
@@ -366,8 +369,9 @@ def load_scenario(
     path: Path, lab_vars: dict[str, str] | None = None, config: Path | None = None
 ) -> LoadedScenario:
     """Load and validate a scenario. Without `lab_vars`, the lab's example values are used.
-    `config` is the drills.yaml given on the command line, if any (it sets the size limit)."""
-    limit = load_config(config_path(config)).limits.scenario_bytes
+    `config`: the drills.yaml given on the command line (size limit, incident levels)."""
+    settings = load_config(config_path(config))
+    limit = settings.limits.scenario_bytes
     raw, source = read_source(path, "a scenario", limit, "limits.scenario_bytes")
     problems = duplicates(source, indexed_key)
     examples = _lab_variables(source, problems)
@@ -384,12 +388,10 @@ def load_scenario(
     patroni = {name: t.patroni for name, t in scenario.targets.items() if t.patroni}
     keep_password_sources(patroni, source.data.get("targets"))
     problems += _probe_problems(scenario, source) + cross_check(scenario, source)
+    level = scenario_level(scenario.level, settings.levels, source, problems)
     if problems:
         raise ScenarioError(_masked(problems, secrets))
-    for step in scenario.steps:
-        if isinstance(step, Exec):
-            step.give_secrets(
-                secrets.used_by(step.commands), secrets.references_of(step.undo or "")
-            )
+    for step in (s for s in scenario.steps if isinstance(s, Exec)):
+        step.give_secrets(secrets.used_by(step.commands), secrets.references_of(step.undo or ""))
     digest = hashlib.sha256(raw).hexdigest()
-    return LoadedScenario(scenario, path, digest, source, secrets.values)
+    return LoadedScenario(scenario, path, digest, source, secrets.values, level)

@@ -92,7 +92,22 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
         if found is not None:
             measured = "n/a" if found.measured is None else f"{found.measured:g}"
             rows.append([label, target, measured, found.verdict.value])
-    return rows + _probe_objective_rows(record)
+    return rows + _level_rows(record) + _probe_objective_rows(record)
+
+
+def _level_rows(record: RunRecord) -> list[list[str]]:
+    """The incident level's response and recovery, when the scenario has a level."""
+    level = record.check.level
+    if level is None:
+        return []
+    rows = []
+    for name, label in (("response", "Response"), ("recovery", "Recovery")):
+        found = record.verdicts.get(name)
+        if found is not None:
+            measured = _seconds(found.measured) if found.measured is not None else found.reason
+            target = f"<= {format_duration(found.objective)}"
+            rows.append([f"{label} (level {level.level})", target, measured, found.verdict.value])
+    return rows
 
 
 def _probe_objective_rows(record: RunRecord) -> list[list[str]]:

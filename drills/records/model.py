@@ -20,6 +20,7 @@ from drills.checker import (
     ProbeObjectives,
     Verdict,
 )
+from drills.levels import Level
 from drills.records.restore import RestoreRecord
 
 SCHEMA_VERSION: Final = 1
@@ -55,6 +56,12 @@ class ProbeObjectivesRecord(RecordPart):
     availability: Number | None = None
 
 
+class LevelRecord(RecordPart):
+    level: int
+    respond_s: Number
+    recover_s: Number
+
+
 class CheckRecord(RecordPart):
     """What the checker was told."""
 
@@ -62,11 +69,12 @@ class CheckRecord(RecordPart):
     write_probe: str | None
     stable: int = DEFAULT_STABLE
     probe_objectives: dict[str, ProbeObjectivesRecord] = Field(default_factory=dict)
+    level: LevelRecord | None = None  # written only for a scenario with `level:`
 
     @model_serializer(mode="wrap")
     def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {k: v for k, v in data.items() if k != "probe_objectives" or v}
+        return {k: v for k, v in data.items() if k not in ("probe_objectives", "level") or v}
 
     @classmethod
     def of(cls, config: CheckConfig) -> CheckRecord:
@@ -78,6 +86,9 @@ class CheckRecord(RecordPart):
                 name: ProbeObjectivesRecord(rto_s=o.rto_s, availability=o.availability)
                 for name, o in config.probe_objectives.items()
             },
+            level=None
+            if (lv := config.level) is None
+            else LevelRecord(level=lv.number, respond_s=lv.respond_s, recover_s=lv.recover_s),
         )
 
 
@@ -358,4 +369,7 @@ class RunRecord(RecordPart):
                 )
                 for name, o in self.check.probe_objectives.items()
             },
+            level=None
+            if (lv := self.check.level) is None
+            else Level(lv.level, float(lv.respond_s), float(lv.recover_s)),
         )

@@ -23,6 +23,9 @@ class Manual(StepConfig):
     on_timeout: Literal["fail", "continue"] = Field(
         "fail", description="unacknowledged in time: fail the drill, or note it and go on"
     )
+    response: bool = Field(
+        False, description="its acknowledgement is the response an incident level judges"
+    )
     shorthand: ClassVar[str | None] = "instruction"
 
     def describe(self) -> str:
@@ -34,6 +37,7 @@ class Manual(StepConfig):
         started = time.monotonic_ns()
         ack = ctx.operator.wait(ctx.serial(), self.instruction, self.role, self.timeout)
         facts: dict[str, object] = {"instruction": self.instruction, "role": self.role}
+        facts |= {"response": True} if self.response else {}
         if ack is None:
             assert self.timeout is not None
             waited = f"not acknowledged within {format_duration(self.timeout)}"

@@ -28,10 +28,11 @@ probes:
   writes: {kind: postgres-write, dsn: "${lab.a.dsn}", interval: 50ms}
 service_probe: reads
 write_probe: writes
+level: 1
 steps:
   - wait: 300ms
   - pause: site-a
-  - manual: {instruction: "Confirm site A hangs", role: dba, timeout: 60s}
+  - manual: {instruction: "Confirm site A hangs", role: dba, timeout: 60s, response: true}
   - resume: site-a
   - wait-until: reads
   - manual: {instruction: "Close the incident", role: manager, timeout: 60s}
@@ -111,6 +112,16 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
     assert "  6. manager: bo (drills ack) after " in out
     # The primary was frozen while the DBA decided: the RTO includes the operator's time.
     assert record["measurements"]["rto_s"] >= dba["operator_time_s"]
+    # Level 1 (the defaults: respond within 15 min, recover within 1 h): the response is the
+    # DBA's acknowledgement, counted from the pause; the recovery is the RTO.
+    steps = {s["index"]: s for s in record["timeline"]}
+    responded = steps[2]["start_s"] + dba["operator_time_s"] - steps[1]["start_s"]
+    verdicts = record["verdicts"]
+    assert verdicts["response"]["verdict"] == verdicts["recovery"]["verdict"] == "met"
+    assert abs(verdicts["response"]["measured"] - responded) < 0.001
+    assert verdicts["recovery"]["measured"] == record["measurements"]["rto_s"]
+    assert record["check"]["level"] == {"level": 1, "respond_s": 900.0, "recover_s": 3600.0}
+    assert "| Response (level 1)" in out
 
 
 def test_an_unacknowledged_manual_step_fails_the_drill_and_reverts(
@@ -139,3 +150,5 @@ def test_the_shipped_game_day_runs_unattended_with_auto_ack(sandbox: Path, tmp_p
     assert {(f["by"], f["via"]) for f in facts} == {("auto", "auto")}
     assert all(abs(f["operator_time_s"] - 1.0) < 0.05 for f in facts), facts
     assert record["measurements"]["rto_s"] > 1.0  # the DBA's second before the promote
+    response = record["verdicts"]["response"]  # level 1: from the kill to the DBA's ack
+    assert response["verdict"] == "met" and 1.0 <= response["measured"] < 1.1
