@@ -13,9 +13,11 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from drills.containers.engine import resolved_engine
 from drills.errors import DrillsError
 from drills.files import private_dir, write_new
 from drills.journal import state_dir
@@ -107,9 +109,13 @@ class Locks:
         self.held = []
 
 
-def target_keys(scenario: Any) -> list[str]:
-    """What a scenario's drill acts on outside its own lab."""
-    keys = []
+def target_keys(scenario: Any, containers: Iterable[Any] = ()) -> list[str]:
+    """What a scenario's drill acts on outside its own lab. A container (ContainerTarget) is
+    locked by its id on its engine, however the scenario selects it."""
+    keys = [
+        f"container:{resolved_engine(t.engine).get('host') or t.engine.context}:{t.id}"
+        for t in containers
+    ]
     for spec in scenario.targets.values():
         if spec.host is not None:  # the host's own: its name as the scenario gives it
             what = f"unit:{spec.unit}" if spec.unit else f"process:{spec.pid_file}"

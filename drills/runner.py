@@ -17,7 +17,6 @@ from typing import Any
 
 from drills.checker import check
 from drills.config import config_path, load_config
-from drills.containers.engine import resolved_engine
 from drills.containers.resolve import container_targets
 from drills.containers.target import ContainerTarget
 from drills.engines import probe_runner
@@ -33,6 +32,7 @@ from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner, start_all, stop_all
 from drills.operator import Operator
+from drills.participants import Participant, everyone
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
 from drills.records.crashed import record_on_crash
@@ -54,6 +54,7 @@ class RunOptions:
     live: bool | None = None  # None: when stderr is a terminal
     config: Path | None = None  # drills.yaml; None: looked up (drills.config.config_path)
     auto_ack: float | None = None  # acknowledge manual steps after this long
+    participants: list[Participant] = field(default_factory=list)  # --participant NAME:ROLE
 
 
 @dataclass
@@ -107,11 +108,7 @@ class Drill:
         self.containers = container_targets(self.scenario, self.loaded, config, config_file)
         for target in self.containers.values():
             self.target_facts[target.name] = target.describe()
-        # A container is locked by its id on its engine, however the scenario selects it.
-        keys = target_keys(self.scenario) + [
-            f"container:{resolved_engine(t.engine).get('host') or t.engine.context}:{t.id}"
-            for t in self.containers.values()
-        ]
+        keys = target_keys(self.scenario, self.containers.values())
         locks = Locks(keys, self.scenario.name, self.options.state_dir)
         locks.acquire()  # before anything is touched; Locked names the holder
         try:
@@ -204,6 +201,7 @@ class Drill:
             targets=self.target_facts,
             error=error,
             aborted=aborted,
+            participants=everyone(self.scenario.participants, self.options.participants),
         )
         history_path = self.options.reports_dir / f"{self.run_id}.history.jsonl"
         record = build_record(info, history, config, result, history_path.name)

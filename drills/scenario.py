@@ -32,6 +32,7 @@ from drills.levels import Level, scenario_level
 from drills.model import StrictModel
 from drills.network.scenario_links import NetworkSpec
 from drills.openloop import MAX_STABLE
+from drills.participants import Participant
 from drills.patroni.cluster import ClusterTarget, Role
 from drills.patroni.spec import PatroniSpec, keep_password_sources
 from drills.probe import PROBES, ProbeConfig
@@ -273,6 +274,7 @@ class Scenario(StrictModel):
     description: str = ""
     objectives: Objectives = Field(default_factory=lambda: Objectives.model_validate({}))
     level: int | None = Field(None, ge=1, description="incident level judged (docs/game-days.md)")
+    participants: list[Participant] = Field(default_factory=list, description="who takes part")
     lab: LabSpec | None = None
     targets: dict[str, TargetSpec] = Field(default_factory=dict)
     engine: EngineSpec | None = Field(

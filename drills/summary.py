@@ -186,6 +186,10 @@ def _findings(record: RunRecord) -> list[str]:
         out.append("served by: " + "; ".join(served))
     if len(record.disruptions) > 1:
         out.append(_disruptions(record))
+    if record.participants:
+        out.append(
+            "participants: " + ", ".join(f"{p.name} ({p.role})" for p in record.participants)
+        )
     if manual := _manual_steps(record):
         out.append("manual steps:\n" + "\n".join(manual))
     if m.replication_lag_peak_bytes is not None:

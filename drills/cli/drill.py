@@ -83,6 +83,14 @@ def _add_run(sub: Subparsers) -> None:
         "rehearsals; recorded as automatic), e.g. 30s",
     )
     run.add_argument(
+        "--participant",
+        metavar="NAME:ROLE",
+        action="append",
+        default=[],
+        help="someone taking part, e.g. ana:dba (repeat it; added to the scenario's "
+        "participants, recorded)",
+    )
+    run.add_argument(
         "--pushgateway",
         metavar="URL",
         default=None,
@@ -139,6 +147,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from drills.cli.run_outputs import finish, refused, starting
+    from drills.participants import parse_participant
     from drills.runner import RunOptions, run_drill
 
     if args.dry_run:
@@ -153,6 +162,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         max_downtime = _duration(args.max_downtime, "--max-downtime")
         auto_ack = _duration(args.auto_ack, "--auto-ack")
+        participants = [parse_participant(text) for text in args.participant]
         result = run_drill(
             args.scenario,
             RunOptions(
@@ -162,6 +172,7 @@ def _run(args: argparse.Namespace) -> int:
                 max_downtime=max_downtime,
                 config=args.config,
                 auto_ack=auto_ack,
+                participants=participants,
             ),
         )
     except BaseException as exc:

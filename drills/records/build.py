@@ -17,6 +17,7 @@ from drills.checker import CheckConfig, CheckResult, Overall, ProbeSummary
 from drills.failover import Failover
 from drills.history import History
 from drills.lateness import HarnessLag
+from drills.participants import Participant
 from drills.records.model import (
     CheckRecord,
     Disruption,
@@ -29,6 +30,7 @@ from drills.records.model import (
     ObjectivesRecord,
     ObjectiveVerdict,
     OutageRecord,
+    ParticipantRecord,
     ProbeRecord,
     RunRecord,
     ScenarioRef,
@@ -78,6 +80,7 @@ class RunInfo:
     error: str | None
     targets: dict[str, Any] = field(default_factory=dict)  # containers acted on: ids, images
     aborted: str | None = None  # the stop condition that fired, if one did
+    participants: list[Participant] = field(default_factory=list)
 
 
 def _rel(history: History, ns: int | None) -> float | None:
@@ -135,6 +138,7 @@ def build_record(
         host=host_facts(),
         history=history_file,
         aborted=info.aborted,
+        participants=[ParticipantRecord(name=p.name, role=p.role) for p in info.participants],
     )
 
 

@@ -297,6 +297,11 @@ class HarnessRecord(RecordPart):
     lag_max_ms: Number | None = None
 
 
+class ParticipantRecord(RecordPart):
+    name: str
+    role: str
+
+
 class RunRecord(RecordPart):
     """One drill's record. `data()` is what is written; the file's JSON is the contract."""
 
@@ -325,6 +330,7 @@ class RunRecord(RecordPart):
     host: Host | None = None
     history: str = ""  # file name of the history, in the same directory
     aborted: str | None = None  # the stop condition that fired; written only when aborted
+    participants: list[ParticipantRecord] = Field(default_factory=list)  # written when any
     chain: Chain | None = None  # written by `write_chained`
     self_sha256: str | None = None
     signature: Signature | None = None  # written by `write_chained` when given a key
@@ -335,7 +341,8 @@ class RunRecord(RecordPart):
             *("failover", "restore", "aborted", "harness"),
             *("chain", "self_sha256", "signature"),
         )
-        return _without_none(handler(self), present_only)
+        data = _without_none(handler(self), present_only)
+        return {k: v for k, v in data.items() if k != "participants" or v}
 
     def data(self) -> dict[str, Any]:
         """The record as JSON-ready data, keys in the documented order."""

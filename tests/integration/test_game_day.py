@@ -29,6 +29,7 @@ probes:
 service_probe: reads
 write_probe: writes
 level: 1
+participants: [{name: ana, role: dba}]
 steps:
   - wait: 300ms
   - pause: site-a
@@ -62,7 +63,10 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
     env = drills_env(sandbox)
     state = Path(env["DRILLS_STATE_DIR"])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drills", "run", str(scenario), "--reports-dir", str(reports)],
+        [
+            *(sys.executable, "-m", "drills", "run", str(scenario)),
+            *("--reports-dir", str(reports), "--participant", "bo:manager"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -107,6 +111,11 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
         "dba",
     )
     assert (manager["by"], manager["note"], manager["role"]) == ("bo", "closed", "manager")
+    assert record["participants"] == [
+        {"name": "ana", "role": "dba"},
+        {"name": "bo", "role": "manager"},
+    ]
+    assert "participants: ana (dba), bo (manager)" in out
     seconds = f"{dba['operator_time_s']:.3f}s"
     assert f"  3. dba: ana (drills ack) after {seconds}: site A confirmed hung" in out
     assert "  6. manager: bo (drills ack) after " in out
