@@ -22,13 +22,17 @@ from drills.history import History, ProbeInfo
 from drills.records.model import Measurements, RunRecord, StepRecord
 
 UP, DOWN, FAULT, LOSS, RTO = "#2e9d4f", "#d1342f", "#f2b84b", "#7b3fb5", "#1f5fbf"
+ACTION = "#8fa8c8"
 
 # A fault lasts from its step until the first later step of one of these kinds (else to the
 # end of the drill, when the harness reverted it).
+RESTORED = {"restore", "restore-config"}
 ENDED_BY = {
-    "pause": {"resume", "restart"},
-    "kill": {"restart", "promote"},
+    "pause": {"resume", "unpause", "restart"},
+    "kill": {"restart", "promote", "start", "rejoin"},
     "restart": set(),
+    "stop": {"start"},
+    "disconnect": {"connect"},
     "link-down": {"heal"},
     "blackhole": {"heal"},
     "delay": {"heal"},
@@ -36,6 +40,17 @@ ENDED_BY = {
     "reset-peer": {"heal"},
     "partition": {"heal"},
     "isolate": {"heal"},
+    "site-down": {"rejoin"},
+    "site-isolate": {"heal"},
+    "sql": RESTORED,
+    "delete-config": RESTORED,
+    "corrupt": RESTORED,
+    "lose-disk": RESTORED,
+}
+# Actions are shaded (in another colour) over their own step: what people and the harness did.
+ACTIONS = {
+    *("promote", "rejoin", "restore", "restore-config", "backup", "manual"),
+    *("switchover", "failover", "pause-cluster", "resume-cluster", "exec"),
 }
 
 
@@ -51,6 +66,7 @@ class Interval:
     start: float
     end: float
     label: str
+    action: bool = False  # an action over its own step, not a fault in place
 
 
 def plain(text: str) -> str:
@@ -66,8 +82,12 @@ def _png(fig: Figure) -> bytes:
 
 
 def fault_intervals(timeline: Sequence[StepRecord], end: float) -> list[Interval]:
+    """Each fault from its step until what ended it, and each action over its own step."""
     intervals = []
     for index, step in enumerate(timeline):
+        if step.kind in ACTIONS and step.start_s is not None:
+            stop = step.end_s if step.end_s is not None else step.start_s
+            intervals.append(Interval(step.start_s, stop, step.description, action=True))
         if step.kind not in ENDED_BY or step.start_s is None:
             continue
         stop = end
@@ -96,12 +116,13 @@ def drill_timeline(
         colors = [UP if ok else DOWN for ok in probe.up]
         ax.scatter(probe.times, [row] * len(probe.times), c=colors, marker="|", s=160, lw=1.2)
     for number, fault in enumerate(faults):
-        ax.axvspan(fault.start, fault.end, color=FAULT, alpha=0.25, lw=0)
+        color, text = (ACTION, "#34506f") if fault.action else (FAULT, "#8a5a00")
+        ax.axvspan(fault.start, fault.end, color=color, alpha=0.25, lw=0)
         ax.annotate(
             plain(fault.label),
             (fault.start, rows - 0.35 + 0.28 * (number % 2)),
             fontsize=7,
-            color="#8a5a00",
+            color=text,
         )
     if rto is not None:
         ax.annotate(

@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from drills.errors import (
     EXIT_ABORTED,
@@ -64,6 +64,7 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
         print(f"drills: {result.record_error}", file=sys.stderr)
     else:
         print(f"record: {record_file}", file=out)
+        _run_report(result, out)
     status = run_status(result)
     junit_error = ""
     if args.junit is not None:  # before the push, which may be slow
@@ -83,6 +84,20 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
         data |= {"record_error": result.record_error, "junit_error": junit_error or None}
         print(json.dumps(data, indent=2))
     return status
+
+
+def _run_report(result: RunResult, out: TextIO) -> None:
+    """The run's own report beside its record; a failure to write it is said, not fatal."""
+    from drills.history_file import load_history
+    from drills.run_report import write_run_report
+
+    try:
+        history = load_history(result.history_path)
+        page = write_run_report(result.record, history, result.record_path.parent)
+    except (OSError, DrillsError) as exc:  # RecordError: an unreadable history
+        print(f"drills: the run's report was not written: {exc}", file=sys.stderr)
+    else:
+        print(f"report: {page}", file=out)
 
 
 def _write(args: argparse.Namespace, write: Callable[[], None]) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.chromium import count_colour, screenshot
 from tests.conftest import failover_bounds, run_drills, signal_drill_at
 
 pytestmark = [pytest.mark.postgres, pytest.mark.haproxy]
@@ -67,6 +68,18 @@ def test_site_failover(sandbox: Path, tmp_path: Path) -> None:
     assert record["split_brain"] == {"detected": False}
     assert record["verdicts"]["split_brain"]["verdict"] == "met"
     assert record["lab"]["kind"] == "dual-active" and record["lab"]["haproxy"]["port"] > 0
+    _assert_run_report_shades_the_site_down(run.record_path, run.stdout, tmp_path)
+
+
+def _assert_run_report_shades_the_site_down(record: Path, stdout: str, work: Path) -> None:
+    """The run's own report, written after the drill: in Chromium, the site-down fault is
+    shaded (#f2b84b at 25% over white) on its timeline chart."""
+    page = record.with_suffix(".html")
+    assert f"report: {page}" in stdout
+    assert record.with_suffix(".md").exists() and record.with_suffix(".png").exists()
+    pixels = screenshot(page, work, height=1600)
+    shaded = count_colour(pixels, (252, 237, 210), within=0.03)
+    assert shaded > 2000, f"no shaded fault on the run's timeline ({shaded} pixels)"
 
 
 PAUSE = """

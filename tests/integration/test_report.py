@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import matplotlib.image
 import pytest
 
 from drills.records import write_chained
+from tests.chromium import count_colour, screenshot
 from tests.conftest import REPO, run_drills
 
 SCHEDULE = """
@@ -166,41 +166,10 @@ def test_past_quarter_shows_overdue_and_the_trend(records: Path, tmp_path: Path)
 @pytest.mark.postgres
 @pytest.mark.browser
 def test_html_report_renders_its_charts_in_chromium(records: Path, tmp_path: Path) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Chromium not installed (Debian package chromium; `make test` installs it)")
     _, _ = _report(records, tmp_path / "reports")
-    page = tmp_path / "reports" / "2026-Q4" / "report.html"
-    shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--hide-scrollbars",
-            "--window-size=1200,5000",
-            f"--screenshot={shot}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert shot.exists(), "Chromium took no screenshot"
-    pixels = matplotlib.image.imread(str(shot))[:, :, :3]
+    pixels = screenshot(tmp_path / "reports" / "2026-Q4" / "report.html", tmp_path)
     not_white = (pixels.sum(axis=2) < 2.9).mean()
     assert not_white > 0.03, f"the page looks blank ({not_white:.2%} non-white)"
     # The timeline chart's green 'up' samples (#2e9d4f) are on screen: the charts rendered.
-    green = (
-        (abs(pixels[:, :, 0] - 0x2E / 255) < 0.08)
-        & (abs(pixels[:, :, 1] - 0x9D / 255) < 0.08)
-        & (abs(pixels[:, :, 2] - 0x4F / 255) < 0.08)
-    ).sum()
+    green = count_colour(pixels, (0x2E, 0x9D, 0x4F))
     assert green > 500, f"no chart colours on the page ({green} green pixels)"
