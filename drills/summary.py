@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from textwrap import fill
+
 from tabulate import tabulate
 
 from drills.checker import Verdict
 from drills.durations import format_duration
 from drills.records.model import FailoverRecord, HarnessRecord, RunRecord, SplitBrainRecord
 from drills.records.restore import RestoreRecord, RestoreStepRecord
+from drills.summary_gameday import level_rows, manual_step_lines
 
 
 def _seconds(value: float | None) -> str:
@@ -92,22 +95,7 @@ def _objective_rows(record: RunRecord) -> list[list[str]]:
         if found is not None:
             measured = "n/a" if found.measured is None else f"{found.measured:g}"
             rows.append([label, target, measured, found.verdict.value])
-    return rows + _level_rows(record) + _probe_objective_rows(record)
-
-
-def _level_rows(record: RunRecord) -> list[list[str]]:
-    """The incident level's response and recovery, when the scenario has a level."""
-    level = record.check.level
-    if level is None:
-        return []
-    rows = []
-    for name, label in (("response", "Response"), ("recovery", "Recovery")):
-        found = record.verdicts.get(name)
-        if found is not None:
-            measured = _seconds(found.measured) if found.measured is not None else found.reason
-            target = f"<= {format_duration(found.objective)}"
-            rows.append([f"{label} (level {level.level})", target, measured, found.verdict.value])
-    return rows
+    return rows + level_rows(record) + _probe_objective_rows(record)
 
 
 def _probe_objective_rows(record: RunRecord) -> list[list[str]]:
@@ -190,7 +178,7 @@ def _findings(record: RunRecord) -> list[str]:
         out.append(
             "participants: " + ", ".join(f"{p.name} ({p.role})" for p in record.participants)
         )
-    if manual := _manual_steps(record):
+    if manual := manual_step_lines(record):
         out.append("manual steps:\n" + "\n".join(manual))
     if m.replication_lag_peak_bytes is not None:
         out.append(
@@ -342,10 +330,32 @@ def _disruptions(record: RunRecord) -> str:
     )
 
 
+PROBE_LEGEND = (
+    "service: the probe the RTO and availability are measured on; writes: the probe whose lost "
+    "acknowledged writes are the RPO. ±: one sampling interval of the service probe, the "
+    "resolution of the RTO. downtime LOW-HIGH: an outage lasts at least from its first failed "
+    "sample and at most from the last ok one before it, to the first ok sample after. A port "
+    "probe (tcp) watches one server, which can stay down while clients are served by the "
+    "other site: its downtime can exceed the RTO."
+)
+
+
+def _role(name: str, record: RunRecord) -> str:
+    roles = [
+        role
+        for role, probe in (
+            ("service", record.check.service_probe),
+            ("writes", record.check.write_probe),
+        )
+        if probe == name
+    ]
+    return f"{name} ({', '.join(roles)})" if roles else name
+
+
 def _probe_table(record: RunRecord) -> str:
     rows = [
         [
-            name,
+            _role(name, record),
             p.kind,
             f"{p.interval_s * 1000:.0f}ms",
             p.samples,
@@ -358,7 +368,7 @@ def _probe_table(record: RunRecord) -> str:
         for name, p in record.probes.items()
     ]
     headers = ["probe", "kind", "every", "samples", "ok", "fail", "unknown", "downtime", "p99"]
-    return tabulate(rows, headers=headers, tablefmt="github")
+    return tabulate(rows, headers=headers, tablefmt="github") + "\n\n" + fill(PROBE_LEGEND, 96)
 
 
 def _verdict_line(record: RunRecord) -> str:
@@ -368,22 +378,3 @@ def _verdict_line(record: RunRecord) -> str:
     if record.error:
         verdict += f": {record.error}"
     return verdict
-
-
-def _manual_steps(record: RunRecord) -> list[str]:
-    """One line per manual step: role, who acknowledged, how, and the operator's time."""
-    lines = []
-    for step in record.timeline:
-        facts = step.facts.get("manual")
-        if step.kind != "manual" or not isinstance(facts, dict):
-            continue
-        role = facts.get("role") or "anyone"
-        if not facts.get("acknowledged"):
-            lines.append(f"  {step.index + 1}. {role}: not acknowledged ({step.detail})")
-            continue
-        note = f": {facts['note']}" if facts.get("note") else ""
-        lines.append(
-            f"  {step.index + 1}. {role}: {facts.get('by')} ({facts.get('via')}) after "
-            f"{facts.get('operator_time_s', 0):.3f}s{note}"
-        )
-    return lines
