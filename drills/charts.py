@@ -59,6 +59,7 @@ class Samples:
     probe: str
     times: list[float]  # seconds since the drill's start
     up: list[bool]
+    lost: list[bool] | None = None  # acknowledged writes the final read did not find
 
 
 @dataclass
@@ -115,6 +116,9 @@ def drill_timeline(
     for row, probe in enumerate(samples):
         colors = [UP if ok else DOWN for ok in probe.up]
         ax.scatter(probe.times, [row] * len(probe.times), c=colors, marker="|", s=160, lw=1.2)
+        lost = [t for t, gone in zip(probe.times, probe.lost or [], strict=False) if gone]
+        if lost:  # acknowledged, then not found: marked on the writes' own lane
+            ax.scatter(lost, [row] * len(lost), c=LOSS, marker="x", s=40, lw=1.2, zorder=3)
     for number, fault in enumerate(faults):
         color, text = (ACTION, "#34506f") if fault.action else (FAULT, "#8a5a00")
         ax.axvspan(fault.start, fault.end, color=color, alpha=0.25, lw=0)
@@ -145,6 +149,17 @@ def drill_timeline(
 
 def record_timeline(record: RunRecord, history: History, title: str) -> bytes:
     """`drill_timeline` of a run from its record and its history."""
+    ends = [p.stopped_s for p in record.probes.values() if p.stopped_s is not None]
+    end = max(ends) if ends else 0.0
+    m = record.measurements
+    faults = fault_intervals(record.timeline, end)
+    samples = timeline_samples(record, history)
+    return drill_timeline(samples, faults, _rto_interval(m), _loss_interval(m), title)
+
+
+def timeline_samples(record: RunRecord, history: History) -> list[Samples]:
+    """Each probe's counted samples, up as the checker judged them; the write probe's lost
+    writes marked."""
     anchor = history.clock.mono_ns
     samples = []
     for name, probe in record.probes.items():
@@ -152,12 +167,10 @@ def record_timeline(record: RunRecord, history: History, title: str) -> bytes:
         # Up as the checker counts it, at the `slow` threshold the record was judged with.
         info = ProbeInfo(name, probe.kind, probe.interval_s, probe.timeout_s, probe.slow_s, 0, 0)
         times = [(op.invoke_ns - anchor) / 1e9 for op in ops]
-        samples.append(Samples(name, times, [is_up(op, info) for op in ops]))
-    ends = [p.stopped_s for p in record.probes.values() if p.stopped_s is not None]
-    end = max(ends) if ends else 0.0
-    m = record.measurements
-    faults = fault_intervals(record.timeline, end)
-    return drill_timeline(samples, faults, _rto_interval(m), _loss_interval(m), title)
+        lost = set(record.measurements.lost_write_ids or [])
+        gone = [op.seq in lost for op in ops] if name == record.check.write_probe else None
+        samples.append(Samples(name, times, [is_up(op, info) for op in ops], gone))
+    return samples
 
 
 def _rto_interval(m: Measurements) -> Interval | None:

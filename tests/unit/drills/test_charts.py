@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from drills.charts import Interval, fault_intervals
+from drills.charts import Interval, fault_intervals, timeline_samples
+from drills.history_file import load_history
+from drills.records import load_record
 from drills.records.model import StepRecord
+from tests import paths
 
 
 def step(index: int, kind: str, start: float, end: float) -> StepRecord:
@@ -50,3 +53,12 @@ def test_a_fault_never_ended_lasts_to_the_end_and_an_incident_until_the_restore(
     timeline = [step(0, "pause", 1, 1.1), step(1, "sql", 2, 2.1), step(2, "restore", 5, 8)]
     assert Interval(1, 20, "pause x") in fault_intervals(timeline, 20)
     assert Interval(2, 5, "sql x") in fault_intervals(timeline, 20)
+
+
+def test_acknowledged_writes_found_lost_are_marked_on_the_writes_lane() -> None:
+    record = load_record(paths.DATA / "records" / "20261123T200200Z-simple-lost.json")
+    history = load_history(paths.DATA / "records" / record.history)
+    lanes = {lane.probe: lane for lane in timeline_samples(record, history)}
+    writes = lanes[str(record.check.write_probe)]
+    assert writes.lost is not None and sum(writes.lost) == record.measurements.lost_writes > 0
+    assert all(lane.lost is None for name, lane in lanes.items() if lane is not writes)
