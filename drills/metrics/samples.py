@@ -15,7 +15,7 @@ from drills.records import KeyFrom, RunRecord, SigningKey, read_runs
 from drills.records.model import Measurements, ObjectivesRecord
 
 VERDICTS = tuple(Overall)
-OBJECTIVES = ("rto", "rpo", "availability", "split_brain")
+OBJECTIVES = ("rto", "rpo", "availability", "split_brain", "response", "recovery")
 
 # record figure -> metric, for `measurements` and `objectives`
 _MEASUREMENTS: tuple[tuple[Callable[[Measurements], float | None], str], ...] = (
@@ -125,6 +125,9 @@ def run_samples(record: RunRecord) -> list[Sample]:
     split = record.verdicts.get("split_brain")
     if split is not None and split.measured is not None:
         samples.append(("drills_split_brain_writes", float(split.measured), only))
+    response = record.verdicts.get("response")  # with an incident level (docs/game-days.md)
+    if response is not None and response.measured is not None:
+        samples.append(("drills_response_seconds", float(response.measured), only))
     for stamp, name in (
         (_timestamp(record.started_at), "drills_run_start_timestamp_seconds"),
         (_timestamp(record.finished_at), "drills_run_end_timestamp_seconds"),

@@ -51,6 +51,12 @@ SPECS: tuple[Spec, ...] = (
         _S,
         "Writes two databases acknowledged at once (0: none); absent when not judged.",
     ),
+    Spec(
+        "drills_response_seconds",
+        "gauge",
+        _S,
+        "Incident response: first fault to the acknowledged response step; absent without a level.",
+    ),
     Spec("drills_availability_ratio", "gauge", _S, "Availability over the drill window."),
     Spec(
         "drills_probe_availability_ratio",

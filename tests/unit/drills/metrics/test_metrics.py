@@ -17,7 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from drills import metrics
 from drills.errors import DrillsError
 from drills.metrics import RecordsCollector, registry_for, write_textfile
+from drills.metrics.samples import run_samples
 from drills.records import RunRecord, load_record, write_chained
+from drills.records.model import ObjectiveVerdict
+from drills.verdicts import Verdict
+from tests import paths
 from tests.paths import REPO
 
 SCHEDULE = REPO / "scenarios" / "schedule.yaml"
@@ -374,3 +378,16 @@ def test_the_chain_head_is_pushed_in_the_runs_group(
     [(group, registry)] = pushed
     assert group == {"scenario": "db-failover"}
     assert value(samples(registry), "drills_chain_head_sequence") == 1
+
+
+def test_an_incident_levels_response_and_recovery_are_exported() -> None:
+    record = load_record(paths.DATA / "records" / "20261123T200100Z-simple-pass.json")
+    verdicts = record.verdicts | {
+        "response": ObjectiveVerdict(verdict=Verdict.MET, objective=900, measured=41.5),
+        "recovery": ObjectiveVerdict(verdict=Verdict.MISSED, objective=1, measured=3.2),
+    }
+    found = run_samples(record.model_copy(update={"verdicts": verdicts}))
+    labels = {"scenario": record.scenario.name}
+    assert ("drills_response_seconds", 41.5, labels) in found
+    assert ("drills_objective_met", 1.0, labels | {"objective": "response"}) in found
+    assert ("drills_objective_met", 0.0, labels | {"objective": "recovery"}) in found
