@@ -25,7 +25,7 @@ WAITING = "waiting.json"
 @dataclass(frozen=True)
 class Waiting:
     run_id: str
-    step: int  # 1-based, as the live view numbers steps
+    step: int  # this wait's number, unique within the run
     instruction: str
     role: str
 

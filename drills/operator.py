@@ -40,6 +40,13 @@ def who() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):  # closed
+        return False
+
+
 class Operator:
     def __init__(
         self,
@@ -53,7 +60,7 @@ class Operator:
         self.state = state
         self.show = show
         self.auto_ack_s = auto_ack_s
-        self.terminal = terminal if terminal is not None and terminal.isatty() else None
+        self.terminal = terminal if _is_terminal(terminal) else None
 
     @classmethod
     def for_run(
