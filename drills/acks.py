@@ -10,9 +10,11 @@ that runs drills (docs/security.md).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,20 @@ class Waiting:
     step: int  # this wait's number, unique within the run
     instruction: str
     role: str
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+
+    def gone(self) -> bool:
+        """The drill died waiting (SIGKILL): known only on its own host."""
+        if self.host != socket.gethostname():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
 
 
 @dataclass(frozen=True)
@@ -74,9 +90,11 @@ def waiting_runs(state: Path) -> list[Waiting]:
     found = []
     for path in sorted(root.glob(f"*/{WAITING}")) if root.is_dir() else []:
         try:
-            found.append(Waiting(**json.loads(path.read_text())))
+            waiting = Waiting(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             continue  # a run that just finished
+        if not waiting.gone():
+            found.append(waiting)
     return found
 
 

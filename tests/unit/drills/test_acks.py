@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -47,3 +48,16 @@ def test_nothing_waiting_and_unknown_runs_are_errors(tmp_path: Path) -> None:
         acknowledge(tmp_path, "run-9", "ana", "")
     with pytest.raises(DrillsError, match="not a run id"):
         announce(tmp_path, Waiting("../x", 1, "a", ""))
+
+
+def test_a_drill_that_died_waiting_is_not_waiting_any_more(tmp_path: Path) -> None:
+    announce(tmp_path, Waiting("run-dead", 1, "a", "", pid=_exited_pid()))
+    assert waiting_runs(tmp_path) == []
+    announce(tmp_path, Waiting("run-elsewhere", 1, "a", "", host="other-host", pid=_exited_pid()))
+    assert [w.run_id for w in waiting_runs(tmp_path)] == ["run-elsewhere"]  # cannot tell
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
