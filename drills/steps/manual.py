@@ -9,6 +9,7 @@ from pydantic import Field
 
 from drills.durations import Duration, format_duration
 from drills.errors import StepError
+from drills.records.build import utc_iso
 from drills.steps.base import STEPS, StepConfig, StepContext
 
 
@@ -46,11 +47,13 @@ class Manual(StepConfig):
                 raise StepError(waited)
             return waited
         operator_time_s = (ack.at_ns - started) / 1e9
+        wall_ns = time.time_ns() - (time.monotonic_ns() - ack.at_ns)
         ctx.facts["manual"] = facts | {
             "acknowledged": True,
             "by": ack.by,
             "via": ack.via,
             "note": ack.note,
+            "acknowledged_at": utc_iso(wall_ns),
             "operator_time_s": round(operator_time_s, 6),
         }
         note = f": {ack.note}" if ack.note else ""

@@ -111,6 +111,7 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
         "dba",
     )
     assert (manager["by"], manager["note"], manager["role"]) == ("bo", "closed", "manager")
+    assert dba["acknowledged_at"] < manager["acknowledged_at"] and dba["response"] is True
     assert record["participants"] == [
         {"name": "ana", "role": "dba"},
         {"name": "bo", "role": "manager"},
