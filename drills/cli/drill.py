@@ -104,6 +104,11 @@ def _add_run(sub: Subparsers) -> None:
         "a failure, one not measured or a drill that could not run is an error)",
     )
     run.add_argument(
+        "--no-report",
+        action="store_true",
+        help="do not write the run's own report (<run>.html, .md, .png beside the record)",
+    )
+    run.add_argument(
         "--json",
         action="store_true",
         help="print the outcome as JSON on standard output (verdicts, figures, record path); "

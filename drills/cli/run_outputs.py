@@ -64,7 +64,8 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
         print(f"drills: {result.record_error}", file=sys.stderr)
     else:
         print(f"record: {record_file}", file=out)
-        _run_report(result, out)
+        if not args.no_report:
+            _run_report(result, out)
     status = run_status(result)
     junit_error = ""
     if args.junit is not None:  # before the push, which may be slow

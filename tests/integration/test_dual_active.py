@@ -48,7 +48,10 @@ def _assert_only_site_a_tail_lost(run_record: Path, record: dict[str, Any]) -> N
 def test_site_failover(sandbox: Path, tmp_path: Path) -> None:
     reports = tmp_path / "runs"
     run = run_drills(
-        ["run", "scenarios/site-failover.yaml", "--reports-dir", str(reports)], sandbox, reports
+        ["run", "scenarios/site-failover.yaml", "--reports-dir", str(reports)],
+        sandbox,
+        reports,
+        report=True,
     )
     assert run.returncode == 0, run.stderr + run.stdout
     record = run.record()

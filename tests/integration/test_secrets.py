@@ -47,7 +47,9 @@ def test_secrets_never_reach_the_outputs(
     scenario.write_text(SCENARIO.format(secret_file=secret_file))
     monkeypatch.setenv("DRILLS_TEST_SECRET", SECRET)
     reports = tmp_path / "runs"
-    run = run_drills(["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports)
+    run = run_drills(
+        ["run", str(scenario), "--reports-dir", str(reports)], sandbox, reports, report=True
+    )
     # The last step fails on purpose, printing the secret on its stderr: exit 2.
     assert run.returncode == 2, run.stderr
     record = run.record()
