@@ -248,7 +248,8 @@ def test_a_malformed_value_names_its_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_the_summary_reads_as_before(path: Path) -> None:
-    """tests/data/summaries/ holds what `summary.render` printed for these records at 999986c."""
+    """tests/data/summaries/ holds what `summary.render` printed for these records at 999986c,
+    with the probe table's service/writes marks and its legend added since (issue 16)."""
     from drills.summary import render
 
     expected = DATA.parent / "summaries" / f"{path.stem}.txt"
