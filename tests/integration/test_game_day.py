@@ -4,6 +4,7 @@ chooses, by `drills ack`, automatically, or never (the drill fails and reverts).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from drills.acks import Waiting, acknowledge, waiting_runs
+from drills.operator import who
 from tests.conftest import REPO, drills_env, run_drills, stopped_postgres
 
 pytestmark = pytest.mark.postgres
@@ -37,6 +39,7 @@ steps:
   - resume: site-a
   - wait-until: reads
   - manual: {instruction: "Close the incident", role: manager, timeout: 60s}
+  - manual: {instruction: "Write the report", role: support, timeout: 60s}
 """
 
 
@@ -62,6 +65,7 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
     scenario.write_text(PAUSED)
     env = drills_env(sandbox)
     state = Path(env["DRILLS_STATE_DIR"])
+    terminal, drills_terminal = os.openpty()  # the drill's standard input is a terminal
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "drills", "run", str(scenario)),
@@ -69,11 +73,12 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
+        stdin=drills_terminal,
         text=True,
         env=env,
         cwd=REPO,
     )
+    os.close(drills_terminal)
     try:
         first = wait_for(state, proc, 0)
         seen_at = time.monotonic()
@@ -95,13 +100,19 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
         assert (
             ack.stdout.strip() == f"acknowledged in {second.run_id}: Close the incident (manager)"
         )
+        wait_for(state, proc, second.step)
+        os.write(terminal, b"report filed\n")  # Enter, with a note typed first
         out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
+        os.close(terminal)
     assert proc.returncode == 0, err
-    assert "MANUAL (dba): Confirm site A hangs -- acknowledge: `drills ack --run" in err
+    assert (
+        "MANUAL (dba): Confirm site A hangs -- acknowledge: Enter here (a line typed first is "
+        f"the note), or `drills ack --run {first.run_id}`"
+    ) in err
     record = json.loads((reports / f"{first.run_id}.json").read_text())
-    dba, manager = manual_facts(record)
+    dba, manager, support = manual_facts(record)
     # The step began at most a poll (5 ms) before the test saw it wait.
     assert abs(dba["operator_time_s"] - waited) < 0.1, (dba, waited)
     assert (dba["by"], dba["via"], dba["note"], dba["role"]) == (
@@ -112,6 +123,7 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
     )
     assert (manager["by"], manager["note"], manager["role"]) == ("bo", "closed", "manager")
     assert dba["acknowledged_at"] < manager["acknowledged_at"] and dba["response"] is True
+    assert (support["via"], support["note"], support["by"]) == ("terminal", "report filed", who())
     assert record["participants"] == [
         {"name": "ana", "role": "dba"},
         {"name": "bo", "role": "manager"},
