@@ -20,7 +20,7 @@ from drills.errors import DrillsError, RecordError
 from drills.history_file import load_history
 from drills.quarters import Quarter
 from drills.records import KeyFrom, Run, SigningKey, in_quarter, load_runs, write_atomically
-from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict
+from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict, RunRecord
 from drills.report_markdown import markdown
 from drills.schedule import State, Status, load_schedule, status
 
@@ -114,6 +114,7 @@ def _row(run: Run) -> dict[str, str]:
         f"{r.judged('availability')}",
         "split brain": _split_brain(v),
         "probe objectives": _probe_objectives(v),
+        "incident level": _level(r),
         "verdict": run.verdict.value,
     }
 
@@ -131,6 +132,18 @@ def _probe_objectives(verdicts: dict[str, ObjectiveVerdict]) -> str:
             figures = f"availability {_pct(judged.measured, 2)} / {_pct(judged.objective, 2)}"
         said.append(f"{probe} {figures} {judged.verdict.value}")
     return "; ".join(said) or "n/a"
+
+
+def _level(record: RunRecord) -> str:
+    """`level 1: response 41.200s / 900s met; recovery 3.100s / 3600s met`."""
+    if record.check.level is None:
+        return "n/a"
+    said = [
+        f"{name} {_s(found.measured)} / {_s(found.objective, 0)} {found.verdict.value}"
+        for name in ("response", "recovery")
+        if (found := record.verdicts.get(name)) is not None
+    ]
+    return f"level {record.check.level.level}: " + "; ".join(said)
 
 
 def _split_brain(verdicts: dict[str, ObjectiveVerdict]) -> str:
