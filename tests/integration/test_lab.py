@@ -75,10 +75,27 @@ def test_drill_as_an_ordinary_user(sandbox: Path) -> None:
         pytest.skip(f"cannot run as an ordinary user here: {found}")
     command, pythonpath = found
     reports = sandbox / "runs"
-    env = drills_env(sandbox) | {"HOME": str(sandbox)}
+    # The user's own home, apart from the sandbox: the run's report leaves the chart library's
+    # font cache there (~/.cache/matplotlib), as it would in any user's home.
+    home = Path(tempfile.mkdtemp(prefix="drills-home-"))
+    home.chmod(0o777)
+    env = drills_env(sandbox) | {"HOME": str(home)}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    result = subprocess.run(
+    try:
+        result = _run_as_user(command, reports, env)
+    finally:
+        shutil.rmtree(home)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "verdict: PASS" in result.stdout
+    assert f"report: {reports}" in result.stdout
+    shutil.rmtree(reports)
+
+
+def _run_as_user(
+    command: list[str], reports: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [
             *command,
             "-m",
@@ -96,6 +113,3 @@ def test_drill_as_an_ordinary_user(sandbox: Path) -> None:
         timeout=120,
         check=False,
     )
-    assert result.returncode == 0, result.stderr + result.stdout
-    assert "verdict: PASS" in result.stdout
-    shutil.rmtree(reports)
