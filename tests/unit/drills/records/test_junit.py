@@ -87,3 +87,9 @@ def test_characters_xml_cannot_hold_are_written_as_unicode_escapes(tmp_path: Pat
     [suite] = list(JUnitXml.fromfile(str(out)))
     [case] = list(suite)
     assert case.result[0].message == ("drill did not run: bell \\u0007 and \\udcff from a program")
+
+
+def test_availability_is_said_as_the_error_budget_share_it_is_judged_by() -> None:
+    why = "downtime 1.020s is 0.00% of the quarter's error budget 79488.0s"
+    found = ObjectiveVerdict(verdict=Verdict.MET, objective=0.99, measured=0.25, reason=why)
+    assert judgement("availability", found) == f"availability: {why} (objective >= 99.0000%)"
