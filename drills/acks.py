@@ -111,7 +111,18 @@ def acknowledge(state: Path, run_id: str | None, by: str, note: str) -> Waiting:
         runs = ", ".join(w.run_id for w in waiting)
         raise DrillsError(f"several drills are waiting ({runs}): name one with --run")
     [found] = waiting
+    directory = _run_dir(state, found.run_id)
     ack = AckFile(found.step, by, note, time.time_ns())
-    path = _run_dir(state, found.run_id) / f"ack-{found.step}.json"
-    write_atomically(path, json.dumps(asdict(ack)), 0o600)
+    write_atomically(directory / f"ack-{found.step}.json", json.dumps(asdict(ack)), 0o600)
+    if _still_waiting(directory) != found.step:  # its wait ended meanwhile (a timeout)
+        if not (directory / WAITING).exists():
+            withdraw(directory)  # what the write made again after the drill removed it
+        raise DrillsError(f"too late: {found.run_id} no longer waits for that step")
     return found
+
+
+def _still_waiting(directory: Path) -> int | None:
+    try:
+        return int(json.loads((directory / WAITING).read_text())["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

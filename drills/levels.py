@@ -39,6 +39,9 @@ DEFAULT_LEVELS = {
 }
 
 
+AUTO_RESPONSE = "acknowledged automatically (--auto-ack), not by a person"
+
+
 @dataclass(frozen=True)
 class Level:
     """What the checker is told: the level and its two objectives, in seconds."""
@@ -68,7 +71,8 @@ def response_s(history: History, disruption_ns: int | None) -> tuple[float | Non
             continue
         if manual.get("acknowledged") and manual.get("operator_time_s") is not None:
             acked = step.start_ns + round(float(manual["operator_time_s"]) * 1e9)
-            return max(0.0, (acked - disruption_ns) / 1e9), ""
+            auto = manual.get("via") == "auto"
+            return max(0.0, (acked - disruption_ns) / 1e9), AUTO_RESPONSE if auto else ""
     return None, "no manual step marked `response: true` was acknowledged"
 
 

@@ -1,5 +1,5 @@
 """Who takes part in a rehearsal: the scenario's `participants:` and `drills run --participant
-NAME:ROLE`, kept in the record, and the role of whoever acknowledges a manual step."""
+NAME:ROLE`, kept in the record."""
 
 from __future__ import annotations
 
@@ -26,7 +26,3 @@ def everyone(scenario: list[Participant], given: list[Participant]) -> list[Part
     takes its new role)."""
     by_name = {p.name: p for p in scenario} | {p.name: p for p in given}
     return list(by_name.values())
-
-
-def role_of(name: str, participants: list[Participant]) -> str:
-    return next((p.role for p in participants if p.name == name), "")

@@ -52,14 +52,17 @@ def run_report_html(record: RunRecord, chart: bytes) -> str:
 
 
 def run_report_markdown(record: RunRecord, chart_name: str) -> str:
-    description = record.scenario.description.strip()
+    """Text from the record (names, notes, step details) escaped or fenced: a Markdown viewer
+    renders HTML."""
+    description = html.escape(record.scenario.description.strip())
     return "\n\n".join(
         [
-            f"# {_title(record)}",
-            f"{record.started_at} to {record.finished_at}; scenario `{record.scenario.file}`",
+            f"# {html.escape(_title(record))}",
+            f"{record.started_at} to {record.finished_at}; scenario "
+            f"{html.escape(record.scenario.file)}",
             *([description] if description else []),
             f"![timeline: probe samples, faults and actions shaded]({chart_name})",
-            render(record),
+            "````\n" + render(record).replace("````", "` ` ` `") + "\n````",
         ]
     )
 

@@ -269,7 +269,7 @@ class Drill:
             journal=self.journal.append,
             run_id=self.run_id,
             sites=self.sites,
-            operator=Operator.for_run(self.run_id, self.journal, self.view.message, self.options),
+            operator=Operator.for_run(self.run_id, self.journal, self.view, self.options),
         )
         for index, step in enumerate(scenario.steps):
             self._step(index, len(scenario.steps), step, ctx, log)

@@ -161,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.junit is not None or args.json:
             raise DrillsError("--dry-run runs nothing: --junit and --json do not apply")
-        print(describe(load_scenario(args.scenario), args.config))
+        print(describe(load_scenario(args.scenario, config=args.config), args.config))
         return EXIT_OK
     starting(args)
     try:
@@ -236,6 +236,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run_info(record: RunRecord, wall_ns: int) -> RunInfo:
+    from drills.participants import Participant
     from drills.records import RunInfo
 
     return RunInfo(
@@ -250,4 +251,5 @@ def _run_info(record: RunRecord, wall_ns: int) -> RunInfo:
         lab=record.lab,
         error=record.error,
         aborted=record.aborted,
+        participants=[Participant(name=p.name, role=p.role) for p in record.participants],
     )

@@ -64,8 +64,6 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
         print(f"drills: {result.record_error}", file=sys.stderr)
     else:
         print(f"record: {record_file}", file=out)
-        if not args.no_report:
-            _run_report(result, out)
     status = run_status(result)
     junit_error = ""
     if args.junit is not None:  # before the push, which may be slow
@@ -80,6 +78,8 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
         else:
             if note:
                 print(note, file=out)
+    if record_file and not args.no_report:  # last: JUnit and the push never wait for it
+        _run_report(result, out)
     if args.json:
         data = summary(result.record, record_file, status)
         data |= {"record_error": result.record_error, "junit_error": junit_error or None}
@@ -95,8 +95,8 @@ def _run_report(result: RunResult, out: TextIO) -> None:
     try:
         history = load_history(result.history_path)
         page = write_run_report(result.record, history, result.record_path.parent)
-    except (OSError, DrillsError) as exc:  # RecordError: an unreadable history
-        print(f"drills: the run's report was not written: {exc}", file=sys.stderr)
+    except Exception as exc:  # the drill's outcome stands whatever the chart
+        print(f"drills: the run's report was not written: {exc!r}", file=sys.stderr)
     else:
         print(f"report: {page}", file=out)
 

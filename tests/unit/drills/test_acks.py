@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from drills import acks
 from drills.acks import Waiting, acknowledge, announce, read_ack, waiting_runs, withdraw
 from drills.errors import DrillsError
 
@@ -61,3 +62,19 @@ def _exited_pid() -> int:
     child = subprocess.Popen(["true"])
     child.wait()
     return child.pid
+
+
+def test_an_acknowledgement_after_the_wait_ended_is_too_late(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = announce(tmp_path, Waiting("run-1", 2, "a", ""))
+    real_write = acks.write_atomically
+
+    def drill_gives_up_meanwhile(path: Path, text: str, mode: int | None = None) -> None:
+        withdraw(directory)  # the drill's timeout, between the look and the write
+        real_write(path, text, mode)
+
+    monkeypatch.setattr(acks, "write_atomically", drill_gives_up_meanwhile)
+    with pytest.raises(DrillsError, match="too late: run-1 no longer waits for that step"):
+        acknowledge(tmp_path, "run-1", "ana", "")
+    assert not directory.exists()

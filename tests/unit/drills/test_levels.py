@@ -8,7 +8,14 @@ import pytest
 
 from drills.errors import ScenarioError
 from drills.history import Clock, History, StepEvent
-from drills.levels import DEFAULT_LEVELS, Level, judge_level, resolve_level, response_s
+from drills.levels import (
+    AUTO_RESPONSE,
+    DEFAULT_LEVELS,
+    Level,
+    judge_level,
+    resolve_level,
+    response_s,
+)
 from drills.scenario import load_scenario
 from drills.verdicts import Verdict
 
@@ -73,3 +80,9 @@ def test_a_level_nobody_defined_is_refused_at_its_line(tmp_path: Path) -> None:
     ]
     scenario.write_text(scenario.read_text().replace("level: 7", "level: 4"))
     assert load_scenario(scenario, config=config).level == Level(4, 7200, 2 * 86400)
+
+
+def test_an_automatic_acknowledgement_is_measured_but_said_to_be_no_persons() -> None:
+    auto = ACKED | {"via": "auto"}
+    [response, _] = judge_level(Level(1, 5, 60), history(auto), 10 * S, 30.0, "")
+    assert (response.measured, response.reason) == (3.0, AUTO_RESPONSE)

@@ -59,3 +59,36 @@ def test_enter_on_the_terminal_acknowledges_with_the_line_as_note(tmp_path: Path
     os.close(primary)
     assert ack is not None and (ack.by, ack.via, ack.note) == (who(), "terminal", "B promoted")
     assert shown[0].startswith("MANUAL (dba): promote B -- acknowledge: Enter here")
+
+
+def test_enter_pressed_before_the_step_asked_does_not_acknowledge_it(tmp_path: Path) -> None:
+    primary, secondary = os.openpty()
+    os.write(primary, b"\n\n")  # typed during an earlier step
+    time.sleep(0.05)
+    with os.fdopen(secondary, "r") as terminal:
+        assert operator(tmp_path, terminal=terminal)[0].wait(1, "x", "", 0.3) is None
+    os.close(primary)
+
+
+def test_end_of_input_is_not_an_acknowledgement(tmp_path: Path) -> None:
+    primary, secondary = os.openpty()
+    with os.fdopen(secondary, "r") as terminal:
+        op = operator(tmp_path, terminal=terminal)[0]
+        threading.Timer(0.1, lambda: os.write(primary, b"\x04")).start()  # Ctrl-D
+        assert op.wait(1, "x", "", 0.5) is None
+    os.close(primary)
+
+
+def test_the_instruction_is_written_for_drills_ack_with_secrets_masked(tmp_path: Path) -> None:
+    op, _ = operator(tmp_path)
+    op.redact = lambda text: text.replace("hunter2", "***")
+    seen: list[str] = []
+
+    def look() -> None:
+        time.sleep(0.1)
+        seen.extend(w.instruction for w in waiting_runs(tmp_path))
+        acknowledge(tmp_path, "run-1", "ana", "")
+
+    threading.Thread(target=look).start()
+    assert op.wait(1, "log in with hunter2", "", 5) is not None
+    assert seen == ["log in with ***"]

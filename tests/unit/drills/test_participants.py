@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from drills.errors import DrillsError
-from drills.participants import Participant, everyone, parse_participant, role_of
+from drills.participants import Participant, everyone, parse_participant
 
 
 def test_name_and_role_from_the_command_line() -> None:
@@ -18,4 +18,3 @@ def test_the_command_line_adds_to_the_scenario_and_may_change_a_role() -> None:
     given = [Participant(name="bo", role="manager"), Participant(name="cy", role="dba")]
     found = everyone(scenario, given)
     assert [(p.name, p.role) for p in found] == [("ana", "dba"), ("bo", "manager"), ("cy", "dba")]
-    assert (role_of("bo", found), role_of("zed", found)) == ("manager", "")
