@@ -5,6 +5,7 @@ recorded due times of each probe, told apart by whether the whole machine stalle
 from __future__ import annotations
 
 import itertools
+import os
 import resource
 import tempfile
 import time
@@ -40,10 +41,10 @@ class Soak:
                 "the history written to a file as a drill writes it. RSS growth is measured",
                 f"after a warm-up of {_warm(self.seconds):.0f} s. A gap is the time between two",
                 "due times of a probe that were both recorded (a due time the harness skipped",
-                "leaves one). The probe loop runs real-time (SCHED_RR, drills/priority.py)",
-                "where allowed. A separate process, real-time too, that wakes every millisecond",
-                "notes the machine's own stalls (a wake over 8 ms late): a gap during one of",
-                "them is the machine's, not only the harness's.",
+                "leaves one). The probe loop runs real-time (DRILLS_PRIORITY=realtime, not the",
+                "default: drills/priority.py). A separate process, real-time too, that wakes",
+                "every millisecond notes the machine's own stalls (a wake over 8 ms late): a",
+                "gap during one of them is the machine's, not only the harness's.",
                 "",
                 f"- {self.samples:,} samples in {self.seconds:.0f} s, "
                 f"{self.late_share:.2%} of them late",
@@ -96,6 +97,7 @@ def _soak(log: HistoryLog, dsn: str, seconds: float) -> float:
         probe_runner(PostgresReadProbe(f"r{i}", config, "soak"), log, log.history.clock)
         for i in range(30)
     ]
+    os.environ["DRILLS_PRIORITY"] = "realtime"  # the loop's cadence at its best (priority.py)
     start_all(runners)
     time.sleep(_warm(seconds))  # warm: pools, caches, the allocator's first growth
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,22 +1,19 @@
 """A higher scheduling priority for the threads that time the harness itself: the probe loop
 (drills.reactor) and the stall watch (drills.stalls).
 
-At 3,000 samples/s the server under test, on the same machine, keeps both cores busy. At the
-default priority the loop's waits often ended 10-25 ms after their timers; ten niceness points
-up, the probe soak (docs/benchmarks.md) still saw the loop stall past two intervals about once
-every 100 s while the machine itself did not. So each thread asks for the real-time policy
-SCHED_RR at its lowest priority (1): it then runs as soon as it is runnable, ahead of every
-normal process, and it sleeps between samples, using a fraction of one core. The kernel's
-real-time throttling (kernel.sched_rt_runtime_us: 95% of each period by default, -1 turns it
-off) keeps CPU time for everything else even if such a thread never slept. Both threads get
-the same policy: a stall watch starved while the loop is not would excuse the target's
-slowness as the harness's.
+At 3,000 samples/s the server under test, on the same machine, keeps both cores busy; at the
+default priority the loop's waits often ended 10-25 ms after their timers. So each thread
+lowers its niceness by 10 (CAP_SYS_NICE or RLIMIT_NICE; otherwise it keeps the default).
+Both threads get the same boost: a stall watch starved while the loop is not would excuse the
+target's slowness as the harness's.
 
-Only the calling thread changes. Where the real-time policy is refused (no CAP_SYS_NICE, or
-RLIMIT_RTPRIO 0: a container, a user), the thread lowers its niceness by 10 instead, which
-needs CAP_SYS_NICE or RLIMIT_NICE, and otherwise keeps the default. `DRILLS_PRIORITY=nice`
-asks for the niceness alone, `DRILLS_PRIORITY=none` for no change; any other value is the
-default.
+`DRILLS_PRIORITY=realtime` asks for the real-time policy SCHED_RR at its lowest priority
+instead (reset on fork, so nothing these threads start inherits it): the loop then runs ahead
+of every normal process, which kept its cadence through more of the machine's stalls in the
+probe soak (docs/benchmarks.md), but it also runs ahead of a server under test on the same
+machine: in one full test run, 300 probes at 10 ms against the test's own listener then saw a
+90 ms outage the listener never made. Not the default for that reason.
+`DRILLS_PRIORITY=none` changes nothing; any other value is the default.
 """
 
 from __future__ import annotations
@@ -31,8 +28,8 @@ REALTIME_PRIORITY = 1  # the lowest of SCHED_RR
 
 def raise_thread_priority() -> str:
     """Raise the calling thread's priority; return what it got: `realtime`, `nice` or ``."""
-    wanted = os.environ.get("DRILLS_PRIORITY", "realtime")
-    wanted = wanted if wanted in ("nice", "none") else "realtime"
+    wanted = os.environ.get("DRILLS_PRIORITY", "nice")
+    wanted = wanted if wanted in ("realtime", "none") else "nice"
     thread = threading.get_native_id()
     if wanted == "realtime":
         with contextlib.suppress(OSError, AttributeError):  # AttributeError: not Linux

@@ -1,6 +1,6 @@
 """The harness's timing threads (the probe loop, the stall watch) are scheduled ahead of the
-rest of the process where the system allows it (the real-time policy SCHED_RR, else ten
-niceness points), and only they are."""
+rest of the process where the system allows it (ten niceness points; the real-time policy
+SCHED_RR with DRILLS_PRIORITY=realtime), and only they are."""
 
 from __future__ import annotations
 
@@ -36,8 +36,10 @@ def in_thread(action: Callable[[], T]) -> T:
 
 
 @pytest.fixture
-def realtime() -> None:
-    """Skips where the system refuses the real-time policy (no CAP_SYS_NICE, RLIMIT_RTPRIO)."""
+def realtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DRILLS_PRIORITY=realtime; skips where the system refuses the real-time policy (no
+    CAP_SYS_NICE, RLIMIT_RTPRIO)."""
+    monkeypatch.setenv("DRILLS_PRIORITY", "realtime")
     if in_thread(raise_thread_priority) != "realtime":
         pytest.skip("this process may not use SCHED_RR (no CAP_SYS_NICE or RLIMIT_RTPRIO)")
 
@@ -85,9 +87,19 @@ def test_threads_a_real_time_thread_starts_are_normal_again(realtime: None) -> N
     assert in_thread(starts_one) == os.SCHED_OTHER
 
 
+def test_by_default_the_thread_lowers_its_niceness_and_stays_normal() -> None:
+    mine = niceness()
+    got, nice, found = in_thread(lambda: (raise_thread_priority(), niceness(), policy()))
+    if got == "":
+        pytest.skip("this process may not raise a thread's priority (no CAP_SYS_NICE)")
+    assert (got, nice, found) == ("nice", max(-20, mine - BOOST), os.SCHED_OTHER)
+
+
 def test_refused_real_time_the_thread_lowers_its_niceness(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("DRILLS_PRIORITY", "realtime")
+
     def refused(*args: object) -> None:
         raise PermissionError(1, "Operation not permitted")
 
