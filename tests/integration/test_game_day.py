@@ -15,7 +15,7 @@ import pytest
 
 from drills.acks import Waiting, acknowledge, waiting_runs
 from drills.operator import who
-from tests.conftest import REPO, drills_env, run_drills, stopped_postgres
+from tests.conftest import REPO, drills_cli, drills_env, run_drills, stopped_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -87,15 +87,7 @@ def test_acknowledged_from_another_process_the_operator_time_is_measured(
         waited = time.monotonic() - seen_at
         acknowledge(state, first.run_id, "ana", "site A confirmed hung")
         second = wait_for(state, proc, first.step)
-        ack = subprocess.run(
-            [sys.executable, "-m", "drills", "ack", "--note", "closed", "--as", "bo"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        ack = drills_cli(["ack", "--note", "closed", "--as", "bo"], env, timeout=60)
         assert ack.returncode == 0, ack.stderr
         assert (
             ack.stdout.strip() == f"acknowledged in {second.run_id}: Close the incident (manager)"
