@@ -64,6 +64,16 @@ class Limits(StrictModel):
     scenario_bytes: int = Field(MAX_BYTES, ge=1, description="largest scenario file read")
 
 
+class StoreConfig(StrictModel):
+    url: str | None = Field(
+        None, description="results store, postgresql://USER@HOST:PORT/DB (no password in it)"
+    )
+    password_file: Path | None = Field(None, description="file holding the store's password")
+    lease_ttl: float = Field(
+        60.0, gt=0, description="seconds a target lease outlives its holder's last renewal"
+    )
+
+
 class Config(StrictModel):
     version: int = Field(1, ge=1, le=1)
     containers: Containers = Field(default_factory=Containers)
@@ -75,6 +85,10 @@ class Config(StrictModel):
     )
     signing_key_file: Path | None = Field(
         None, description="HMAC key run records are signed with (docs/security.md), outside them"
+    )
+    store: StoreConfig = Field(
+        default_factory=lambda: StoreConfig.model_validate({}),
+        description="results store for many runners (docs/store.md)",
     )
 
 

@@ -23,6 +23,11 @@ def load_history(path: Path) -> History:
         raise RecordError(f"{path}: cannot read history: {exc.strerror}") from exc
 
 
+def parse_history(text: str, source: str) -> History:
+    """A history from its text (a stored copy), `source` naming it in errors."""
+    return _parsed(text.splitlines(), source)
+
+
 def read_back(path: Path, identity: tuple[int, int]) -> History:
     """Read the history a drill wrote, from the very file it created (`identity`: its device
     and inode): a file put in its place during the run, or a link, is refused."""

@@ -17,7 +17,6 @@ from jinja2 import Environment, PackageLoader
 from drills import charts
 from drills.checker import Overall, Verdict, error_budget_s
 from drills.errors import DrillsError, RecordError
-from drills.history_file import load_history
 from drills.quarters import Quarter
 from drills.records import KeyFrom, Run, SigningKey, in_quarter, load_runs, write_atomically
 from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict, RunRecord
@@ -158,7 +157,7 @@ def _split_brain(verdicts: dict[str, ObjectiveVerdict]) -> str:
 def _timeline_chart(run: Run) -> tuple[Chart | None, str]:
     r = run.record
     try:
-        history = load_history(run.path.parent / r.history)
+        history = run.history()
     except RecordError as exc:
         return None, f"no timeline: {exc}"
     title = f"{run.scenario}, {run.started:%Y-%m-%d %H:%M} UTC: {run.verdict}"
@@ -266,10 +265,12 @@ def build(
     now: datetime,
     left_out: list[str] | None = None,
     key: SigningKey | KeyFrom | None = KeyFrom.ENVIRONMENT,
+    runs: list[Run] | None = None,
 ) -> Report:
+    """The quarter's report from the records of `reports_dir`, or from `runs` (a store's)."""
     left_out = [] if left_out is None else left_out
-    all_runs = load_runs(reports_dir, left_out, key)  # one failing verification is left out
-    runs = in_quarter(all_runs, quarter)
+    all_runs = load_runs(reports_dir, left_out, key) if runs is None else runs
+    runs = in_quarter(all_runs, quarter)  # one failing verification was left out
     summary, by_scenario, worst = _summary(runs)
     sections = []
     for run in runs:
@@ -359,10 +360,11 @@ def run_report(
     out: Path,
     left_out: list[str] | None = None,
     key: SigningKey | KeyFrom | None = KeyFrom.ENVIRONMENT,
+    runs: list[Run] | None = None,
 ) -> tuple[Path, Path]:
     try:
         quarter = Quarter.parse(quarter_text) if quarter_text else Quarter.current()
     except ValueError as exc:
         raise DrillsError(str(exc)) from exc
-    report = build(quarter, reports_dir, schedule, datetime.now(UTC), left_out, key)
+    report = build(quarter, reports_dir, schedule, datetime.now(UTC), left_out, key, runs)
     return write(report, out / str(quarter))

@@ -11,7 +11,6 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,45 +26,25 @@ from drills.hosts.resolve import check_hosts
 from drills.journal import Journal, refuse_if_orphaned, state_dir
 from drills.labs import LABS, Lab
 from drills.live import LiveView
-from drills.locks import Locks, target_keys
+from drills.locks import target_keys
 from drills.network.control import Network
 from drills.network.scenario_links import OpenNetwork
 from drills.openloop import ProbeRunner, start_all, stop_all
 from drills.operator import Operator
-from drills.participants import Participant, everyone
+from drills.participants import everyone
 from drills.probe import PROBES, Probe, WriteProbe
 from drills.records import RunInfo, RunRecord, build_record, signing_key, utc_basic, write_record
 from drills.records.crashed import record_on_crash
 from drills.resolved import check_config, scenario_targets
+from drills.run_options import RunOptions as RunOptions  # re-exported: part of the API
+from drills.run_options import RunResult as RunResult
 from drills.scenario import LoadedScenario, Scenario, load_scenario
 from drills.secrets import Redactor
 from drills.signals import abort, deferred, interruptible
 from drills.steps import RevertStack, StepConfig, StepContext
 from drills.stopconditions import Monitor, stop_conditions
+from drills.store.leases import TargetLocks
 from drills.targets import Target
-
-
-@dataclass
-class RunOptions:
-    reports_dir: Path = Path("reports/runs")
-    keep_lab: bool = False
-    max_downtime: float | None = None  # global guard: abort past this much service downtime
-    state_dir: Path | None = None  # crash journals; default $DRILLS_STATE_DIR or ~/.local/state
-    live: bool | None = None  # None: when stderr is a terminal
-    config: Path | None = None  # drills.yaml; None: looked up (drills.config.config_path)
-    auto_ack: float | None = None  # acknowledge manual steps after this long
-    participants: list[Participant] = field(default_factory=list)  # --participant NAME:ROLE
-
-
-@dataclass
-class RunResult:
-    record: RunRecord
-    record_path: Path
-    history_path: Path
-    interrupted: str | None = None
-    notes: list[str] = field(default_factory=list)
-    aborted: str | None = None
-    record_error: str | None = None  # why the record could not be written
 
 
 class Drill:
@@ -109,7 +88,7 @@ class Drill:
         for target in self.containers.values():
             self.target_facts[target.name] = target.describe()
         keys = target_keys(self.scenario, self.containers.values())
-        locks = Locks(keys, self.scenario.name, self.options.state_dir)
+        locks = TargetLocks(keys, self.scenario.name, self.options.state_dir, self.options.store)
         locks.acquire()  # before anything is touched; Locked names the holder
         try:
             return self._run_locked(run_id, clock)
@@ -202,6 +181,7 @@ class Drill:
             error=error,
             aborted=aborted,
             participants=everyone(self.scenario.participants, self.options.participants),
+            store=self.options.store.display if self.options.store else None,
         )
         history_path = self.options.reports_dir / f"{self.run_id}.history.jsonl"
         record = build_record(info, history, config, result, history_path.name)

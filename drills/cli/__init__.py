@@ -1,7 +1,7 @@
 """Command line: run, validate, check, ack, show, report, due, schedule, metrics, exporter, verify,
-recover, list, proxy. One module per command group, each with `add_parsers(sub)` registering its
-commands and their handlers; `main` dispatches to the handler and maps errors to the exit
-status in one place.
+store, recover, list, proxy. One module per command group, each with `add_parsers(sub)`
+registering its commands and their handlers; `main` dispatches to the handler and maps errors
+to the exit status in one place.
 
 Exit status: 0 every objective met; 1 an objective missed; 2 the drill could not run or could
 not be judged (invalid scenario, lab failure, a failing step, an objective that could not be
@@ -16,12 +16,24 @@ import sys
 import traceback
 
 from drills import __version__
-from drills.cli import ack, drill, kinds, metrics, proxy, recover, report, schedule, show, verify
+from drills.cli import (
+    ack,
+    drill,
+    kinds,
+    metrics,
+    proxy,
+    recover,
+    report,
+    schedule,
+    show,
+    store,
+    verify,
+)
 from drills.cli.common import EPILOG, Handler
 from drills.errors import EXIT_ERROR, EXIT_INTERRUPTED, DrillsError, exit_code, report_error
 
 # In the order `drills --help` lists their commands.
-GROUPS = (drill, ack, show, report, schedule, metrics, verify, recover, kinds, proxy)
+GROUPS = (drill, ack, show, report, schedule, metrics, verify, store, recover, kinds, proxy)
 
 
 def _parser() -> argparse.ArgumentParser:

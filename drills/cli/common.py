@@ -81,3 +81,14 @@ def add_config(
     ),
 ) -> None:
     parser.add_argument("--config", type=Path, metavar="PATH", default=None, help=help)
+
+
+STORE_HELP = (
+    "results store, postgresql://USER@HOST:PORT/DB, password never in it (default: "
+    "$DRILLS_STORE, store.url in drills.yaml; the password from $DRILLS_STORE_PASSWORD_FILE, "
+    "store.password_file or $PGPASSWORD)"
+)
+
+
+def add_store(parser: argparse.ArgumentParser, help: str = STORE_HELP) -> None:
+    parser.add_argument("--store", metavar="URL", default=None, help=help)

@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drills.cli.common import EPILOG, Subparsers, add_command, add_config, add_reports_dir
+from drills.cli.common import (
+    EPILOG,
+    STORE_HELP,
+    Subparsers,
+    add_command,
+    add_config,
+    add_reports_dir,
+    add_store,
+)
 from drills.errors import (
     EXIT_ERROR,
     EXIT_OK,
@@ -76,6 +84,11 @@ def _add_run(sub: Subparsers) -> None:
         "this long in total, e.g. 2m",
     )
     add_config(run)
+    add_store(
+        run,
+        STORE_HELP + ": the record and history go there too (spooled if it cannot be reached), "
+        "and the drill's targets are leased there, so that no other host drills them at once",
+    )
     run.add_argument(
         "--auto-ack",
         metavar="DURATION",
@@ -154,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
     from drills.cli.run_outputs import finish, refused, starting
     from drills.participants import parse_participant
     from drills.runner import RunOptions, run_drill
+    from drills.store.readers import store_in_effect
 
     if args.dry_run:
         from drills.dryrun import describe
@@ -168,6 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         max_downtime = _duration(args.max_downtime, "--max-downtime")
         auto_ack = _duration(args.auto_ack, "--auto-ack")
         participants = [parse_participant(text) for text in args.participant]
+        store = store_in_effect(args)
         result = run_drill(
             args.scenario,
             RunOptions(
@@ -178,12 +193,13 @@ def _run(args: argparse.Namespace) -> int:
                 config=args.config,
                 auto_ack=auto_ack,
                 participants=participants,
+                store=store,
             ),
         )
     except BaseException as exc:
         refused(args, exc)
         raise
-    return finish(args, result)
+    return finish(args, result, store)
 
 
 def _duration(text: str | None, option: str) -> float | None:

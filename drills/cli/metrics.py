@@ -9,11 +9,13 @@ from pathlib import Path
 
 from drills.cli.common import (
     KEY_CONFIG_HELP,
+    STORE_HELP,
     Subparsers,
     add_command,
     add_config,
     add_reports_dir,
     add_schedule,
+    add_store,
 )
 from drills.errors import EXIT_OK, DrillsError
 
@@ -65,6 +67,7 @@ def add_parsers(sub: Subparsers) -> None:
     add_reports_dir(exporter)
     add_config(exporter, KEY_CONFIG_HELP + "; the key is read once, at start")
     add_schedule(exporter, "required drills (default: scenarios/schedule.yaml; skipped if missing)")
+    add_store(exporter, STORE_HELP + ": the metrics are computed from the store's records")
 
 
 def run_metrics(args: argparse.Namespace) -> int:
@@ -96,6 +99,8 @@ def run_metrics(args: argparse.Namespace) -> int:
 def run_exporter(args: argparse.Namespace) -> int:
     from drills.metrics import serve
     from drills.records import reader_key
+    from drills.store.readers import store_in_effect
+    from drills.store.runs import ExporterSource
 
     logging.basicConfig(format="drills exporter: %(message)s", level=logging.INFO)
     schedule: Path | None = args.schedule
@@ -103,5 +108,14 @@ def run_exporter(args: argparse.Namespace) -> int:
         log.warning("%s: no such file: no schedule metrics", schedule)
         schedule = None
     key = reader_key(args.reports_dir, args.config)  # unreadable: one line, exit 2, not per scrape
-    serve(args.reports_dir, schedule, args.host, args.port, key)
+    store = store_in_effect(args)
+    source = None
+    if store is not None:  # the whole chain checked once here; a scrape reads what is new
+        found = ExporterSource(store, key)
+        runs, problems = found([])
+        if problems:
+            raise DrillsError(str(problems[0]))
+        log.info("%s: %d records checked", store.display, len(runs))
+        source = (store.display, found)
+    serve(args.reports_dir, schedule, args.host, args.port, key, source)
     return EXIT_OK

@@ -8,11 +8,13 @@ from pathlib import Path
 
 from drills.cli.common import (
     KEY_CONFIG_HELP,
+    STORE_HELP,
     Subparsers,
     add_command,
     add_config,
     add_reports_dir,
     add_schedule,
+    add_store,
 )
 from drills.errors import EXIT_OK
 
@@ -34,6 +36,7 @@ def add_parsers(sub: Subparsers) -> None:
     report.add_argument("--quarter", help="e.g. 2026-Q4 (default: the current quarter, UTC)")
     add_reports_dir(report)
     add_config(report, KEY_CONFIG_HELP)
+    add_store(report, STORE_HELP + ": the report is made from the store's records")
     add_schedule(report, "required drills, for coverage (default: scenarios/schedule.yaml)")
     report.add_argument(
         "--out",
@@ -46,6 +49,7 @@ def add_parsers(sub: Subparsers) -> None:
 def _report(args: argparse.Namespace) -> int:
     from drills.records import reader_key
     from drills.report import run_report
+    from drills.store.readers import runs_from_store, store_in_effect
 
     schedule = args.schedule if args.schedule.exists() else None
     if schedule is None:
@@ -55,7 +59,14 @@ def _report(args: argparse.Namespace) -> int:
         )
     left_out: list[str] = []
     key = reader_key(args.reports_dir, args.config)
-    md, html = run_report(args.quarter, args.reports_dir, schedule, args.out, left_out, key)
+    store = store_in_effect(args)
+    if store is None:
+        md, html = run_report(args.quarter, args.reports_dir, schedule, args.out, left_out, key)
+    else:
+        with runs_from_store(store, key, left_out) as runs:
+            md, html = run_report(
+                args.quarter, args.reports_dir, schedule, args.out, left_out, key, runs
+            )
     for line in left_out:
         print(f"drills: {line}", file=sys.stderr)
     print(f"{md}\n{html}")

@@ -26,6 +26,8 @@ from drills.records.junit import write_junit, write_junit_error
 if TYPE_CHECKING:
     from drills.records import RunRecord
     from drills.runner import RunResult
+    from drills.store.settings import Store
+    from drills.store.upload import Sent
 
 
 def exit_status(record: RunRecord) -> int:
@@ -53,7 +55,7 @@ def starting(args: argparse.Namespace) -> None:
         _write(args, lambda: write_junit_error(args.junit, args.scenario, "it did not finish"))
 
 
-def finish(args: argparse.Namespace, result: RunResult) -> int:
+def finish(args: argparse.Namespace, result: RunResult, store: Store | None = None) -> int:
     from drills.metrics import after_drill
     from drills.summary import render
 
@@ -65,6 +67,7 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
     else:
         print(f"record: {record_file}", file=out)
     status = run_status(result)
+    sent = _send(store, result, out)
     junit_error = ""
     if args.junit is not None:  # before the push, which may be slow
         junit_error = _write(args, lambda: write_junit(result.record, args.junit, record_file))
@@ -83,8 +86,25 @@ def finish(args: argparse.Namespace, result: RunResult) -> int:
     if args.json:
         data = summary(result.record, record_file, status)
         data |= {"record_error": result.record_error, "junit_error": junit_error or None}
+        data |= {"store": sent.data() if sent else None}
         print(json.dumps(data, indent=2))
     return status
+
+
+def _send(store: Store | None, result: RunResult, out: TextIO) -> Sent | None:
+    """The record to the store, or to the spool; where it went is said, never fatal."""
+    from drills.store.upload import send
+
+    if store is None or result.record_error:
+        return None
+    try:
+        sent = send(store, result.record_path)
+    except (DrillsError, OSError) as exc:
+        print(f"drills: the record was neither stored nor spooled: {exc}", file=sys.stderr)
+        return None
+    for line in sent.lines():
+        print(line, file=sys.stderr if line.startswith("drills:") else out)
+    return sent
 
 
 def _run_report(result: RunResult, out: TextIO) -> None:

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 from drills.cli.common import (
     KEY_CONFIG_HELP,
     SCHEDULE,
+    STORE_HELP,
     Subparsers,
     add_command,
     add_config,
     add_reports_dir,
     add_schedule,
+    add_store,
     wrap,
 )
 from drills.errors import (
@@ -96,6 +98,7 @@ def _add_due(sub: Subparsers) -> None:
     add_schedule(due, SCHEDULE_HELP)
     add_reports_dir(due)
     add_config(due, KEY_CONFIG_HELP)
+    add_store(due, STORE_HELP + ": the runs that count are the store's")
     due.add_argument(
         "--quarter",
         help="e.g. 2026-Q4 (default: the quarter of --now, i.e. the current quarter, UTC)",
@@ -170,6 +173,18 @@ def _add_schedule(sub: Subparsers) -> None:
         default="drills:latest",
         help="container image for --kubernetes (default: drills:latest)",
     )
+    sched.add_argument(
+        "--store-secret",
+        metavar="NAME",
+        help=(
+            "--kubernetes: the Secret holding the results store, key `url` (no password) as "
+            "$DRILLS_STORE and key `password` mounted as $DRILLS_STORE_PASSWORD_FILE; the "
+            "CronJobs then write every record to the store (docs/schedule.md)"
+        ),
+    )
+    sched.add_argument(
+        "--service-account", metavar="NAME", help="--kubernetes: the pods' service account"
+    )
 
 
 # --- drills due ---------------------------------------------------------------------------
@@ -179,14 +194,21 @@ def run_due(args: argparse.Namespace) -> int:
     from drills.records import load_runs, reader_key
     from drills.schedule import State, status
     from drills.schedule.due import due_json, due_summary, due_table, last_day
+    from drills.store.readers import runs_from_store, store_in_effect
 
     now = _parse_now(args.now) if args.now else datetime.now(UTC)
     quarter = _parse_quarter(args.quarter) if args.quarter else Quarter.of(now)
     schedule = _load_schedule(args.schedule)
-    if not args.reports_dir.is_dir():
-        _warn(f"no run records: {args.reports_dir} is not a directory")
     left_out: list[str] = []  # records failing verification do not count as done
-    runs = load_runs(args.reports_dir, left_out, reader_key(args.reports_dir, args.config))
+    key = reader_key(args.reports_dir, args.config)
+    store = store_in_effect(args)
+    if store is not None:
+        with runs_from_store(store, key, left_out) as runs:
+            pass
+    else:
+        if not args.reports_dir.is_dir():
+            _warn(f"no run records: {args.reports_dir} is not a directory")
+        runs = load_runs(args.reports_dir, left_out, key)
     statuses = status(schedule, runs, quarter, now)
     overdue = [s for s in statuses if s.state is State.OVERDUE]
     for line in left_out:
@@ -244,7 +266,7 @@ def _load_schedule(path: Path) -> Schedule:
 
 
 def run_schedule(args: argparse.Namespace) -> int:
-    from drills.schedule.entries import crontab, kubernetes, refuse_line_breaks, systemd
+    from drills.schedule.entries import Pod, crontab, kubernetes, refuse_line_breaks, systemd
 
     schedule = _load_schedule(args.schedule)
     command = _command(args.drills_command)
@@ -253,7 +275,8 @@ def run_schedule(args: argparse.Namespace) -> int:
     source = str(args.schedule)
     if args.format == "kubernetes":
         where = str(workdir) if workdir is not None else None
-        print(kubernetes(schedule, command, args.image, where, source), end="")
+        pod = Pod(args.image, where, args.store_secret, args.service_account)
+        print(kubernetes(schedule, command, pod, source), end="")
         return EXIT_OK
     local = (workdir or Path.cwd()).absolute()
     _warn_local(schedule, command, local, args.format)

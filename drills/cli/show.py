@@ -5,10 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from drills.cli.common import Subparsers, add_command, add_reports_dir
+from drills.cli.common import (
+    KEY_CONFIG_HELP,
+    STORE_HELP,
+    Subparsers,
+    add_command,
+    add_config,
+    add_reports_dir,
+    add_store,
+)
 from drills.errors import DrillsError
 from drills.records.files import record_files
+
+if TYPE_CHECKING:
+    from drills.records import RunRecord
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -27,6 +39,8 @@ def add_parsers(sub: Subparsers) -> None:
     show.add_argument("run", metavar="RUN", help="run id, record file, or `last`")
     add_reports_dir(show)
     show.add_argument("--json", action="store_true", help="the outcome as JSON, as `run --json`")
+    add_store(show, STORE_HELP + ": the run is looked up there (its chain checked)")
+    add_config(show, KEY_CONFIG_HELP)
 
 
 def find_record(run: str, reports_dir: Path) -> Path:
@@ -47,11 +61,9 @@ def find_record(run: str, reports_dir: Path) -> Path:
 
 def _show(args: argparse.Namespace) -> int:
     from drills.cli.run_outputs import exit_status, summary
-    from drills.records import load_record
     from drills.summary import render
 
-    path = find_record(args.run, args.reports_dir)
-    record = load_record(path)
+    path, record = _find(args)
     status = exit_status(record)
     if args.json:
         print(json.dumps(summary(record, str(path), status), indent=2))
@@ -61,3 +73,17 @@ def _show(args: argparse.Namespace) -> int:
     print(render(record))
     print(f"record: {path}")
     return status
+
+
+def _find(args: argparse.Namespace) -> tuple[Path, RunRecord]:
+    from drills.records import load_record, reader_key
+    from drills.store.readers import named_run, runs_from_store, store_in_effect
+
+    store = store_in_effect(args)
+    if store is None:
+        path = find_record(args.run, args.reports_dir)
+        return path, load_record(path)
+    left_out: list[str] = []
+    with runs_from_store(store, reader_key(args.reports_dir, args.config), left_out) as runs:
+        run = named_run(runs, args.run, store.display)
+    return run.path, run.record

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 from drills.cli.common import (
     KEY_CONFIG_HELP,
+    STORE_HELP,
     Subparsers,
     add_command,
     add_config,
     add_reports_dir,
+    add_store,
 )
 from drills.errors import EXIT_MISSED, EXIT_OK, DrillsError
 
@@ -37,6 +39,11 @@ def add_parsers(sub: Subparsers) -> None:
     )
     add_reports_dir(verify)
     add_config(verify, KEY_CONFIG_HELP)
+    add_store(
+        verify,
+        STORE_HELP + ": verify the store's chain instead (every row, link, record, signature "
+        "and history); --expect-head is then the store's sequence number",
+    )
     verify.add_argument(
         "--expect-head",
         metavar="N[:SHA256]",
@@ -64,7 +71,13 @@ def _signatures(found: ChainCheck) -> str:
 def _verify(args: argparse.Namespace) -> int:
     from drills.config import config_path
     from drills.records import Anchor, check_chain, signing_key
+    from drills.store.readers import store_in_effect
 
+    store = store_in_effect(args)
+    if store is not None:
+        from drills.cli.verify_store import verify_store
+
+        return verify_store(args, store)
     if not args.reports_dir.is_dir():
         raise DrillsError(f"{args.reports_dir}: no such directory")
     anchor = None if args.expect_head is None else Anchor.parse(args.expect_head)

@@ -19,13 +19,17 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import start_http_server
 from prometheus_client.metrics_core import Metric
 
-from drills.errors import DrillsError
+from drills.errors import DrillsError, RecordError
 from drills.metrics.samples import Families, end_of, run_samples, success_sample
 from drills.quarters import Quarter
 from drills.records import Run, SigningKey, read_runs
 from drills.schedule import Schedule, State, load_schedule, status
 
 log = logging.getLogger("drills.metrics")
+
+# Where runs come from in place of the reports directory (a store): the runs that pass
+# verification, `left_out` given a line for each that does not, and the invalid records.
+RunSource = Callable[[list[str]], tuple[list[Run], list[RecordError]]]
 
 
 class ScheduleFile:
@@ -68,8 +72,10 @@ class RecordsCollector:
         schedule_path: Path | None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         key: SigningKey | None = None,
+        source: RunSource | None = None,
     ) -> None:
         self.reports_dir = reports_dir
+        self.source = source
         self.key = key
         self.schedule_path = schedule_path
         self.schedule = ScheduleFile(schedule_path) if schedule_path is not None else None
@@ -83,7 +89,10 @@ class RecordsCollector:
         now = self._now()
         out = Families()
         left_out: list[str] = []  # records failing verification: reported, not exported
-        runs, problems = read_runs(self.reports_dir, left_out, self.key)  # not fatal either
+        if self.source is None:
+            runs, problems = read_runs(self.reports_dir, left_out, self.key)  # not fatal either
+        else:
+            runs, problems = self.source(left_out)
         errors = [str(problem) for problem in problems] + left_out
         latest: dict[str, Run] = {}
         last_success: dict[str, float] = {}
@@ -185,10 +194,11 @@ def start_exporter(
     host: str = "127.0.0.1",
     port: int = 0,
     key: SigningKey | None = None,
+    source: RunSource | None = None,
 ) -> Exporter:
     """Serve /metrics on HOST:PORT (0: any free port) in a daemon thread, verifying records
     with `key` (loaded by the caller, once)."""
-    collector = RecordsCollector(reports_dir, schedule_path, key=key)
+    collector = RecordsCollector(reports_dir, schedule_path, key=key, source=source)
     if collector.schedule is not None:
         collector.schedule.get()  # fail now on an invalid schedule, not at every scrape
     registry = CollectorRegistry()
@@ -206,6 +216,7 @@ def serve(
     host: str,
     port: int,
     key: SigningKey | None = None,
+    source: tuple[str, RunSource] | None = None,
 ) -> None:
     """Run the exporter until SIGINT (Ctrl-C) or SIGTERM."""
     stop = threading.Event()
@@ -213,14 +224,17 @@ def serve(
     def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    exporter = start_exporter(reports_dir, schedule_path, host, port, key)
+    exporter = start_exporter(
+        reports_dir, schedule_path, host, port, key, source[1] if source else None
+    )
     previous = signal.signal(signal.SIGTERM, on_term)
-    if not reports_dir.is_dir():
+    if source is None and not reports_dir.is_dir():
         log.warning("%s: no such directory yet: no run records to export", reports_dir)
     schedule = f", schedule {schedule_path}" if schedule_path else ", no schedule"
     signed = f"signing key {key.key_id}" if key else "no signing key: signatures not checked"
     print(
-        f"drills exporter on {exporter.url} (records {reports_dir}{schedule}, {signed}); "
+        f"drills exporter on {exporter.url} (records {source[0] if source else reports_dir}"
+        f"{schedule}, {signed}); "
         "Ctrl-C stops",
         flush=True,
     )

@@ -81,6 +81,7 @@ class RunInfo:
     targets: dict[str, Any] = field(default_factory=dict)  # containers acted on: ids, images
     aborted: str | None = None  # the stop condition that fired, if one did
     participants: list[Participant] = field(default_factory=list)
+    store: str | None = None  # the results store the record is sent to (no password)
 
 
 def _rel(history: History, ns: int | None) -> float | None:
@@ -139,6 +140,7 @@ def build_record(
         history=history_file,
         aborted=info.aborted,
         participants=[ParticipantRecord(name=p.name, role=p.role) for p in info.participants],
+        store=info.store,
     )
 
 

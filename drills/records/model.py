@@ -331,6 +331,7 @@ class RunRecord(RecordPart):
     history: str = ""  # file name of the history, in the same directory
     aborted: str | None = None  # the stop condition that fired; written only when aborted
     participants: list[ParticipantRecord] = Field(default_factory=list)  # written when any
+    store: str | None = None  # the results store it was sent to; written only with one
     chain: Chain | None = None  # written by `write_chained`
     self_sha256: str | None = None
     signature: Signature | None = None  # written by `write_chained` when given a key
@@ -338,7 +339,7 @@ class RunRecord(RecordPart):
     @model_serializer(mode="wrap")
     def _present_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         present_only = (
-            *("failover", "restore", "aborted", "harness"),
+            *("failover", "restore", "aborted", "harness", "store"),
             *("chain", "self_sha256", "signature"),
         )
         data = _without_none(handler(self), present_only)

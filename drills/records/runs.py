@@ -3,6 +3,7 @@ and the command line."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from drills.checker import Overall
 from drills.errors import RecordError
+from drills.history import History
+from drills.history_file import load_history
 from drills.quarters import Quarter, parse_time
 from drills.records.files import record_files
 from drills.records.model import RunRecord
@@ -23,6 +26,13 @@ class Run:
     path: Path
     record: RunRecord
     started: datetime
+    stored_history: Callable[[], History] | None = None  # a run read from the store
+
+    def history(self) -> History:
+        """The run's history: from the store it came from, or the file beside its record."""
+        if self.stored_history is not None:
+            return self.stored_history()
+        return load_history(self.path.parent / self.record.history)
 
     @property
     def scenario(self) -> str:
@@ -45,14 +55,14 @@ def read_run(path: Path) -> Run:
     return _run(path, load_record(path))
 
 
-def _run(path: Path, record: RunRecord) -> Run:
+def _run(path: Path, record: RunRecord, stored_history: Callable[[], History] | None = None) -> Run:
     try:
         started = parse_time(record.started_at)
     except ValueError:
         raise RecordError(
             f"{path}: started_at {record.started_at!r} is not an ISO 8601 time"
         ) from None
-    return Run(path, record, started)
+    return Run(path, record, started, stored_history)
 
 
 class KeyFrom(Enum):

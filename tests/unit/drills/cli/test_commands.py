@@ -24,6 +24,7 @@ COMMANDS = [
     "metrics",
     "exporter",
     "verify",
+    "store",
     "recover",
     "list",
     "proxy",
