@@ -22,7 +22,7 @@ help:
 	@echo "make test-unit                    fast tests only (no servers)"
 	@echo "make validate                     validate every scenario"
 	@echo "make lint                         ruff and mypy"
-	@echo "make bench                        measurement fidelity, probe capacity, Patroni settings -> docs/benchmarks.md"
+	@echo "make bench                        measurement fidelity, probe capacity, results store, Patroni -> docs/benchmarks.md"
 	@echo "make report QUARTER=2026-Q4       quarterly report -> reports/2026-Q4/"
 
 setup:
@@ -65,6 +65,7 @@ bench: setup postgres
 	$(BIN)/python -m bench.fidelity
 	$(BIN)/python -m bench.capacity
 	$(BIN)/python -m bench.tcp_capacity
+	$(BIN)/python -m bench.store
 	@tools/ensure-packages --required patroni=patroni etcd=etcd-server haproxy=haproxy
 	$(BIN)/python -m bench.http_capacity
 	$(BIN)/python -m bench.patroni

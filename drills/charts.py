@@ -187,28 +187,30 @@ def _loss_interval(m: Measurements) -> Interval | None:
     return Interval(start, start + m.rpo_s, f"data-loss window {m.rpo_s:.3f}s")
 
 
+MAX_TICKS = 24  # labels under a chart of runs or quarters
+
+
 def against_objective(
     series: dict[str, list[tuple[str, float]]], objectives: dict[str, float], what: str
 ) -> bytes:
     """One line per scenario over labelled points (runs or quarters), objective as a dashed
     line of the same colour."""
     fig, ax = plt.subplots(figsize=(10, 3.4))
-    labels: list[str] = []
+    place: dict[str, int] = {}
     for points in series.values():
         for label, _ in points:
-            if label not in labels:
-                labels.append(label)
+            place.setdefault(label, len(place))
+    labels = list(place)
     for index, (scenario, points) in enumerate(sorted(series.items())):
         color = f"C{index % 10}"
-        xs = [labels.index(label) for label, _ in points]
+        xs = [place[label] for label, _ in points]
         ax.plot(xs, [value for _, value in points], marker="o", color=color, label=plain(scenario))
         if scenario in objectives:
             ax.axhline(objectives[scenario], color=color, ls="--", lw=1, alpha=0.7)
+    step = max(1, -(-len(labels) // MAX_TICKS))  # hundreds of labels are a black smear
+    ticks = range(0, len(labels), step)
     ax.set_xticks(
-        range(len(labels)),
-        [plain(x) for x in labels],
-        fontsize=7,
-        rotation=20 if len(labels) > 6 else 0,
+        ticks, [plain(labels[i]) for i in ticks], fontsize=7, rotation=20 if len(ticks) > 6 else 0
     )
     # Figures are often 1,000 times under their objective: on a linear scale a 1 s and a 20 s
     # RTO both sit on the zero line. Symmetric log keeps 0 (no data lost) on the chart.

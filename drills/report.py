@@ -15,6 +15,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader
 
 from drills import charts
+from drills import report_timelines as timelines
 from drills.checker import Overall, Verdict, error_budget_s
 from drills.errors import DrillsError, RecordError
 from drills.quarters import Quarter
@@ -87,6 +88,7 @@ class Report:
     coverage_note: str
     charts: list[Chart] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # records failing verification, why
+    timelines_note: str = ""  # which drills have a timeline, when not all (report_timelines)
 
 
 def _s(value: object, digits: int = 3) -> str:
@@ -272,9 +274,10 @@ def build(
     all_runs = load_runs(reports_dir, left_out, key) if runs is None else runs
     runs = in_quarter(all_runs, quarter)  # one failing verification was left out
     summary, by_scenario, worst = _summary(runs)
+    to_draw = {id(run) for run in timelines.drawn(runs)}
     sections = []
     for run in runs:
-        chart, note = _timeline_chart(run)
+        chart, note = _timeline_chart(run) if id(run) in to_draw else (None, "")
         sections.append(DrillSection(run, _row(run), chart, note))
     report_charts: list[Chart] = []
     for figure in FIGURES:
@@ -326,12 +329,13 @@ def build(
         by_scenario=by_scenario,
         worst=worst,
         rows=[s.row for s in sections],
-        drills=sections,
+        drills=[s for s in sections if id(s.run) in to_draw],
         budget=budget,
         coverage=coverage,
         coverage_note=coverage_note,
         charts=report_charts,
         left_out=left_out,
+        timelines_note=timelines.note(len(to_draw), len(runs)),
     )
 
 

@@ -62,6 +62,8 @@ def markdown(report: Report, chart_dir: str) -> str:
         if c.name != "error-budget"
     ]
     lines += ["## Timelines", ""]
+    if report.timelines_note:
+        lines += [_md(report.timelines_note), ""]
     for section in report.drills:
         if section.chart is not None:
             title, name = _md(section.chart.title), section.chart.name

@@ -14,18 +14,23 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from drills.metrics.exporter import Exporter, start_exporter
 from drills.network.ports import free_port
+from drills.store.runs import ExporterSource
+from drills.store.settings import Store
 from tests.conftest import REPO, drills_env
 from tests.store_server import StoreServer, store_server
 
 pytestmark = pytest.mark.postgres
 RECORDS = REPO / "tests" / "data" / "records"
+SCHEDULE = REPO / "scenarios" / "schedule.yaml"
 UNSHARE = shutil.which("unshare")
 
 
@@ -323,6 +328,16 @@ def test_report_and_due_from_the_store_equal_those_from_files(
     from_files = json.loads(files.run([*due, "--reports-dir", str(RECORDS)])[1])
     assert _by_name(from_store) == _by_name(from_files)
 
+    assert _metrics(start_exporter(RECORDS, SCHEDULE, key=None)) == _metrics(
+        start_exporter(RECORDS, SCHEDULE, source=ExporterSource(_store(store, url), None))
+    )
+    run_id = "20261123T200200Z-simple-lost"
+    shown = [
+        runner.run(["show", run_id])[1],
+        files.run(["show", run_id, "--reports-dir", str(RECORDS)])[1],
+    ]
+    assert shown[0].replace("store#3/", str(RECORDS) + "/") == shown[1]
+
     status, out, err = runner.run(["store", "export", str(tmp_path / "exported")])
     assert status == 0, err
     [exported] = (tmp_path / "exported").iterdir()
@@ -337,6 +352,20 @@ def test_report_and_due_from_the_store_equal_those_from_files(
     assert status == 1 and "store #3 " in err and "record changed after it was stored" in err
     status, out, err = runner.run(["report", *quarter, "--out", str(tmp_path / "again")])
     assert status == 0 and "store#3/" in err and "left out, fails verification" in err
+
+
+def _store(store: StoreServer, url: str) -> Store:
+    return Store(url, store.password_file.read_text().strip())
+
+
+def _metrics(exporter: Exporter) -> list[str]:
+    """A scrape's samples, but those about the scrape itself."""
+    try:
+        with urllib.request.urlopen(exporter.url, timeout=30) as response:
+            body = response.read().decode()
+    finally:
+        exporter.stop()
+    return [line for line in body.splitlines() if "scrape_duration" not in line]
 
 
 def _undated(report: str) -> str:
