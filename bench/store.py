@@ -193,7 +193,8 @@ def text(found: dict[str, Any]) -> str:
         f"{_verdict(scrape, TARGETS['scrape_s'])} |",
         f"| exporter start: the whole chain read and checked | "
         f"{found['exporter_start_s']:.2f} s | | |",
-        f"| exporter memory (RSS) with every record held | {found['exporter_rss_mb']:.0f} MB | | |",
+        "| exporter memory (RSS): each scenario's latest record whole, the others only their "
+        f"verdict and times | {found['exporter_rss_mb']:.0f} MB | | |",
         f"| `drills due --store` | {found['due_s']:.2f} s | | |",
         f"| `drills verify --store` (every history decompressed and hashed too) | "
         f"{found['verify_s']:.2f} s | | |",

@@ -56,7 +56,7 @@ def _usage(args: argparse.Namespace) -> int:
     return EXIT_ERROR
 
 
-def _store(args: argparse.Namespace) -> tuple[Store, Conn]:
+def _store(args: argparse.Namespace, migrated: bool = True) -> tuple[Store, Conn]:
     from drills.store.readers import store_in_effect
     from drills.store.schema import open_store
 
@@ -65,13 +65,13 @@ def _store(args: argparse.Namespace) -> tuple[Store, Conn]:
         raise DrillsError(
             "no store: give --store URL, set $DRILLS_STORE, or store.url in drills.yaml"
         )
-    return store, open_store(store)
+    return store, open_store(store) if migrated else store.connect()
 
 
 def _migrate(args: argparse.Namespace) -> int:
     from drills.store.schema import VERSION, migrate
 
-    store, conn = _store(args)
+    store, conn = _store(args, migrated=False)
     with conn:
         before = migrate(conn)
     state = "is at" if before == VERSION else f"migrated from version {before} to"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry
@@ -27,9 +28,16 @@ from drills.schedule import Schedule, State, load_schedule, status
 
 log = logging.getLogger("drills.metrics")
 
-# Where runs come from in place of the reports directory (a store): the runs that pass
-# verification, `left_out` given a line for each that does not, and the invalid records.
-RunSource = Callable[[list[str]], tuple[list[Run], list[RecordError]]]
+
+class RunSource(Protocol):
+    """Where runs come from in place of the reports directory (a store)."""
+
+    def __call__(self, left_out: list[str]) -> tuple[list[Run], list[RecordError]]:
+        """The runs that pass verification, `left_out` given a line for each that does not,
+        and the records that are not valid at all."""
+
+    def head(self) -> int:
+        """The sequence number of the newest record checked (the store's chain)."""
 
 
 class ScheduleFile:
@@ -110,7 +118,8 @@ class RecordsCollector:
         errors.extend(self._schedule(out, runs, now, last_success))
         out.add("drills_records", float(len(runs)))
         out.add("drills_records_left_out", float(len(left_out)))
-        out.add("drills_chain_head_sequence", float(_verified_head(runs)))
+        head = _verified_head(runs) if self.source is None else self.source.head()
+        out.add("drills_chain_head_sequence", float(head))
         with self._lock:
             self._errors_total += len(errors)
             for line in errors:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -31,10 +32,13 @@ def stored_path(row: Row) -> Path:
 
 
 class StoredRuns:
-    def __init__(self, conn: Conn, key: SigningKey | None) -> None:
+    def __init__(self, conn: Conn, key: SigningKey | None, slim: bool = False) -> None:
         self.conn = conn
+        self.slim = slim  # keep only each scenario's latest run whole (`_slim`)
+        self.latest: dict[str, int] = {}  # scenario: its latest run's place in `runs`
         self.check = StoreCheck(key=key)
-        self.runs: list[Run] = []
+        self.runs: list[Run] = []  # in the order read
+        self.ordered: list[Run] = []  # oldest first
         self.left_out: list[str] = []
         self.problems: list[RecordError] = []
 
@@ -48,8 +52,8 @@ class StoredRuns:
             for values in cursor:
                 added = self._add(Row.of(values)) or added
         if added:
-            self.runs.sort(key=lambda run: run.started)
-        return self.runs
+            self.ordered = sorted(self.runs, key=lambda run: run.started)
+        return self.ordered
 
     def _add(self, row: Row) -> bool:
         record, found = check_row(self.check, row)
@@ -63,8 +67,21 @@ class StoredRuns:
         except RecordError as exc:
             self.problems.append(exc)
             return False
-        self.runs.append(run)
+        self._keep(run)
         return True
+
+    def _keep(self, run: Run) -> None:
+        if not self.slim:
+            self.runs.append(run)
+            return
+        place = self.latest.get(run.scenario)
+        if place is not None and run.started < self.runs[place].started:
+            self.runs.append(_slim(run))
+            return
+        if place is not None:
+            self.runs[place] = _slim(self.runs[place])
+        self.latest[run.scenario] = len(self.runs)
+        self.runs.append(run)
 
     def _history(self, row: Row) -> History:
         found = self.conn.execute(
@@ -99,20 +116,39 @@ class ExporterSource:
         self.lock = threading.Lock()
         self.reader: StoredRuns | None = None
 
+    def head(self) -> int:
+        """The store's sequence number of the newest row read and checked."""
+        return self.reader.check.head if self.reader is not None else 0
+
     def __call__(self, left_out: list[str]) -> tuple[list[Run], list[RecordError]]:
         with self.lock:
             try:
                 if self.reader is None or self.reader.conn.closed:
                     kept = self.reader
-                    self.reader = StoredRuns(open_store(self.store), self.key)
+                    self.reader = StoredRuns(open_store(self.store), self.key, slim=True)
                     if kept is not None:  # what was read and checked stays
                         self.reader.check, self.reader.runs = kept.check, kept.runs
+                        self.reader.latest, self.reader.ordered = kept.latest, kept.ordered
                         self.reader.left_out = kept.left_out
                 runs = list(self.reader.refresh())
             except (psycopg.Error, DrillsError) as exc:
                 if self.reader is not None:
                     self.reader.conn.close()
                 error = RecordError(str(unreachable(self.store, exc)))
-                return list(self.reader.runs if self.reader else []), [error]
+                return list(self.reader.ordered if self.reader else []), [error]
             left_out += self.reader.left_out
             return runs, list(self.reader.problems)
+
+
+# What the exporter never reads of a run that is not its scenario's latest: most of a record;
+# ten thousand whole records would take half a gigabyte.
+_BULK = ("events", "timeline", "probes", "disruptions", "lab", "targets", "participants")
+
+
+def _bulky(run: Run) -> bool:
+    return any(getattr(run.record, name) for name in _BULK)
+
+
+def _slim(run: Run) -> Run:
+    empty = {name: type(getattr(run.record, name))() for name in _BULK}
+    return replace(run, record=run.record.model_copy(update=empty), stored_history=None)
