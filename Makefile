@@ -10,7 +10,7 @@ export DRILLS_POSTGRES_IMAGE ?= drills/postgres:local
 export DRILLS_HELPER_IMAGE ?= drills/netutils:local
 CONTAINER_SCENARIO := grep -qE 'kind: docker-|^ +(container|labels|compose):'
 
-.PHONY: help setup postgres docker test-packages drill validate test test-unit lint bench report clean
+.PHONY: help setup postgres docker runner-image test-packages drill validate test test-unit lint bench report clean
 
 help:
 	@echo "make drill SCENARIO=db-failover   run a drill (sets up the venv and PostgreSQL)"
@@ -18,6 +18,7 @@ help:
 	@echo "make drill SCENARIO=patroni-failover   Patroni elects a new leader (installs patroni, etcd-server, haproxy)"
 	@echo "make drill SCENARIO=operator-error   DROP TABLE, then a point-in-time restore (installs pgbackrest)"
 	@echo "make docker                       a Docker engine (installed and started if need be) and local images"
+	@echo "make runner-image                 drills/runner:local, the runner image (Dockerfile's layout) from this host"
 	@echo "make test                         unit and integration tests, lint and types"
 	@echo "make test-unit                    fast tests only (no servers)"
 	@echo "make validate                     validate every scenario"
@@ -33,6 +34,9 @@ postgres:
 
 docker: setup
 	@tools/ensure-docker $(BIN)/python
+
+runner-image: docker
+	$(BIN)/python -m drills.containers.runner_image
 
 drill: setup postgres
 	@if $(CONTAINER_SCENARIO) scenarios/$(SCENARIO).yaml; then tools/ensure-docker $(BIN)/python; fi
