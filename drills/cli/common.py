@@ -91,4 +91,10 @@ STORE_HELP = (
 
 
 def add_store(parser: argparse.ArgumentParser, help: str = STORE_HELP) -> None:
-    parser.add_argument("--store", metavar="URL", default=None, help=help)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--store", metavar="URL", default=None, help=help)
+    where.add_argument(
+        "--no-store",
+        action="store_true",
+        help="files only, even with $DRILLS_STORE or store.url set (--reports-dir is read)",
+    )

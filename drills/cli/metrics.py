@@ -112,10 +112,11 @@ def run_exporter(args: argparse.Namespace) -> int:
     source = None
     if store is not None:  # the whole chain checked once here; a scrape reads what is new
         found = ExporterSource(store, key)
-        runs, problems = found([])
-        if problems:
-            raise DrillsError(str(problems[0]))
-        log.info("%s: %d records checked", store.display, len(runs))
+        left_out: list[str] = []
+        runs, problems = found(left_out)  # what fails is logged, left out and counted, not fatal
+        for line in [*map(str, problems), *left_out]:
+            log.warning("%s", line)
+        log.info("%s: %d records checked", store.display, len(runs) + len(left_out))
         source = (store.display, found)
     serve(args.reports_dir, schedule, args.host, args.port, key, source)
     return EXIT_OK

@@ -185,6 +185,15 @@ def _add_schedule(sub: Subparsers) -> None:
     sched.add_argument(
         "--service-account", metavar="NAME", help="--kubernetes: the pods' service account"
     )
+    sched.add_argument(
+        "--state-claim",
+        metavar="NAME",
+        help=(
+            "--kubernetes: a PersistentVolumeClaim mounted on /var/lib/drills as "
+            "$DRILLS_STATE_DIR, so that a record the store could not take (the spool) and a "
+            "crash journal outlive the pod"
+        ),
+    )
 
 
 # --- drills due ---------------------------------------------------------------------------
@@ -275,7 +284,7 @@ def run_schedule(args: argparse.Namespace) -> int:
     source = str(args.schedule)
     if args.format == "kubernetes":
         where = str(workdir) if workdir is not None else None
-        pod = Pod(args.image, where, args.store_secret, args.service_account)
+        pod = Pod(args.image, where, args.store_secret, args.service_account, args.state_claim)
         print(kubernetes(schedule, command, pod, source), end="")
         return EXIT_OK
     local = (workdir or Path.cwd()).absolute()

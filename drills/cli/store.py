@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drills.cli.common import Subparsers, add_command, add_config, add_store
+from drills.cli.common import Handler, Subparsers, add_command, add_config, add_store
 from drills.errors import EXIT_ERROR, EXIT_OK, DrillsError
 
 if TYPE_CHECKING:
@@ -35,15 +35,32 @@ def add_parsers(sub: Subparsers) -> None:
         ("status", _status, "records, chain head, spooled records and leases held"),
         ("flush", _flush, "upload the records spooled while the store could not be reached"),
     ):
-        parser = add_command(actions, name, handler, help=help, description=help)
+        parser = add_command(actions, name, _answering(handler), help=help, description=help)
         _common(parser)
     for name, handler, help in (
         ("import", _import, "add a reports directory's records (those already there: skipped)"),
         ("export", _export, "write every stored record and history to DIR/<runner>/"),
     ):
-        parser = add_command(actions, name, handler, help=help, description=help)
+        parser = add_command(actions, name, _answering(handler), help=help, description=help)
         parser.add_argument("directory", type=Path, metavar="DIR")
         _common(parser)
+
+
+def _answering(handler: Handler) -> Handler:
+    """`handler` with a database error as one line naming the store, exit status 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        import psycopg
+
+        try:
+            return handler(args)
+        except psycopg.Error as exc:
+            from drills.store.readers import store_in_effect
+            from drills.store.settings import Store, unreachable
+
+            raise unreachable(store_in_effect(args) or Store(""), exc) from None
+
+    return run
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

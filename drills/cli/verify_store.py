@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from drills.errors import EXIT_MISSED, EXIT_OK
 from drills.store.chain import as_bytes
 from drills.store.runs import Conn
-from drills.store.settings import Store
+from drills.store.settings import Store, answering
 from drills.store.verify import COLUMNS, Row, StoreCheck, check_all
 
 
@@ -59,7 +59,7 @@ def verify_store(args: argparse.Namespace, store: Store) -> int:
     from drills.store.schema import open_store
 
     key = signing_key(args.reports_dir, config_path(args.config))
-    with open_store(store) as conn:
+    with answering(store), open_store(store) as conn:
         found = check_all(_rows(conn), key)
         problems = found.problems + _anchored(found, store, conn, args.expect_head)
     for problem in problems:

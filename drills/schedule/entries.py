@@ -149,9 +149,11 @@ class Pod:
     workdir: str | None = None
     store_secret: str | None = None  # Secret with `url` and `password` of the results store
     service_account: str | None = None
+    state_claim: str | None = None  # PersistentVolumeClaim for $DRILLS_STATE_DIR (the spool)
 
 
 STORE_MOUNT = "/var/run/secrets/drills-store"
+STATE_DIR = "/var/lib/drills"
 
 
 def _container(requirement: Requirement, command: list[str], pod: Pod) -> dict[str, Any]:
@@ -169,6 +171,9 @@ def _container(requirement: Requirement, command: list[str], pod: Pod) -> dict[s
             {"name": "DRILLS_STORE_PASSWORD_FILE", "value": f"{STORE_MOUNT}/password"},
         ]
         container["volumeMounts"] = [{"name": "store", "mountPath": STORE_MOUNT, "readOnly": True}]
+    if pod.state_claim is not None:
+        container.setdefault("env", []).append({"name": "DRILLS_STATE_DIR", "value": STATE_DIR})
+        container.setdefault("volumeMounts", []).append({"name": "state", "mountPath": STATE_DIR})
     return container
 
 
@@ -181,6 +186,9 @@ def _pod_spec(requirement: Requirement, command: list[str], pod: Pod) -> dict[st
         items = [{"key": "password", "path": "password"}]
         secret = {"secretName": pod.store_secret, "items": items, "defaultMode": 0o400}
         spec["volumes"] = [{"name": "store", "secret": secret}]
+    if pod.state_claim is not None:
+        claim = {"claimName": pod.state_claim}
+        spec.setdefault("volumes", []).append({"name": "state", "persistentVolumeClaim": claim})
     return spec
 
 
@@ -226,8 +234,13 @@ def kubernetes(schedule: Schedule, command: list[str], pod: Pod, source: str) ->
         documents.append(f"# {requirement.scenario}: {_describe(requirement)}\n{manifest}")
     where = (
         f"# Records go to the results store of Secret {pod.store_secret} (keys url, password);"
-        "\n# one it cannot take is spooled in the pod: mount a volume on $DRILLS_STATE_DIR "
-        "to keep it.\n"
+        + (
+            f"\n# one it cannot take is spooled on claim {pod.state_claim} until the next "
+            "drill uploads it.\n"
+            if pod.state_claim
+            else "\n# one it cannot take is spooled in the pod and lost with it: give "
+            "--state-claim to keep it.\n"
+        )
         if pod.store_secret is not None
         else "# Run records are written inside the pod: mount a persistent volume on reports/,"
         "\n# or give --store-secret to write them to a results store.\n"

@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pathlib import Path
 import psycopg
 
 from drills.errors import RecordError
-from drills.records.store import record_data
+from drills.records.store import parse_record, record_data
 from drills.store.schema import CHAIN_LOCK
 
 
@@ -51,19 +52,30 @@ def link_digest(
 
 
 def read_files(record_path: Path) -> tuple[bytes, bytes | None]:
-    """A record file's bytes and its history's (None when it names none or it is gone)."""
+    """A valid record file's bytes and its history's (None when it names none). The history is
+    a file beside the record, by a plain name, not through a symbolic link: a record from an
+    untrusted directory cannot make drills read another file."""
     try:
         raw = record_path.read_bytes()
     except OSError as exc:
         raise RecordError(f"{record_path}: cannot read: {exc.strerror}") from exc
-    name = str(record_data(raw, record_path).get("history") or "")
+    record = parse_record(record_data(raw, record_path), record_path)
+    name = record.history
+    if not name:
+        return raw, None
+    if "/" in name or name.startswith(".") or "\0" in name:
+        raise RecordError(f"{record_path}: its history {name!r} is not a file name")
     history = record_path.parent / name
     try:
-        return raw, history.read_bytes() if name else None
+        fd = os.open(history, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as file:
+            return raw, file.read()
     except FileNotFoundError:
-        return raw, None
+        if record.chain is None or record.chain.history_sha256 is None:
+            return raw, None  # there was none when the record was written either
+        raise RecordError(f"{history}: the record's history is missing") from None
     except OSError as exc:
-        raise RecordError(f"{history}: cannot read: {exc.strerror}") from exc
+        raise RecordError(f"{history}: cannot read the record's history: {exc.strerror}") from exc
 
 
 def insert_run(

@@ -43,6 +43,9 @@ def import_dir(conn: Conn, directory: Path) -> Moved:
         except RecordError as exc:
             out.problems.append(str(exc))
             continue
+        except psycopg.DataError as exc:  # a value the store's columns refuse
+            out.problems.append(f"{path}: not stored: {str(exc).strip().splitlines()[0]}")
+            continue
         if stored.new:
             out.added += 1
         else:
@@ -77,10 +80,19 @@ def export_dir(conn: Conn, directory: Path) -> Moved:
         into = directory / _safe(str(runner) or "unknown-runner", "runner")
         fresh = not (into / _safe(str(name), "record")).exists()
         if history is not None and history_name:
-            text = zlib.decompress(as_bytes(history))
-            if not _write(into / _safe(str(history_name), "history"), text, out):
+            try:
+                text = zlib.decompress(as_bytes(history))
+                if not _write(into / _safe(str(history_name), "history"), text, out):
+                    continue
+            except (zlib.error, UnicodeDecodeError, OSError) as exc:
+                out.problems.append(f"store #{seq}: its history not written: {exc}")
                 continue
-        if not _write(into / _safe(str(name), "record"), as_bytes(record), out):
+        try:
+            written = _write(into / _safe(str(name), "record"), as_bytes(record), out)
+        except (UnicodeDecodeError, OSError) as exc:
+            out.problems.append(f"store #{seq}: not written: {exc}")
+            continue
+        if not written:
             out.problems[-1] += f" (store #{seq})"
             continue
         out.added += fresh

@@ -27,12 +27,16 @@ from drills.store.settings import Store, StoreUnreachable, unreachable
 
 # Taken when free or expired; with a holder named, taken from that holder (dead, on this host).
 TAKE = (
-    "INSERT INTO drills_leases AS held (key, holder, host, pid, pid_start, scenario, since,"
+    "INSERT INTO drills_leases AS held (key, holder, host, pid, process, scenario, since,"
     " expires_at) VALUES (%s, %s, %s, %s, %s, %s, now(), now() + make_interval(secs => %s))"
     " ON CONFLICT (key) DO UPDATE SET holder = excluded.holder, host = excluded.host,"
-    " pid = excluded.pid, pid_start = excluded.pid_start, scenario = excluded.scenario,"
+    " pid = excluded.pid, process = excluded.process, scenario = excluded.scenario,"
     " since = excluded.since, expires_at = excluded.expires_at"
     " WHERE held.expires_at < now() OR held.holder = %s RETURNING key"
+)
+HOLDER = (
+    "SELECT host, pid, process, scenario, since, expires_at, holder FROM drills_leases"
+    " WHERE key = %s"
 )
 
 
@@ -41,8 +45,48 @@ def lease_key(key: str, host: str) -> str:
     return f"process:{host}:{key.removeprefix('process:')}" if key.startswith("process:") else key
 
 
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="ascii") as file:
+            return file.read().strip()
+    except OSError:
+        return "?"
+
+
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "?"
+
+
+def process_identity(pid: int) -> str | None:
+    """A process as no other can be: this boot, this pid namespace, its pid's start time; None
+    when its start time cannot be read (then it is never judged gone)."""
+    started = start_time(pid)
+    if started is None:
+        return None
+    return f"{_read('/proc/sys/kernel/random/boot_id')}:{_pid_namespace()}:{started}"
+
+
+def holder_gone(host: str, here: str, pid: int, process: str | None) -> bool:
+    """Whether a lease's holder ran in this machine's boot and pid namespace and is gone. A
+    holder elsewhere (another host, a container with the host's name but its own pids) is
+    never judged from here: its lease runs out instead."""
+    if host != here or process is None:
+        return False
+    boot, namespace, _ = process.rsplit(":", 2)
+    mine = process_identity(os.getpid()) or "?:?:?"
+    if (boot, namespace) != tuple(mine.rsplit(":", 2)[:2]):
+        return False
+    return process_identity(pid) != process
+
+
 def _utc(value: object) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(value, datetime) else str(value)
+
+
+Conn = psycopg.Connection[tuple[object, ...]]
 
 
 class StoreLeases:
@@ -54,89 +98,91 @@ class StoreLeases:
         self.holder = uuid.uuid4()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def acquire(self) -> None:
         if not self.keys:
             return
+        conn = None
         try:
-            self._conn = open_store(self.store)
-            with self._conn.transaction():
+            conn = open_store(self.store)
+            with conn.transaction():
                 for key in self.keys:
-                    self._take(key)
+                    self._take(conn, key)
         except (psycopg.Error, StoreUnreachable) as exc:
-            self._close()
+            if conn is not None:
+                conn.close()
             why = str(unreachable(self.store, exc) if isinstance(exc, psycopg.Error) else exc)
             raise StoreUnreachable(
                 f"{why}: the drill's targets cannot be leased there, so nothing was touched "
                 "(another host might be drilling them)"
             ) from None
         except BaseException:
-            self._close()
+            if conn is not None:
+                conn.close()
             raise
-        self._thread = threading.Thread(target=self._renew, name="drills-leases", daemon=True)
+        # The renewing thread owns this connection from here; release() uses one of its own.
+        self._thread = threading.Thread(
+            target=self._renew, args=(conn,), name="drills-leases", daemon=True
+        )
         self._thread.start()
 
-    def _take(self, key: str) -> None:
-        assert self._conn is not None
-        me = (self.holder, self.host, os.getpid(), start_time(os.getpid()), self.scenario)
-        if self._conn.execute(TAKE, (key, *me, self.store.lease_ttl, None)).fetchone():
-            return
-        found = self._conn.execute(
-            "SELECT host, pid, pid_start, scenario, since, expires_at, holder FROM drills_leases"
-            " WHERE key = %s",
-            (key,),
-        ).fetchone()
-        host, pid, pid_start, scenario, since, expires, holder = found or ("?",) * 7
-        gone = host == self.host and start_time(int(str(pid))) != pid_start
-        # A holder that ran here and is gone: a drill that could not release its leases.
-        if gone and self._conn.execute(TAKE, (key, *me, self.store.lease_ttl, holder)).fetchone():
-            return
-        raise Locked(
-            f"{key} is in use by another drill: scenario {scenario!r}, pid {pid} on {host}, "
-            f"since {_utc(since)} (UTC); its lease in the store runs to {_utc(expires)} "
-            "unless its holder renews it"
-        )
-
-    def _renew(self) -> None:
-        while not self._stop.wait(self.store.lease_ttl / 3):
-            try:
-                if self._conn is None:
-                    self._conn = self.store.connect(timeout=self.store.lease_ttl / 3)
-                renewed = self._conn.execute(
-                    "UPDATE drills_leases SET expires_at = now() + make_interval(secs => %s)"
-                    " WHERE holder = %s",
-                    (self.store.lease_ttl, self.holder),
-                ).rowcount
-            except (psycopg.Error, DrillsError) as exc:
-                self._say(f"leases not renewed: {unreachable(self.store, exc)}")
-                self._close()
+    def _take(self, conn: Conn, key: str) -> None:
+        me = (self.holder, self.host, os.getpid(), process_identity(os.getpid()), self.scenario)
+        for _ in range(3):  # a lease released between the take and the look is taken again
+            if conn.execute(TAKE, (key, *me, self.store.lease_ttl, None)).fetchone():
+                return
+            found = conn.execute(HOLDER, (key,)).fetchone()
+            if found is None:
                 continue
-            if renewed < len(self.keys):
-                self._say(f"{len(self.keys) - renewed} of its leases were taken over")
+            host, pid, process, scenario, since, expires, holder = found
+            identity = None if process is None else str(process)
+            gone = holder_gone(str(host), self.host, int(str(pid)), identity)
+            if gone and conn.execute(TAKE, (key, *me, self.store.lease_ttl, holder)).fetchone():
+                return  # a drill of this machine that died without releasing it
+            raise Locked(
+                f"{key} is in use by another drill: scenario {scenario!r}, pid {pid} on {host}, "
+                f"since {_utc(since)} (UTC); its lease in the store runs to {_utc(expires)} "
+                "unless its holder renews it"
+            )
+        raise Locked(f"{key}: could not take its lease in the store")
+
+    def _renew(self, conn: Conn | None) -> None:
+        try:
+            while not self._stop.wait(self.store.lease_ttl / 3):
+                try:
+                    if conn is None:
+                        conn = self.store.connect(timeout=self.store.lease_ttl / 3)
+                    renewed = conn.execute(
+                        "UPDATE drills_leases SET expires_at = now() + make_interval(secs => %s)"
+                        " WHERE holder = %s",
+                        (self.store.lease_ttl, self.holder),
+                    ).rowcount
+                except (psycopg.Error, DrillsError) as exc:
+                    self._say(f"leases not renewed: {unreachable(self.store, exc)}")
+                    if conn is not None:
+                        conn.close()
+                    conn = None
+                    continue
+                if renewed < len(self.keys):
+                    self._say(f"{len(self.keys) - renewed} of its leases were taken over")
+        finally:
+            if conn is not None:
+                conn.close()
 
     def _say(self, what: str) -> None:
         ttl = f"{self.store.lease_ttl:g} s"
         print(f"drills: {what}; a lease expires {ttl} after its last renewal", file=sys.stderr)
 
     def release(self) -> None:
+        if self._thread is None:
+            return
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.store.lease_ttl)
+        self._thread.join(timeout=30)  # a renewal in flight ends within the session's timeouts
         try:
-            if self._conn is None and self.keys:
-                self._conn = self.store.connect()
-            if self._conn is not None:
-                self._conn.execute("DELETE FROM drills_leases WHERE holder = %s", (self.holder,))
+            with self.store.connect() as conn:
+                conn.execute("DELETE FROM drills_leases WHERE holder = %s", (self.holder,))
         except (psycopg.Error, DrillsError) as exc:
             self._say(f"leases not released: {unreachable(self.store, exc)}")
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 class TargetLocks:

@@ -12,13 +12,15 @@ from drills.records.runs import Run
 from drills.records.signing import SigningKey
 from drills.store.runs import stored_runs
 from drills.store.schema import open_store
-from drills.store.settings import Store, find_store
+from drills.store.settings import Store, answering, find_store
 
 
 def store_in_effect(args: argparse.Namespace) -> Store | None:
     """The store of `--store`, `$DRILLS_STORE` or drills.yaml (`--config`), if any."""
     from drills.config import config_path
 
+    if getattr(args, "no_store", False):
+        return None
     return find_store(getattr(args, "store", None), config_path(getattr(args, "config", None)))
 
 
@@ -27,7 +29,7 @@ def runs_from_store(
     store: Store, key: SigningKey | None, left_out: list[str]
 ) -> Iterator[list[Run]]:
     """The store's runs that pass verification, their histories readable while it is open."""
-    with open_store(store) as conn:
+    with answering(store), open_store(store) as conn:
         yield stored_runs(conn, key, left_out)
 
 

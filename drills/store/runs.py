@@ -45,14 +45,16 @@ class StoredRuns:
     def refresh(self) -> list[Run]:
         """Read the rows stored since the last call; every run read so far, oldest first."""
         added = False
-        with self.conn.transaction(), self.conn.cursor(name="drills_runs") as cursor:
-            cursor.itersize = 500
-            query = f"SELECT {COLUMNS} FROM drills_runs WHERE seq >= %s ORDER BY seq"
-            cursor.execute(query.encode(), (self.check.next_seq,))
-            for values in cursor:
-                added = self._add(Row.of(values)) or added
-        if added:
-            self.ordered = sorted(self.runs, key=lambda run: run.started)
+        try:
+            with self.conn.transaction(), self.conn.cursor(name="drills_runs") as cursor:
+                cursor.itersize = 500
+                query = f"SELECT {COLUMNS} FROM drills_runs WHERE seq >= %s ORDER BY seq"
+                cursor.execute(query.encode(), (self.check.next_seq,))
+                for values in cursor:
+                    added = self._add(Row.of(values)) or added
+        finally:  # rows read before an error count, in order
+            if added:
+                self.ordered = sorted(self.runs, key=lambda run: run.started)
         return self.ordered
 
     def _add(self, row: Row) -> bool:
@@ -84,9 +86,12 @@ class StoredRuns:
         self.runs.append(run)
 
     def _history(self, row: Row) -> History:
-        found = self.conn.execute(
-            "SELECT history FROM drills_runs WHERE seq = %s", (row.seq,)
-        ).fetchone()
+        try:
+            found = self.conn.execute(
+                "SELECT history FROM drills_runs WHERE seq = %s", (row.seq,)
+            ).fetchone()
+        except psycopg.Error as exc:
+            raise RecordError(f"{stored_path(row)}: history not read: {exc}") from None
         compressed = None if found is None or found[0] is None else as_bytes(found[0])
         problem = history_problem(row, compressed)
         if problem is not None or compressed is None:
@@ -118,7 +123,8 @@ class ExporterSource:
 
     def head(self) -> int:
         """The store's sequence number of the newest row read and checked."""
-        return self.reader.check.head if self.reader is not None else 0
+        with self.lock:
+            return self.reader.check.head if self.reader is not None else 0
 
     def __call__(self, left_out: list[str]) -> tuple[list[Run], list[RecordError]]:
         with self.lock:

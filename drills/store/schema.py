@@ -42,7 +42,7 @@ MIGRATIONS: tuple[str, ...] = (
         holder uuid NOT NULL,
         host text NOT NULL,
         pid integer NOT NULL,
-        pid_start bigint,
+        process text,
         scenario text NOT NULL,
         since timestamptz NOT NULL,
         expires_at timestamptz NOT NULL

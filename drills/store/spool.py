@@ -6,6 +6,7 @@ once the store has it."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,12 +15,13 @@ from pathlib import Path
 import psycopg
 
 from drills.errors import DrillsError, RecordError
-from drills.files import private_dir
+from drills.files import open_lock, private_dir
 from drills.journal import state_dir
 from drills.records.store import record_data
 from drills.store.chain import Stored, insert_run, read_files
 
 Conn = psycopg.Connection[tuple[object, ...]]
+LOCK = ".flush.lock"
 
 
 def spool_dir(state: Path | None = None) -> Path:
@@ -56,19 +58,24 @@ class Flushed:
 
 
 def flush(conn: Conn, state: Path | None = None, say: Callable[[str], None] = print) -> Flushed:
-    """Upload every spooled record, oldest first; stop at the first the store refuses."""
+    """Upload every spooled record, oldest first; stop at the first the store refuses. One
+    process flushes at a time (two drills ending at once, or `drills store flush` meanwhile)."""
     out = Flushed()
-    waiting = spooled(state)
-    for number, path in enumerate(waiting):
-        try:
-            raw, history = read_files(path)
-            stored = insert_run(conn, raw, history, path.name)
-        except (RecordError, DrillsError, psycopg.Error) as exc:
-            out.failed.append(f"{path}: not uploaded: {str(exc).strip().splitlines()[0]}")
-            out.left = len(waiting) - number
-            return out
-        out.stored.append((path, stored))
-        shutil.rmtree(path.parent)
-        done = "stored as" if stored.new else "already in the store as"
-        say(f"{path.name}: {done} #{stored.seq}")
+    if not spooled(state):
+        return out
+    with open_lock(spool_dir(state) / LOCK) as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waiting = spooled(state)
+        for number, path in enumerate(waiting):
+            try:
+                raw, history = read_files(path)
+                stored = insert_run(conn, raw, history, path.name)
+            except (RecordError, DrillsError, psycopg.Error) as exc:
+                out.failed.append(f"{path}: not uploaded: {str(exc).strip().splitlines()[0]}")
+                out.left = len(waiting) - number
+                return out
+            out.stored.append((path, stored))
+            shutil.rmtree(path.parent, ignore_errors=True)
+            done = "stored as" if stored.new else "already in the store as"
+            say(f"{path.name}: {done} #{stored.seq}")
     return out

@@ -213,7 +213,20 @@ def _cluster(running: RunningLab) -> dict[str, Any]:
     return answer
 
 
+def _replica_running(running: RunningLab, within: float = 30) -> None:
+    """Wait (bounded) until Patroni reports a replica running: on a busy machine the lab can be
+    up a moment before its replica's member says so."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        members = _cluster(running)["members"]
+        if any(m["role"] == "replica" and m["state"] in ("running", "streaming") for m in members):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no replica running after {within:g}s: {_cluster(running)}")
+
+
 def test_role_targets_resolve_to_what_the_rest_api_says(patroni_lab: RunningLab) -> None:
+    _replica_running(patroni_lab)
     roles = {m["name"]: m["role"] for m in _cluster(patroni_lab)["members"]}
     leader, target = patroni_lab.handle.targets["leader"].resolve()  # type: ignore[attr-defined]
     assert roles[leader] in ("leader", "master") and target is patroni_lab.member(leader)

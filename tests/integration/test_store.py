@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -168,7 +168,8 @@ def test_four_runners_at_once_write_one_chain(
         cut, heal = record["timeline"][1], record["timeline"][3]  # link-down ... heal
         outage = heal["end_s"] - cut["start_s"]  # the outage the drill made, by its step times
         assert outage >= DOWN_S
-        assert outage - 0.01 <= record["measurements"]["rto_s"] <= outage + 0.06
+        # one 20 ms interval, and the lateness of four drills sharing two cores
+        assert outage - 0.01 <= record["measurements"]["rto_s"] <= outage + 0.1
         assert record["measurements"]["lost_writes"] == 0  # their server was never touched
         [row] = [row for row in stored if row[2] == record["run_id"]]
         assert row[3] == sha256(runner.record())  # the file's very bytes
@@ -251,7 +252,7 @@ def test_a_store_stopped_during_a_drill_loses_nothing(
     with store_server() as own:  # its own server: this test stops it
         url = own.fresh()
         runner = Runner(None, tmp_path, sandbox, own.env(url))
-        path = scenario(tmp_path / "spooled.yaml", "spooled", listener, store.server.port, "1s")
+        path = scenario(tmp_path / "spooled.yaml", "spooled", listener, store.server.port, "2s")
         proc = runner.start(["run", str(path)])
         _wait_for(proc, "step 1/5")
         _pg_ctl(own, "stop", "-m", "fast")  # the store goes away while the drill runs
@@ -299,15 +300,17 @@ def _wait_for(proc: subprocess.Popen[str], marker: str) -> None:
     assert any(marker in line for line in seen), "".join(seen)
 
 
-def _dir_runner(sandbox: Path, tmp_path: Path) -> Runner:
-    return Runner(None, tmp_path, sandbox, {"DRILLS_STORE": ""})
+def _files(runner: Runner) -> Callable[[list[str]], tuple[int, str, str]]:
+    """`drills ARGS` on `runner`'s host, reading the records of RECORDS as files."""
+    return lambda args: runner.run([*args, "--no-store", "--reports-dir", str(RECORDS)])
 
 
 def test_report_and_due_from_the_store_equal_those_from_files(
     store: StoreServer, sandbox: Path, tmp_path: Path
 ) -> None:
     url = store.fresh()
-    runner, files = Runner(None, tmp_path, sandbox, store.env(url)), _dir_runner(sandbox, tmp_path)
+    runner = Runner(None, tmp_path, sandbox, store.env(url))
+    files = _files(runner)  # the same host, reading files with --no-store
     status, out, _ = runner.run(["store", "import", str(RECORDS)])
     assert status == 0 and f"{RECORDS}: 6 records added to {url}, 0 already there" in out
     status, out, _ = runner.run(["store", "import", str(RECORDS)])
@@ -315,10 +318,10 @@ def test_report_and_due_from_the_store_equal_those_from_files(
     assert len(rows(store, url)) == 6
 
     quarter = ["--quarter", "2026-Q4", "--schedule", "scenarios/schedule.yaml"]
-    runner.run(["report", *quarter, "--out", str(tmp_path / "from-store")])
-    files.run(
-        ["report", *quarter, "--out", str(tmp_path / "from-files"), "--reports-dir", str(RECORDS)]
-    )
+    status, _, err = runner.run(["report", *quarter, "--out", str(tmp_path / "from-store")])
+    assert status == 0, err
+    status, _, err = files(["report", *quarter, "--out", str(tmp_path / "from-files")])
+    assert status == 0, err
     made = [
         (tmp_path / where / "2026-Q4" / "report.md").read_text()
         for where in ("from-store", "from-files")
@@ -326,25 +329,23 @@ def test_report_and_due_from_the_store_equal_those_from_files(
     assert _undated(made[0]) == _undated(made[1])
     due = ["due", "--json", "--now", "2026-11-30T00:00:00Z"]
     from_store = json.loads(runner.run(due)[1])
-    from_files = json.loads(files.run([*due, "--reports-dir", str(RECORDS)])[1])
+    from_files = json.loads(files(due)[1])
     assert _by_name(from_store) == _by_name(from_files)
 
     assert _metrics(start_exporter(RECORDS, SCHEDULE, key=None)) == _metrics(
         start_exporter(RECORDS, SCHEDULE, source=ExporterSource(_store(store, url), None))
     )
     run_id = "20261123T200200Z-simple-lost"
-    shown = [
-        runner.run(["show", run_id])[1],
-        files.run(["show", run_id, "--reports-dir", str(RECORDS)])[1],
-    ]
-    assert shown[0].replace("store#3/", str(RECORDS) + "/") == shown[1]
+    shown = [runner.run(["show", run_id]), files(["show", run_id])]
+    assert shown[0][0] == shown[1][0] == 1  # the verdict of that record: an objective missed
+    assert shown[0][1].replace("store#3/", str(RECORDS) + "/") == shown[1][1]
 
     status, out, err = runner.run(["store", "export", str(tmp_path / "exported")])
     assert status == 0, err
     [exported] = (tmp_path / "exported").iterdir()
     for original in RECORDS.glob("2026*"):
         assert (exported / original.name).read_bytes() == original.read_bytes()
-    status, out, err = files.run(["verify", "--reports-dir", str(exported)])
+    status, out, err = runner.run(["verify", "--no-store", "--reports-dir", str(exported)])
     assert status == 0, out + err
 
     with store.admin(url.rsplit("/", 1)[1]) as conn:  # rewrite one record in the store

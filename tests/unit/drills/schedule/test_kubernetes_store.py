@@ -24,6 +24,7 @@ def test_cronjobs_write_to_the_store_of_a_secret(capsys: pytest.CaptureFixture[s
     found, out = jobs(capsys, "--store-secret", "drills-store", "--service-account", "drills")
     assert len(found) == 9
     assert "Records go to the results store of Secret drills-store" in out
+    assert "spooled in the pod and lost with it: give --state-claim" in out
     for job in found:
         pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[index]
         assert pod["serviceAccountName"] == "drills"
@@ -57,3 +58,15 @@ def test_without_a_store_the_pods_keep_records_themselves(
     pod = found[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[index]
     assert "volumes" not in pod and "serviceAccountName" not in pod
     assert "env" not in pod["containers"][0]
+
+
+def test_a_claim_keeps_the_spool_beyond_the_pod(capsys: pytest.CaptureFixture[str]) -> None:
+    found, out = jobs(capsys, "--store-secret", "drills-store", "--state-claim", "drills-state")
+    assert "spooled on claim drills-state until the next drill uploads it" in out
+    pod = found[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]  # type: ignore[index]
+    (container,) = pod["containers"]
+    assert {"name": "DRILLS_STATE_DIR", "value": "/var/lib/drills"} in container["env"]
+    assert {"name": "state", "mountPath": "/var/lib/drills"} in container["volumeMounts"]
+    assert {"name": "state", "persistentVolumeClaim": {"claimName": "drills-state"}} in pod[
+        "volumes"
+    ]

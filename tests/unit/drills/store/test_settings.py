@@ -9,7 +9,7 @@ import pytest
 
 from drills.cli import main
 from drills.errors import EXIT_ERROR, DrillsError
-from drills.store.settings import ENV, PASSWORD_FILE_ENV, Store, find_store
+from drills.store.settings import ENV, PASSWORD_FILE_ENV, Store, find_store, unreachable
 
 
 @pytest.fixture(autouse=True)
@@ -42,16 +42,47 @@ def test_the_option_comes_before_the_environment_and_the_file(
     assert find_store(None, file) == Store("postgresql://file@db3/drills", None, 20.0)
 
 
+def secret(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
 def test_the_password_comes_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "pw").write_text("s3cret-from-config\n")
-    (tmp_path / "pw-env").write_text("s3cret-from-env\n")
-    file = config(tmp_path, f"store:\n  url: postgresql://d@h/db\n  password_file: {tmp_path}/pw\n")
+    secret(tmp_path / "pw", "s3cret-from-config\n")
+    secret(tmp_path / "pw-env", "s3cret-from-env\n")
+    file = config(tmp_path, "store:\n  url: postgresql://d@h/db\n  password_file: pw\n")
     found = find_store(None, file)
     assert found is not None and found.password == "s3cret-from-config"
     monkeypatch.setenv(PASSWORD_FILE_ENV, str(tmp_path / "pw-env"))
     found = find_store(None, file)
     assert found is not None and found.password == "s3cret-from-env"
     assert "s3cret" not in repr(found.display)
+
+
+def test_a_password_file_open_to_others_is_refused(tmp_path: Path) -> None:
+    secret(tmp_path / "pw", "x\n").chmod(0o644)
+    file = config(tmp_path, "store:\n  url: postgresql://d@h/db\n  password_file: pw\n")
+    with pytest.raises(DrillsError, match=r"open to other users: chmod 600 .*pw$"):
+        find_store(None, file)
+
+
+def test_an_error_from_the_store_never_holds_its_password() -> None:
+    store = Store("postgresql://drills:in-url-pw@db/drills", "from-file-pw")
+    said = str(unreachable(store, RuntimeError("no: in-url-pw and from-file-pw echoed")))
+    assert said == "store postgresql://drills@db/drills: no: *** and *** echoed"
+    assert "from-file-pw" not in repr(store)
+
+
+def test_no_store_reads_files_whatever_is_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from drills.store.readers import store_in_effect
+
+    monkeypatch.setenv(ENV, "postgresql://env@db2/drills")
+    assert store_in_effect(argparse.Namespace(store=None, no_store=True, config=None)) is None
+    found = store_in_effect(argparse.Namespace(store=None, no_store=False, config=None))
+    assert found is not None and found.url == "postgresql://env@db2/drills"
 
 
 def test_an_unreadable_password_file_is_one_line(
@@ -72,9 +103,12 @@ def test_a_password_on_the_command_line_is_refused_without_repeating_it(
     assert "hunter2pw" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_not_a_connection_url() -> None:
-    with pytest.raises(DrillsError, match=r"^--store: not a PostgreSQL connection URL"):
+def test_not_a_connection_url_and_its_password_not_repeated() -> None:
+    with pytest.raises(DrillsError, match=r"^--store: not a PostgreSQL connection URL") as caught:
         find_store("postgresql://[::1", None)
+    with pytest.raises(DrillsError) as caught:
+        find_store("postgresql://drills:s3cr%zzet@h/db", None)
+    assert "s3cr" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
