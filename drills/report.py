@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader
 from drills import charts
 from drills import report_timelines as timelines
 from drills.checker import Overall, Verdict, error_budget_s
-from drills.errors import DrillsError, RecordError
+from drills.errors import DrillsError
 from drills.quarters import Quarter
 from drills.records import KeyFrom, Run, SigningKey, in_quarter, load_runs, write_atomically
 from drills.records.model import Measurements, ObjectivesRecord, ObjectiveVerdict, RunRecord
@@ -156,15 +156,11 @@ def _split_brain(verdicts: dict[str, ObjectiveVerdict]) -> str:
     return f"{judged.measured} writes, missed"
 
 
-def _timeline_chart(run: Run) -> tuple[Chart | None, str]:
-    r = run.record
-    try:
-        history = run.history()
-    except RecordError as exc:
-        return None, f"no timeline: {exc}"
-    title = f"{run.scenario}, {run.started:%Y-%m-%d %H:%M} UTC: {run.verdict}"
-    png = charts.record_timeline(r, history, title)
-    return Chart(f"timeline-{r.run_id}", f"Timeline of {r.run_id}", png), ""
+def _timeline_chart(run: Run, drawn: tuple[bytes | None, str]) -> tuple[Chart | None, str]:
+    png, note = drawn
+    if png is None:
+        return None, note
+    return Chart(f"timeline-{run.record.run_id}", f"Timeline of {run.record.run_id}", png), ""
 
 
 def _summary(runs: list[Run]) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
@@ -274,10 +270,11 @@ def build(
     all_runs = load_runs(reports_dir, left_out, key) if runs is None else runs
     runs = in_quarter(all_runs, quarter)  # one failing verification was left out
     summary, by_scenario, worst = _summary(runs)
-    to_draw = {id(run) for run in timelines.drawn(runs)}
+    drawn = timelines.rendered(timelines.drawn(runs))
+    to_draw = set(drawn)
     sections = []
     for run in runs:
-        chart, note = _timeline_chart(run) if id(run) in to_draw else (None, "")
+        chart, note = _timeline_chart(run, drawn[id(run)]) if id(run) in to_draw else (None, "")
         sections.append(DrillSection(run, _row(run), chart, note))
     report_charts: list[Chart] = []
     for figure in FIGURES:
