@@ -88,12 +88,14 @@ class Drill:
         for target in self.containers.values():
             self.target_facts[target.name] = target.describe()
         keys = target_keys(self.scenario, self.containers.values())
-        locks = TargetLocks(keys, self.scenario.name, self.options.state_dir, self.options.store)
-        locks.acquire()  # before anything is touched; Locked names the holder
+        self.locks = TargetLocks(
+            keys, self.scenario.name, self.options.state_dir, self.options.store
+        )
+        self.locks.acquire()  # before anything is touched; Locked names the holder
         try:
             return self._run_locked(run_id, clock)
         finally:
-            locks.release()
+            self.locks.release()
 
     def _run_locked(self, run_id: str, clock: Clock) -> RunResult:
         # The history file, created exclusively, reserves the run id.
@@ -104,6 +106,8 @@ class Drill:
         self.journal = Journal(run_id, self.scenario.name, self.options.state_dir)
         record_path = self.options.reports_dir / f"{run_id}.json"
         self.journal.append(record_on_crash(record_path, self.loaded, clock.wall_ns, self.key))
+        for entry in self.locks.journal_entries():  # leases `drills recover` releases
+            self.journal.append(entry)
         phases: dict[str, float] = {}
         error: str | None = None
         interrupted: str | None = None

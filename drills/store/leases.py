@@ -20,8 +20,10 @@ from pathlib import Path
 import psycopg
 
 from drills.errors import DrillsError
+from drills.journal import JournalEntry
 from drills.locks import Locked, Locks
 from drills.proctree import start_time
+from drills.store.lease_journal import LeasesTaken
 from drills.store.schema import open_store
 from drills.store.settings import Store, StoreUnreachable, unreachable
 
@@ -173,6 +175,12 @@ class StoreLeases:
         ttl = f"{self.store.lease_ttl:g} s"
         print(f"drills: {what}; a lease expires {ttl} after its last renewal", file=sys.stderr)
 
+    def journal_entries(self) -> list[JournalEntry]:
+        if self._thread is None:
+            return []
+        entry = LeasesTaken(store=self.store.display, holder=str(self.holder), keys=self.keys)
+        return [entry]
+
     def release(self) -> None:
         if self._thread is None:
             return
@@ -202,6 +210,10 @@ class TargetLocks:
         except BaseException:
             self.local.release()
             raise
+
+    def journal_entries(self) -> list[JournalEntry]:
+        """What `drills recover` needs to release this drill's leases if it dies."""
+        return self.leases.journal_entries() if self.leases is not None else []
 
     def release(self) -> None:
         try:

@@ -223,6 +223,30 @@ def test_a_second_host_is_refused_and_takes_over_once_the_killed_holders_lease_e
         a.run(["recover"])  # the killed holder's journal
 
 
+def test_drills_recover_releases_a_killed_holders_leases_at_once(
+    store: StoreServer, sandbox: Path, tmp_path: Path, listener: int
+) -> None:
+    needs_hosts()
+    url = store.fresh()
+    a, b = (Runner(name, tmp_path, sandbox, store.env(url)) for name in ("host-a", "host-b"))
+    pg = store.server.port
+    holder = scenario(tmp_path / "holder.yaml", "lease-holder", listener, pg, "60s")
+    proc = a.start(["run", str(holder)])
+    try:
+        _lease(store, url, timeout=60)
+        proc.send_signal(signal.SIGKILL)  # its lease would run another minute (default ttl)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    status, out, err = a.run(["recover"])
+    assert status == 0, out + err
+    assert f"released 1 lease in {url}" in out
+    status, _, err = b.run(["run", str(scenario(tmp_path / "t.yaml", "taker", listener, pg))])
+    assert status == 0, err  # at once: not refused
+
+
 def _lease(store: StoreServer, url: str, timeout: float) -> tuple[str, int, float]:
     deadline = time.monotonic() + timeout
     while True:
