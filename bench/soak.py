@@ -1,11 +1,12 @@
 """`python -m bench.capacity --soak SECONDS`: 30 postgres-read probes every 10 ms for an hour
 or more, the history written to a file as a drill writes it: RSS growth, and gaps between the
-recorded due times of each probe, told apart by whether the whole machine stalled meanwhile."""
+recorded due times of each probe, told apart by whether the machine's CPUs stalled meanwhile."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import re
 import resource
 import tempfile
 import time
@@ -28,8 +29,12 @@ class Soak:
     gaps_over_two_intervals: int
     samples: int
     late_share: float
-    machine_stalls: int  # seen by a separate process (bench.machine_stalls)
-    gaps_in_machine_stalls: int
+    cpu_stalls: list[int]  # per CPU, seen by a process pinned to it (bench.machine_stalls)
+    machine_stalls: int  # stretches when every CPU was stalled at once
+    gaps_in_machine_stalls: int  # gaps overlapping a stall of every CPU
+    gaps_in_cpu_stalls: int  # gaps overlapping a stall of at least one CPU
+    loop_skips: int  # wakes of the probe loop that skipped due times (the record's events)
+    loop_skips_held: int  # of them, late mostly for not running rather than busy
 
     def text(self) -> str:
         return "\n".join(
@@ -42,17 +47,25 @@ class Soak:
                 f"after a warm-up of {_warm(self.seconds):.0f} s. A gap is the time between two",
                 "due times of a probe that were both recorded (a due time the harness skipped",
                 "leaves one). The probe loop runs real-time (DRILLS_PRIORITY=realtime, not the",
-                "default: drills/priority.py). A separate process, real-time too, that wakes",
-                "every millisecond notes the machine's own stalls (a wake over 8 ms late): a",
-                "gap during one of them is the machine's, not only the harness's.",
+                "default: drills/priority.py). A process pinned to each CPU, real-time one",
+                "priority above the loop, wakes every millisecond and notes its CPU's stalls",
+                "(a wake over 8 ms late): nothing on the machine can hold it back, so a stall",
+                "of every CPU at once is the machine's own (the kernel or the hypervisor). Each",
+                "wake of the loop that skips due times is in the history as an event of source",
+                "`harness`, its lateness split into time not running and time busy.",
                 "",
                 f"- {self.samples:,} samples in {self.seconds:.0f} s, "
                 f"{self.late_share:.2%} of them late",
                 f"- RSS growth: {self.rss_growth_mb:.1f} MB",
                 f"- longest gap: {self.longest_gap_ms:.1f} ms; "
-                f"gaps over two intervals (20 ms): {self.gaps_over_two_intervals}, "
-                f"{self.gaps_in_machine_stalls} of them during a stall of the whole machine",
-                f"- stalls of the whole machine seen from outside: {self.machine_stalls}",
+                f"gaps over two intervals (20 ms): {self.gaps_over_two_intervals}",
+                f"- of those gaps, during a stall of every CPU at once: "
+                f"{self.gaps_in_machine_stalls}; during a stall of at least one CPU: "
+                f"{self.gaps_in_cpu_stalls}",
+                f"- wakes of the probe loop that skipped due times: {self.loop_skips}, "
+                f"{self.loop_skips_held} of them late mostly for not running (not busy)",
+                f"- stalls per CPU: {', '.join(f'{n:,}' for n in self.cpu_stalls)}; "
+                f"of every CPU at once: {self.machine_stalls:,}",
             ]
         )
 
@@ -66,17 +79,20 @@ def soak(dsn: str, seconds: float) -> Soak:
     writes it (its samples are not kept in memory)."""
     with tempfile.TemporaryDirectory(prefix="drills-soak-") as directory:
         _, log = open_history(Path(directory), "soak", Clock.now())
-        with machine_stalls.watching(Path(directory) / "stalls") as stalls_file:
+        with machine_stalls.watching(Path(directory)) as stall_files:
             grown = _soak(log, dsn, seconds)
         log.close()
         history = log.read()
-        stalls = machine_stalls.read(stalls_file)
+        per_cpu = machine_stalls.read(stall_files)
     gaps = []
     for info in history.probes:
         dues = sorted(op.invoke_ns for op in history.ops_of(info.name))
         gaps += list(itertools.pairwise(dues))
     long = [(a, b) for a, b in gaps if b - a > 20_000_000]
     lag = harness_lag(history.ops, sum(p.skipped for p in history.probes))
+    everywhere = machine_stalls.everywhere(per_cpu)
+    any_cpu = list(itertools.chain.from_iterable(per_cpu))
+    skips = [_split(e.change) for e in history.events if e.source == "harness"]
     return Soak(
         seconds=seconds,
         rss_growth_mb=grown,
@@ -84,9 +100,24 @@ def soak(dsn: str, seconds: float) -> Soak:
         gaps_over_two_intervals=len(long),
         samples=lag.samples,
         late_share=lag.late_share,
-        machine_stalls=len(stalls),
-        gaps_in_machine_stalls=machine_stalls.overlapping(long, stalls),
+        cpu_stalls=[len(stalls) for stalls in per_cpu],
+        machine_stalls=len(everywhere),
+        gaps_in_machine_stalls=machine_stalls.overlapping(long, everywhere),
+        gaps_in_cpu_stalls=machine_stalls.overlapping(long, any_cpu),
+        loop_skips=len(skips),
+        loop_skips_held=sum(held > busy for held, busy in skips),
     )
+
+
+def _split(reason: str) -> tuple[float, float]:
+    """(not running, busy) in ms, from drills.lateness.skip_reason's words."""
+    found = SPLIT.search(reason)
+    if found is None:
+        raise ValueError(f"not a skip reason: {reason!r}")
+    return float(found["held"]), float(found["busy"])
+
+
+SPLIT = re.compile(r"not running for (?P<held>[\d.]+) ms .* busy (?P<busy>[\d.]+) ms")
 
 
 def _soak(log: HistoryLog, dsn: str, seconds: float) -> float:

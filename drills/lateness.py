@@ -43,6 +43,18 @@ def stalled(stall_ns: int) -> str:
     return f"the harness stalled {stall_ns / 1e6:.1f} ms while it was in flight" if stall_ns else ""
 
 
+def skip_reason(due_ns: int, now_ns: int, waited_ns: int, woke_ns: int) -> str:
+    """Why a scheduler reached a due time at `now_ns`, too late to issue it: the part of its
+    lateness it spent not running although its wait (begun at `waited_ns`) was due to end (the
+    process or the whole machine held), and the part it spent busy (its own callbacks)."""
+    asleep = max(0, woke_ns - max(due_ns, waited_ns))
+    busy = max(0, now_ns - due_ns - asleep)
+    return (
+        f"due times skipped, {(now_ns - due_ns) / 1e6:.1f} ms late: not running for "
+        f"{asleep / 1e6:.1f} ms after its wait was due to end, busy {busy / 1e6:.1f} ms"
+    )
+
+
 NOT_ISSUED = "never issued: the harness had no thread free before its deadline"
 POOL_HELD = "no free connection: earlier samples not yet issued, recorded, or slower than `slow`"
 

@@ -15,8 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from drills.history import CRASHED, Clock, HistoryLog, Outcome
-from drills.lateness import deadline_noticed_late
+from drills.history import CRASHED, Clock, Event, HistoryLog, Outcome
+from drills.lateness import deadline_noticed_late, skip_reason
 from drills.openloop import ProbeRunner, _Pending, missed_due_times
 from drills.probe import Exchange, LoopClient, Probe, Sample
 from drills.reactor import SHARED as SHARED_REACTOR
@@ -156,6 +156,8 @@ class LoopRunner(ProbeRunner):
     def _issue(self, now: int) -> None:
         assert self._loop is not None
         missed = missed_due_times(now, self._next_due, self.interval_ns)
+        if missed and self._loop.skip_told_ns != self._loop.woke_ns:
+            self._tell_skip(now)
         self.skipped += missed
         self._next_due += missed * self.interval_ns
         self._seq += 1
@@ -177,6 +179,14 @@ class LoopRunner(ProbeRunner):
             self._complete(slot, _crashed(exc), broken=True)
             return
         self._step(slot, timed_out=False)
+
+    def _tell_skip(self, now: int) -> None:
+        """Once a wake of the loop (every probe on it skips together): why it was late."""
+        assert self._loop is not None
+        loop = self._loop
+        loop.skip_told_ns = loop.woke_ns
+        reason = skip_reason(self._next_due, now, loop.listening_since_ns, loop.woke_ns)
+        self.log.add_event(Event("harness", "probe loop", reason, self._next_due))
 
     def _step(self, slot: _Slot, timed_out: bool, ready: bool = False) -> None:
         """Run the exchange to its next wait, or to its end. `ready`: resumed because its

@@ -68,6 +68,7 @@ class EventLoop:
         # that came while it was busy in between is read only at the next wait.
         self.listening_since_ns = time.monotonic_ns()
         self.woke_ns = self.listening_since_ns
+        self.skip_told_ns = 0  # the wake whose skipped due times are already in the history
         self._lock = threading.Lock()
         self._calls: list[Callback] = []
         self._timers: list[tuple[int, int, Callback]] = []

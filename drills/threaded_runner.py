@@ -7,7 +7,8 @@ import queue
 import threading
 import time
 
-from drills.history import CRASHED, Clock, HistoryLog, Outcome
+from drills.history import CRASHED, Clock, Event, HistoryLog, Outcome
+from drills.lateness import skip_reason
 from drills.openloop import ProbeRunner, _Pending, missed_due_times
 from drills.probe import Client, Probe, Sample
 from drills.stalls import SHARED, StallWatch
@@ -126,14 +127,20 @@ class ThreadedRunner(ProbeRunner):
     def _issue_until_stopped(self) -> None:
         next_due = self.started_ns
         seq = 0
+        waited = woke = next_due  # when its last sleep began and ended
         while not self._stop.is_set():
             now = time.monotonic_ns()
             self._expire(now)
             if now < next_due:
                 wake = min(next_due, self._earliest_deadline())
+                waited = now
                 time.sleep(max(0, min(wake - now, self.interval_ns)) / 1e9)
+                woke = time.monotonic_ns()
                 continue
             missed = missed_due_times(now, next_due, self.interval_ns)
+            if missed:
+                reason = skip_reason(next_due, now, waited, woke)
+                self.log.add_event(Event("harness", f"{self.name} scheduler", reason, next_due))
             self.skipped += missed
             next_due += missed * self.interval_ns
             seq += 1

@@ -20,6 +20,7 @@ from drills.lateness import (
     load_line,
     overload_error,
     probe_load,
+    skip_reason,
 )
 from drills.openloop import ProbeRunner, _Pending
 from drills.probe import Sample
@@ -228,3 +229,16 @@ def test_a_late_sample_that_was_down_still_delays_recovery() -> None:
     history = _history(ops)
     summary = summarize_probe(history, history.probes[0], stable=3)
     assert summary.recovered_ns == 63 * INTERVAL + 2 * MS  # not sample 60's
+
+
+def test_a_skip_is_told_as_time_not_running_and_time_busy() -> None:
+    ms = 1_000_000
+    # Its wait began before the due time and ended 32 ms after it: held, not busy.
+    held = skip_reason(due_ns=100 * ms, now_ns=133 * ms, waited_ns=95 * ms, woke_ns=132 * ms)
+    assert held == (
+        "due times skipped, 33.0 ms late: not running for 32.0 ms after its wait was due "
+        "to end, busy 1.0 ms"
+    )
+    # Busy in callbacks until 125 ms, then a wait that ended on time.
+    busy = skip_reason(due_ns=100 * ms, now_ns=126 * ms, waited_ns=125 * ms, woke_ns=125 * ms)
+    assert busy.endswith("not running for 0.0 ms after its wait was due to end, busy 26.0 ms")

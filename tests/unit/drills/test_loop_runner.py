@@ -220,3 +220,28 @@ def test_an_answer_read_late_counts_from_when_the_loop_woke(idle: Idle) -> None:
     op = one_sample(idle, busy=None, answer_at=0.02)
     assert op.outcome is Outcome.OK and not op.late
     assert 15 * MS <= op.complete_ns - op.invoke_ns < 45 * MS
+
+
+def test_a_busy_loop_tells_once_why_every_probe_on_it_skipped_due_times(idle: Idle) -> None:
+    log = HistoryLog(Clock.now())
+    probes = [ReadProbe(ok_after(0), interval=0.01, connections=1) for _ in range(2)]
+    for i, probe in enumerate(probes):
+        probe.name = f"p{i}"
+    runners = [
+        LoopRunner(probe, log, log.history.clock, [LatencyClient(idle, 0.001)], stalls=None)
+        for probe in probes
+    ]
+    for runner in runners:
+        runner.start()
+    time.sleep(0.05)
+    loop = runners[0]._loop
+    assert loop is not None and loop is runners[1]._loop
+    loop.call_soon_threadsafe(functools.partial(time.sleep, 0.08))  # holds every probe on it
+    time.sleep(0.15)
+    for runner in runners:
+        runner.stop()
+    assert all(runner.skipped >= 4 for runner in runners)
+    [event] = log.history.events  # one wake of the loop: one event, for both probes
+    assert (event.source, event.subject) == ("harness", "probe loop")
+    busy = float(event.change.split("busy ")[1].split(" ms")[0])
+    assert busy >= 50.0, event.change  # it was busy, not held: the sleep ran on the loop
