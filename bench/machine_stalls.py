@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,3 +81,29 @@ def everywhere(per_cpu: list[list[Stall]]) -> list[Stall]:
 def overlapping(gaps: list[Stall], stalls: list[Stall]) -> int:
     """How many gaps (start, end) overlap a stall."""
     return sum(any(due < end and woke > start for due, woke in stalls) for start, end in gaps)
+
+
+def main() -> int:
+    """`python -m bench.machine_stalls SECONDS`: the watchers alone, nothing else of drills
+    running: the machine's own stalls."""
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 600.0
+    with tempfile.TemporaryDirectory(prefix="drills-stalls-") as directory:
+        start = time.monotonic_ns()
+        with watching(Path(directory)) as paths:
+            time.sleep(seconds)
+        per_cpu = read(paths)
+    print(f"{seconds:.0f} s, a watcher per CPU, stalls over {TOLERANCE_NS / 1e6:.0f} ms:")
+    for cpu, stalls in enumerate(per_cpu):
+        print(f"  CPU {cpu}: {len(stalls)}{_listed(stalls, start)}")
+    common = everywhere(per_cpu)
+    print(f"  every CPU at once: {len(common)}{_listed(common, start)}")
+    return 0
+
+
+def _listed(stalls: list[Stall], start_ns: int) -> str:
+    each = [f"{(b - a) / 1e6:.1f} ms at {(a - start_ns) / 1e9:.0f} s" for a, b in stalls]
+    return ": " + ", ".join(each) if each else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
