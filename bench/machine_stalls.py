@@ -93,7 +93,7 @@ def main() -> int:
             time.sleep(seconds)
         per_cpu = read(paths)
     print(f"{seconds:.0f} s, a watcher per CPU, stalls over {TOLERANCE_NS / 1e6:.0f} ms:")
-    for cpu, stalls in enumerate(per_cpu):
+    for cpu, stalls in zip(sorted(os.sched_getaffinity(0)), per_cpu, strict=True):  # as watched
         print(f"  CPU {cpu}: {len(stalls)}{_listed(stalls, start)}")
     common = everywhere(per_cpu)
     print(f"  every CPU at once: {len(common)}{_listed(common, start)}")
