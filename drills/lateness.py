@@ -101,28 +101,23 @@ def harness_lag(ops: Iterable[Op], skipped: int = 0) -> HarnessLag:
 
 
 def between(ops: Iterable[Op], start_ns: int | None, end_ns: int | None) -> HarnessLag | None:
-    """The lag of the probe the harness was latest for over the samples due from `start_ns` to
-    `end_ns` (None: to the end). Per probe, because each probe's bounds are its own samples':
-    one hiccup that makes one sample of every probe late moves each bound by at most an
-    interval, however many probes there are."""
+    """The lag over the samples due from `start_ns` to `end_ns` (None: to the end)."""
     if start_ns is None:
         return None
-    by_probe: dict[str, list[Op]] = {}
-    for op in ops:
-        if op.invoke_ns >= start_ns and (end_ns is None or op.invoke_ns <= end_ns):
-            by_probe.setdefault(op.probe, []).append(op)
-    lags = [harness_lag(found) for found in by_probe.values()]
-    return max(lags, key=lambda lag: (lag.late > 1, lag.late_share), default=None)
+    found = [
+        op for op in ops if op.invoke_ns >= start_ns and (end_ns is None or op.invoke_ns <= end_ns)
+    ]
+    return harness_lag(found) if found else None
 
 
 def overload_error(
     lag: HarnessLag, disruption: HarnessLag | None = None, share: float = OVERLOAD_SHARE
 ) -> str | None:
     """The run's error when too many samples were late to judge it, over the whole run or
-    over the `disruption` (first disruptive step to recovery, its latest probe: late samples
-    there could hide the outage itself); None when it can be judged. One late sample moves a
-    bound by at most its interval, the resolution the record states: it alone is never an
-    overload (a 66 ms disruption holds 9 samples, one of them 11%)."""
+    over the `disruption` (first disruptive step to recovery: late samples there could hide
+    the outage itself); None when it can be judged. One late sample moves a bound by at most
+    its interval, the resolution the record states: it alone is never an overload (a 66 ms
+    disruption holds 9 samples, one of them 11%)."""
     for found, when in ((lag, ""), (disruption, " during the disruption")):
         if found is not None and found.late > 1 and found.late_share > share:
             return (
