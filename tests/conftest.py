@@ -324,3 +324,28 @@ def dc2_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         pytest.skip(why)
     with second_engine(tmp_path_factory.mktemp("dc2")) as engine:
         yield engine
+
+
+def assert_only_writes_acked_before_the_fault_lost(
+    record_path: Path,
+    record: dict[str, Any],
+    probe: str,
+    acked_within_s: tuple[float, float],
+    db: str | None = None,
+) -> None:
+    """Replication is asynchronous: a write the old primary acknowledged in the last instants
+    before the fault may never have reached the other site, and drills must count it. Ground
+    truth from the history: every write reported lost was acknowledged (ok, by `db` when given)
+    within `acked_within_s` (seconds from the run's start); RPO is zero exactly when nothing is
+    lost, and at most 1 s."""
+    m = record["measurements"]
+    lost = set(m["lost_write_ids"])
+    assert m["lost_writes"] == len(lost)
+    history = [json.loads(line) for line in (record_path.parent / record["history"]).open()]
+    started_ns = next(e for e in history if e["type"] == "clock")["mono_ns"]
+    earliest, latest = acked_within_s
+    for e in history:
+        if e["type"] == "op" and e["probe"] == probe and e["seq"] in lost:
+            assert e["outcome"] == "ok" and (db is None or e["tags"]["db"] == db), e
+            assert earliest <= (e["complete_ns"] - started_ns) / 1e9 <= latest, e
+    assert (m["rpo_s"] == 0) == (not lost) and m["rpo_s"] <= 1.0, m
